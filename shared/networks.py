@@ -1,0 +1,30 @@
+"""Load network specs by built-in name or from a TOML file of your own."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from shared.spec import Spec, SpecError, from_dict
+
+SPEC_DIR = Path(__file__).parent / "specs"
+BUILTINS = ("xor", "and", "or", "spiral", "sine", "mnist")
+
+
+def load(name_or_path: str | Path) -> Spec:
+    """The built-in spec called ``name_or_path``, or the spec in that TOML file."""
+    text = str(name_or_path)
+    if text in BUILTINS:
+        path = SPEC_DIR / f"{text}.toml"
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise SpecError(f"network {text!r}: expected a built-in name {BUILTINS} "
+                            f"or the path of a TOML file, and no such file exists")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{path}: not valid TOML ({error})") from None
+    try:
+        return from_dict(data, name=path.stem)
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None

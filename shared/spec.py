@@ -1,0 +1,296 @@
+"""Network specs: plain data that every implementation builds the same network from.
+
+A spec is read from TOML (see ``shared/specs/*.toml``) by :func:`from_dict` and
+validated on the way in, so a bad spec fails here with a message that names the
+field, never deep inside a framework.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear", "step")
+LAYER_TYPES = ("dense", "dropout") + ACTIVATIONS
+LOSSES = ("categorical_crossentropy", "binary_crossentropy", "mse", "mae")
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
+# A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
+VARIANTS = ("nnfs", "torch", "keras")
+METRICS = ("categorical", "binary", "regression")
+
+# Which output activations each loss accepts.
+LOSS_OUTPUTS = {
+    "categorical_crossentropy": ("softmax",),
+    "binary_crossentropy": ("sigmoid",),
+    "mse": ACTIVATIONS,
+    "mae": ACTIVATIONS,
+}
+
+# nnfs book defaults (Ch19 Optimizer_* constructors), used where a spec is silent.
+OPTIMIZER_DEFAULTS = {
+    "sgd": {"learning_rate": 1.0},
+    "adagrad": {"learning_rate": 1.0},
+    "rmsprop": {"learning_rate": 0.001},
+    "adam": {"learning_rate": 0.001},
+}
+
+
+class SpecError(ValueError):
+    """A network spec that cannot be built; the message names the field and what was expected."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One entry of a spec's layer list: a dense layer, a dropout layer or an activation."""
+
+    type: str
+    name: str
+    units: int = 0
+    rate: float = 0.0
+    alpha: float = 0.01  # leaky_relu slope for x < 0
+    weight_l1: float = 0.0
+    weight_l2: float = 0.0
+    bias_l1: float = 0.0
+    bias_l2: float = 0.0
+
+    @property
+    def regularized(self) -> bool:
+        return any((self.weight_l1, self.weight_l2, self.bias_l1, self.bias_l2))
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer and all its hyperparameters; ``decay`` is nnfs's lr / (1 + decay * t)."""
+
+    type: str = "adam"
+    learning_rate: float = 0.001
+    decay: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    epsilon: float = 1e-7
+    rho: float = 0.9
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    initial_accumulator: float = 0.1  # Keras Adagrad only (variant "keras")
+    clip_value: float = 0.0  # 0 = no clipping by value
+    clip_norm: float = 0.0  # 0 = no clipping by global norm
+
+
+@dataclass(frozen=True)
+class Training:
+    """Training settings: epochs, batch size (0 = full batch), seed and early stopping."""
+
+    epochs: int = 100
+    batch_size: int = 0
+    seed: int = 0
+    patience: int = 0  # 0 = no early stopping
+    print_every: int = 100
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Which data the network trains on, with the loader's keyword arguments."""
+
+    name: str = "spiral"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole network: inputs, layers, loss, optimizer, initializer, data and training."""
+
+    name: str
+    inputs: int
+    layers: tuple[Layer, ...]
+    loss: str
+    optimizer: Optimizer = Optimizer()
+    init: str = "nnfs"
+    metric: str = "categorical"
+    variant: str = "nnfs"
+    dataset: Dataset = Dataset()
+    training: Training = Training()
+    description: str = ""
+
+    @property
+    def dense_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.type == "dense")
+
+    @property
+    def dropout_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.type == "dropout")
+
+    @property
+    def outputs(self) -> int:
+        return self.dense_layers[-1].units
+
+    @property
+    def output_activation(self) -> str:
+        return self.layers[-1].type
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical names and shapes: ``denseK.weight`` (n_inputs, n_neurons), ``denseK.bias`` (n_neurons,)."""
+        shapes, n_in = {}, self.inputs
+        for layer in self.dense_layers:
+            shapes[f"{layer.name}.weight"] = (n_in, layer.units)
+            shapes[f"{layer.name}.bias"] = (layer.units,)
+            n_in = layer.units
+        return shapes
+
+    def replace(self, **changes) -> "Spec":
+        """A copy with top-level fields changed; ``optimizer`` and ``training`` accept dicts of changes."""
+        for key in ("optimizer", "training"):
+            if isinstance(changes.get(key), dict):
+                changes[key] = dataclasses.replace(getattr(self, key), **changes[key])
+        return validate(dataclasses.replace(self, **changes))
+
+    def to_dict(self) -> dict:
+        """The spec as plain data (the TOML layout), for reports and JSON."""
+        data = dataclasses.asdict(self)
+        data["layers"] = [_layer_to_dict(layer) for layer in self.layers]
+        data["dataset"] = {"name": self.dataset.name, **self.dataset.options}
+        return data
+
+
+def _layer_to_dict(layer: Layer) -> dict:
+    default = Layer(type=layer.type, name=layer.name)
+    return {k: v for k, v in dataclasses.asdict(layer).items()
+            if k in ("type", "name") or v != getattr(default, k)}
+
+
+def _check(condition: bool, where: str, expected: str, got) -> None:
+    if not condition:
+        raise SpecError(f"{where}: expected {expected}, got {got!r}")
+
+
+def _number(value, where: str, low: float, high: float = math.inf, *,
+            low_open: bool = False, high_open: bool = True) -> float:
+    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    _check(ok_type and math.isfinite(value), where, "a finite number", value)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    _check(above and below, where, f"a number in {interval}", value)
+    return float(value)
+
+
+def _integer(value, where: str, low: int) -> int:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+           where, f"an integer >= {low}", value)
+    return value
+
+
+def _known_keys(data: dict, allowed, where: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    _check(not unknown, where, f"only the keys {sorted(allowed)}", unknown)
+
+
+def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
+    _check(isinstance(items, list) and items, "layers", "a non-empty list of tables", items)
+    layers, counts = [], {}
+    layer_fields = {f.name for f in dataclasses.fields(Layer)} - {"name"}
+    for i, item in enumerate(items):
+        where = f"layers[{i}]"
+        _check(isinstance(item, dict), where, "a table", item)
+        kind = item.get("type")
+        _check(kind in LAYER_TYPES, f"{where}.type", f"one of {LAYER_TYPES}", kind)
+        _known_keys(item, layer_fields | {"name"}, where)
+        values = {k: v for k, v in item.items() if k not in ("type", "name")}
+        if kind == "dense":
+            _integer(values.get("units"), f"{where}.units", 1)
+            for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
+                values[key] = _number(values.get(key, 0.0), f"{where}.{key}", 0.0)
+        elif kind == "dropout":
+            values["rate"] = _number(values.get("rate"), f"{where}.rate", 0.0, 1.0)
+        elif kind == "leaky_relu":
+            values["alpha"] = _number(values.get("alpha", 0.01), f"{where}.alpha", 0.0)
+        extra = set(values) - ({"units", "weight_l1", "weight_l2", "bias_l1", "bias_l2"}
+                               if kind == "dense" else {"rate"} if kind == "dropout"
+                               else {"alpha"} if kind == "leaky_relu" else set())
+        _check(not extra, where, f"no other keys for a {kind} layer", sorted(extra))
+        counts[kind] = counts.get(kind, 0) + 1  # dense1, relu1, dropout1, dense2, ...
+        layers.append(Layer(type=kind, name=item.get("name", f"{kind}{counts[kind]}"), **values))
+    return tuple(layers)
+
+
+def from_dict(data: dict, *, name: str = "custom") -> Spec:
+    """Build and validate a :class:`Spec` from TOML-shaped data."""
+    _check(isinstance(data, dict), "spec", "a table", type(data).__name__)
+    _known_keys(data, {"name", "description", "inputs", "layers", "loss", "optimizer", "init",
+                       "metric", "variant", "dataset", "training"}, "spec")
+    inputs = _integer(data.get("inputs"), "inputs", 1)
+    layers = _layers_from_list(data.get("layers"), inputs)
+
+    opt = dict(data.get("optimizer", {}))
+    _check(opt.get("type", "adam") in OPTIMIZERS, "optimizer.type", f"one of {OPTIMIZERS}",
+           opt.get("type"))
+    opt_type = opt.get("type", "adam")
+    _known_keys(opt, {f.name for f in dataclasses.fields(Optimizer)}, "optimizer")
+    optimizer = Optimizer(**{**OPTIMIZER_DEFAULTS[opt_type], **opt})
+
+    training = dict(data.get("training", {}))
+    _known_keys(training, {f.name for f in dataclasses.fields(Training)}, "training")
+    dataset = dict(data.get("dataset", {"name": "spiral"}))
+    dataset_name = dataset.pop("name", "spiral")
+
+    spec = Spec(
+        name=data.get("name", name),
+        description=data.get("description", ""),
+        inputs=inputs,
+        layers=layers,
+        loss=data.get("loss"),
+        optimizer=optimizer,
+        init=data.get("init", "nnfs"),
+        metric=data.get("metric", "categorical"),
+        variant=data.get("variant", "nnfs"),
+        dataset=Dataset(name=dataset_name, options=dataset),
+        training=Training(**training),
+    )
+    return validate(spec)
+
+
+def validate(spec: Spec) -> Spec:
+    """Check every cross-field rule; return the spec unchanged or raise :class:`SpecError`."""
+    _check(spec.loss in LOSSES, "loss", f"one of {LOSSES}", spec.loss)
+    _check(spec.init in INITIALIZERS, "init", f"one of {INITIALIZERS}", spec.init)
+    _check(spec.metric in METRICS, "metric", f"one of {METRICS}", spec.metric)
+    _check(spec.variant in VARIANTS, "variant", f"one of {VARIANTS}", spec.variant)
+    _check(bool(spec.dense_layers), "layers", "at least one dense layer", "none")
+    names = [layer.name for layer in spec.layers]
+    _check(len(names) == len(set(names)), "layers", "unique layer names", names)
+    _check(spec.layers[0].type == "dense", "layers[0]", "a dense layer first", spec.layers[0].type)
+    last = spec.layers[-1].type
+    last_dense = max(i for i, layer in enumerate(spec.layers) if layer.type == "dense")
+    _check(all(layer.type in ACTIVATIONS for layer in spec.layers[last_dense + 1:]),
+           "layers", "only activations after the last dense layer", names[last_dense + 1:])
+    _check(last in ACTIVATIONS, "layers[-1]", "an output activation (add 'linear')", last)
+    _check(last in LOSS_OUTPUTS[spec.loss], "loss",
+           f"a {spec.loss} loss to follow one of {LOSS_OUTPUTS[spec.loss]}", last)
+    _check(all(layer.type != "softmax" for layer in spec.layers[:-1]), "layers",
+           "softmax only as the output activation", names)
+    if spec.loss == "categorical_crossentropy":
+        _check(spec.outputs >= 2, "layers", "at least 2 output units for categorical_crossentropy",
+               spec.outputs)
+
+    o = spec.optimizer
+    _number(o.learning_rate, "optimizer.learning_rate", 0.0, low_open=True)
+    _number(o.decay, "optimizer.decay", 0.0)
+    _number(o.momentum, "optimizer.momentum", 0.0, 1.0)
+    _number(o.epsilon, "optimizer.epsilon", 0.0)
+    _number(o.rho, "optimizer.rho", 0.0, 1.0)
+    _number(o.beta_1, "optimizer.beta_1", 0.0, 1.0)
+    _number(o.beta_2, "optimizer.beta_2", 0.0, 1.0)
+    _number(o.initial_accumulator, "optimizer.initial_accumulator", 0.0)
+    _number(o.clip_value, "optimizer.clip_value", 0.0)
+    _number(o.clip_norm, "optimizer.clip_norm", 0.0)
+    _check(isinstance(o.nesterov, bool), "optimizer.nesterov", "true or false", o.nesterov)
+    _check(not o.nesterov or (o.type == "sgd" and o.momentum > 0), "optimizer.nesterov",
+           "nesterov only with sgd and momentum > 0", o.nesterov)
+
+    t = spec.training
+    _integer(t.epochs, "training.epochs", 1)
+    _integer(t.batch_size, "training.batch_size", 0)
+    _integer(t.seed, "training.seed", 0)
+    _integer(t.patience, "training.patience", 0)
+    _integer(t.print_every, "training.print_every", 0)
+    return spec

@@ -1,0 +1,100 @@
+"""Activations of the NumPy reference (nnfs Activation_*).
+
+Mirrors: impl_pure/activations.py, impl_torch/activations.py, impl_tf/activations.py.
+"""
+import numpy as np
+
+
+class ReLU:
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs
+        self.output = np.maximum(0, inputs)
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = np.where(self.inputs > 0, dvalues, 0).astype(dvalues.dtype)
+        return self.dinputs
+
+
+class LeakyReLU:
+    """y = x where x > 0, else alpha * x."""
+
+    def __init__(self, alpha=0.01):
+        self.alpha = alpha
+
+    def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs
+        self.output = np.where(inputs > 0, inputs, self.alpha * inputs)
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = np.where(self.inputs > 0, dvalues, self.alpha * dvalues)
+        return self.dinputs
+
+
+class Sigmoid:
+    """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
+
+    def forward(self, inputs, training=False, mask=None):
+        with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives y = 0, correctly
+            self.output = 1 / (1 + np.exp(-inputs))
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues * (1 - self.output) * self.output
+        return self.dinputs
+
+
+class Tanh:
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = np.tanh(inputs)
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues * (1 - self.output * self.output)
+        return self.dinputs
+
+
+class Softmax:
+    """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
+
+    def forward(self, inputs, training=False, mask=None):
+        exp_values = np.exp(inputs - np.max(inputs, axis=1, keepdims=True))
+        self.output = exp_values / np.sum(exp_values, axis=1, keepdims=True)
+        return self.output
+
+    def backward(self, dvalues):
+        # One Jacobian per sample: J = diag(y) - y y^T, then dinputs = J @ dvalues.
+        y = self.output
+        jacobians = np.einsum("ni,ij->nij", y, np.eye(y.shape[1], dtype=y.dtype))
+        jacobians -= np.einsum("ni,nj->nij", y, y)
+        self.dinputs = np.einsum("nij,nj->ni", jacobians, dvalues)
+        return self.dinputs
+
+
+class Linear:
+    """y = x (nnfs Activation_Linear, the regression output)."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = inputs
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues
+        return self.dinputs
+
+
+class Step:
+    """y = 1 where x > 0, else 0; backward is straight-through, which with MAE is the perceptron rule."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = (inputs > 0).astype(inputs.dtype)
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues
+        return self.dinputs

@@ -1,0 +1,103 @@
+"""Losses of the NumPy reference (nnfs Loss_*): each returns the mean over samples.
+
+Mirrors: impl_pure/losses.py, impl_torch/losses.py, impl_tf/losses.py.
+"""
+import numpy as np
+
+CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+
+
+def _clip(y_pred, variant):
+    if variant == "nnfs":
+        return np.clip(y_pred, CLIP, 1 - CLIP)
+    # torch and Keras take the log unclipped; we only keep it finite.
+    return np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
+
+
+def _one_hot(y_true, n_classes, dtype):
+    if y_true.ndim == 2:
+        return y_true.astype(dtype)
+    return np.eye(n_classes, dtype=dtype)[y_true]
+
+
+class CategoricalCrossentropy:
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        clipped = _clip(y_pred, self.variant)
+        confidences = np.sum(clipped * _one_hot(y_true, y_pred.shape[1], y_pred.dtype), axis=1)
+        return np.mean(-np.log(confidences))
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        y_true = _one_hot(y_true, dvalues.shape[1], dvalues.dtype)
+        self.dinputs = -y_true / _clip(dvalues, self.variant) / samples
+        return self.dinputs
+
+
+class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
+    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n."""
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        self.dinputs = dvalues.copy()
+        if y_true.ndim == 2:
+            y_true = np.argmax(y_true, axis=1)
+        self.dinputs[np.arange(samples), y_true] -= 1
+        self.dinputs /= samples
+        return self.dinputs
+
+
+class BinaryCrossentropy:
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        p = np.clip(y_pred, CLIP, 1 - CLIP) if self.variant == "nnfs" else y_pred
+        with np.errstate(divide="ignore"):
+            log_p, log_1mp = np.log(p), np.log(1 - p)
+        if self.variant != "nnfs":  # torch's BCELoss clamps each log at -100
+            log_p, log_1mp = np.maximum(log_p, -100), np.maximum(log_1mp, -100)
+        sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
+        return np.mean(np.mean(sample_losses, axis=-1))
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = dvalues.shape
+        p = np.clip(dvalues, CLIP, 1 - CLIP)
+        self.dinputs = -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
+        return self.dinputs
+
+
+class MeanSquaredError:
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return np.mean(np.mean((y_true - y_pred) ** 2, axis=-1))
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = dvalues.shape
+        self.dinputs = -2 * (y_true - dvalues) / outputs / samples
+        return self.dinputs
+
+
+class MeanAbsoluteError:
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return np.mean(np.mean(np.abs(y_true - y_pred), axis=-1))
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = dvalues.shape
+        self.dinputs = -np.sign(y_true - dvalues) / outputs / samples
+        return self.dinputs

@@ -1,0 +1,161 @@
+"""The NumPy reference model: a spec's layers in order, its loss and its optimizer (nnfs Model).
+
+Every parameter is a view into one flat buffer, and every gradient a view into another,
+so the optimizer runs its formula once over the whole network, in place.
+
+Mirrors: impl_pure/model.py, impl_torch/model.py, impl_tf/model.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from impl_numpy import activations, layers, losses, optimizers
+from shared import weights
+from shared.checks import check_inputs, check_masks, check_targets
+from shared.training import TrainingMixin
+
+ACTIVATIONS = {
+    "relu": activations.ReLU, "leaky_relu": activations.LeakyReLU,
+    "sigmoid": activations.Sigmoid, "tanh": activations.Tanh, "softmax": activations.Softmax,
+    "linear": activations.Linear, "step": activations.Step,
+}
+LOSSES = {
+    "categorical_crossentropy": losses.CategoricalCrossentropy,
+    "binary_crossentropy": losses.BinaryCrossentropy,
+    "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
+}
+
+
+def build(spec, params, dtype="float64", mode="exact"):
+    """The harness entry point: a model of ``spec`` holding a copy of ``params`` (``mode`` is for the frameworks)."""
+    return Model(spec, params, dtype)
+
+
+def make_optimizer(spec):
+    """The spec's optimizer with all its hyperparameters and its formula variant."""
+    o, variant = spec.optimizer, spec.variant
+    if o.type == "sgd":
+        return optimizers.SGD(o.learning_rate, o.decay, o.momentum, o.nesterov, variant)
+    if o.type == "adagrad":
+        return optimizers.Adagrad(o.learning_rate, o.decay, o.epsilon, o.initial_accumulator,
+                                  variant)
+    if o.type == "rmsprop":
+        return optimizers.RMSprop(o.learning_rate, o.decay, o.epsilon, o.rho, variant)
+    return optimizers.Adam(o.learning_rate, o.decay, o.epsilon, o.beta_1, o.beta_2, variant)
+
+
+class Model(TrainingMixin):
+    """y_hat = f_L(...f_1(X)); trained by loss + regularization and the spec's optimizer."""
+
+    def __init__(self, spec, params, dtype="float64"):
+        self.spec = spec
+        self.dtype = np.dtype(dtype)
+        params = weights.check(spec, params)
+        shapes = spec.parameter_shapes()
+        total = sum(int(np.prod(shape)) for shape in shapes.values())
+        self.flat_params = np.empty(total, self.dtype)
+        self.flat_grads = np.zeros(total, self.dtype)
+        self.param_views, self.grad_views, offset = {}, {}, 0
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            self.param_views[name] = self.flat_params[offset:offset + size].reshape(shape)
+            self.grad_views[name] = self.flat_grads[offset:offset + size].reshape(shape)
+            self.param_views[name][...] = params[name]
+            offset += size
+        rng = np.random.default_rng(spec.training.seed)
+        self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
+        self.names = [layer.name for layer in spec.layers]
+        fused = spec.loss == "categorical_crossentropy" and spec.output_activation == "softmax"
+        loss_class = losses.SoftmaxCategoricalCrossentropy if fused else LOSSES[spec.loss]
+        self.loss_function = loss_class(variant=spec.variant)
+        self.fused_softmax_loss = fused
+        self.optimizer = make_optimizer(spec)
+
+    def _make_layer(self, layer, rng):
+        if layer.type == "dense":
+            w, b = f"{layer.name}.weight", f"{layer.name}.bias"
+            return layers.Dense(self.param_views[w], self.param_views[b],
+                                self.grad_views[w], self.grad_views[b], layer, self.spec.variant)
+        if layer.type == "dropout":
+            return layers.Dropout(layer.rate, rng)
+        if layer.type == "leaky_relu":
+            return activations.LeakyReLU(layer.alpha)
+        return ACTIVATIONS[layer.type]()
+
+    def forward(self, X, training=False, dropout_masks=None):
+        """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
+        X = check_inputs(self.spec, X).astype(self.dtype, copy=False)
+        masks = check_masks(self.spec, dropout_masks, len(X))
+        return self._forward(X, training, masks, draw_masks=True)
+
+    def _forward(self, X, training, masks, draw_masks=False):
+        output = X
+        for name, layer in zip(self.names, self.layers):
+            mask = masks.get(name)
+            active = training and (mask is not None or draw_masks)
+            output = layer.forward(output, training=active, mask=mask)
+        return output
+
+    def _data_loss(self, output, y):
+        return self.loss_function.forward(output, y)
+
+    def regularization_loss(self):
+        """Sum of every Dense layer's L1/L2 penalties."""
+        return sum(layer.regularization_loss() for layer in self.layers
+                   if isinstance(layer, layers.Dense))
+
+    def _checked(self, X, y, dropout_masks):
+        X = check_inputs(self.spec, X).astype(self.dtype, copy=False)
+        y = check_targets(self.spec, y, len(X))
+        if y.dtype.kind == "f":
+            y = y.astype(self.dtype, copy=False)
+        return X, y, check_masks(self.spec, dropout_masks, len(X))
+
+    def loss(self, X, y, dropout_masks=None):
+        """Mean data loss plus regularization; dropout active only where masks are given."""
+        X, y, masks = self._checked(X, y, dropout_masks)
+        output = self._forward(X, True, masks)
+        return float(self._data_loss(output, y) + self.regularization_loss())
+
+    def _backward(self, X, y, masks):
+        output = self._forward(X, True, masks)
+        loss = float(self._data_loss(output, y) + self.regularization_loss())
+        dvalues = self.loss_function.backward(output, y)
+        # The fused softmax + cross-entropy gradient is already with respect to the logits.
+        stack = self.layers[:-1] if self.fused_softmax_loss else self.layers
+        for layer in reversed(stack):
+            dvalues = layer.backward(dvalues)
+        return loss
+
+    def gradients(self, X, y, dropout_masks=None):
+        """d(loss)/d(parameter) by canonical name, in canonical layout."""
+        self._backward(*self._checked(X, y, dropout_masks))
+        return {name: grad.copy() for name, grad in self.grad_views.items()}
+
+    def step(self, X, y, dropout_masks=None):
+        """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
+        loss = self._backward(*self._checked(X, y, dropout_masks))
+        o = self.spec.optimizer
+        if o.clip_value or o.clip_norm:
+            optimizers.clip_gradients(self.flat_grads, o.clip_value, o.clip_norm, self.spec.variant)
+        self.optimizer.pre_update_params()
+        self.optimizer.update_params(self.flat_params, self.flat_grads)
+        self.optimizer.post_update_params()
+        return loss
+
+    def parameters(self):
+        """Current parameters by canonical name, in canonical layout (copies)."""
+        return {name: param.copy() for name, param in self.param_views.items()}
+
+    def set_parameters(self, params):
+        """Overwrite the parameters (names and shapes checked against the spec)."""
+        for name, value in weights.check(self.spec, params).items():
+            self.param_views[name][...] = value
+
+    def save(self, path):
+        """Write the parameters to a safetensors file (float64, canonical names)."""
+        weights.save(path, {k: v.astype(np.float64) for k, v in self.parameters().items()})
+
+    def load(self, path):
+        """Read parameters from a safetensors file written by any implementation."""
+        self.set_parameters(weights.load(path, self.spec))

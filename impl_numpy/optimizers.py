@@ -1,0 +1,146 @@
+"""Optimizers of the NumPy reference (nnfs Optimizer_*), with the frameworks' variants.
+
+Each optimizer updates one flat parameter array in place from the flat gradient array
+(the model keeps every parameter as a view into one buffer). ``variant`` picks the
+formula: "nnfs" (the book), "torch" or "keras" (what those frameworks compute natively).
+
+Mirrors: impl_pure/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.py.
+"""
+import numpy as np
+
+
+class Optimizer:
+    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t)."""
+
+    def __init__(self, learning_rate, decay=0.0, variant="nnfs"):
+        self.learning_rate = learning_rate
+        self.current_learning_rate = learning_rate
+        self.decay = decay
+        self.variant = variant
+        self.iterations = 0
+
+    def pre_update_params(self):
+        if self.decay:
+            self.current_learning_rate = self.learning_rate * (1.0 / (1.0 + self.decay * self.iterations))
+
+    def post_update_params(self):
+        self.iterations += 1
+
+
+class SGD(Optimizer):
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+
+    def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
+        super().__init__(learning_rate, decay, variant)
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.momentums = None
+
+    def update_params(self, params, grads):
+        lr, mu = self.current_learning_rate, self.momentum
+        if not mu:
+            params -= lr * grads
+            return
+        if self.momentums is None:
+            self.momentums = np.zeros_like(params)
+        v = self.momentums
+        if self.variant == "torch":
+            v *= mu
+            v += grads
+            params -= lr * (grads + mu * v) if self.nesterov else lr * v
+        else:
+            v *= mu
+            v -= lr * grads
+            params += mu * v - lr * grads if self.nesterov else v
+
+
+class Adagrad(Optimizer):
+    """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at 0.1 and eps goes inside the root."""
+
+    def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
+                 variant="nnfs"):
+        super().__init__(learning_rate, decay, variant)
+        self.epsilon = epsilon
+        self.initial_accumulator = initial_accumulator
+        self.cache = None
+
+    def update_params(self, params, grads):
+        if self.cache is None:
+            start = self.initial_accumulator if self.variant == "keras" else 0.0
+            self.cache = np.full_like(params, start)
+        self.cache += grads * grads
+        if self.variant == "keras":
+            params -= self.current_learning_rate * grads / np.sqrt(self.cache + self.epsilon)
+        else:
+            params -= self.current_learning_rate * grads / (np.sqrt(self.cache) + self.epsilon)
+
+
+class RMSprop(Optimizer):
+    """c = rho*c + (1 - rho)*g^2; w -= lr*g / (sqrt(c) + eps).  Keras: eps inside the root."""
+
+    def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, rho=0.9, variant="nnfs"):
+        super().__init__(learning_rate, decay, variant)
+        self.epsilon = epsilon
+        self.rho = rho
+        self.cache = None
+
+    def update_params(self, params, grads):
+        if self.cache is None:
+            self.cache = np.zeros_like(params)
+        self.cache *= self.rho
+        self.cache += (1 - self.rho) * (grads * grads)
+        if self.variant == "keras":
+            params -= self.current_learning_rate * grads / np.sqrt(self.cache + self.epsilon)
+        else:
+            params -= self.current_learning_rate * grads / (np.sqrt(self.cache) + self.epsilon)
+
+
+class Adam(Optimizer):
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+
+    def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
+                 variant="nnfs"):
+        super().__init__(learning_rate, decay, variant)
+        self.epsilon = epsilon
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.momentums = None
+
+    def update_params(self, params, grads):
+        if self.momentums is None:
+            self.momentums = np.zeros_like(params)
+            self.cache = np.zeros_like(params)
+            self.scratch = np.empty_like(params)
+        b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1
+        m, v, scratch = self.momentums, self.cache, self.scratch
+        if self.variant == "keras":
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
+            alpha = self.current_learning_rate * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            m += (grads - m) * (1 - b1)
+            v += (grads * grads - v) * (1 - b2)
+            np.sqrt(v, out=scratch)
+            scratch += self.epsilon
+            params -= m * alpha / scratch
+            return
+        m *= b1
+        m += (1 - b1) * grads
+        v *= b2
+        v += (1 - b2) * (grads * grads)
+        np.divide(v, 1 - b2 ** t, out=scratch)  # v_hat
+        np.sqrt(scratch, out=scratch)
+        scratch += self.epsilon
+        params -= self.current_learning_rate * (m / (1 - b1 ** t)) / scratch
+
+
+def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
+    """Clip in place: each element to [-clip_value, clip_value], then the global L2 norm to clip_norm."""
+    if clip_value:
+        np.clip(grads, -clip_value, clip_value, out=grads)
+    if clip_norm:
+        norm = np.sqrt(np.sum(grads * grads))
+        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
+            scale = clip_norm / (norm + 1e-6)
+        else:
+            scale = clip_norm / max(norm, clip_norm)
+        if scale < 1:
+            grads *= scale

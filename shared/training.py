@@ -1,0 +1,164 @@
+"""The training loop every implementation shares: batches, dropout masks, metrics, history.
+
+Every implementation draws its mini-batches and dropout masks from here, so that the
+same seed gives every implementation the same data order and the same masks.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from shared.checks import check_inputs, check_targets, dropout_widths
+from shared.spec import Spec
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite during training."""
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The shuffling order of epoch ``epoch`` (from 0), the same for every implementation."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_indices(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True) -> list:
+    """Index arrays of one epoch's mini-batches; ``batch_size`` 0 (or >= n) is one full batch in order."""
+    if batch_size <= 0 or batch_size >= n:
+        return [np.arange(n)]
+    order = epoch_permutation(seed, epoch, n) if shuffle else np.arange(n)
+    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def epoch_masks(spec: Spec, seed: int, epoch: int, batch_sizes: list[int]) -> list[dict]:
+    """One dict of 0/1 dropout masks per batch, drawn in order from one seeded stream per epoch."""
+    widths = dropout_widths(spec)
+    if not widths:
+        return [{} for _ in batch_sizes]
+    rates = {layer.name: layer.rate for layer in spec.dropout_layers}
+    rng = np.random.default_rng([seed, epoch, 1])
+    return [{name: (rng.random((rows, width)) >= rates[name]).astype(np.float64)
+             for name, width in widths.items()} for rows in batch_sizes]
+
+
+def accuracy(metric: str, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """Categorical (argmax), binary (y_hat > 0.5) or nnfs regression accuracy (|y_hat - y| < std(y) / 250)."""
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    if metric == "categorical":
+        labels = np.argmax(y_true, axis=1) if y_true.ndim == 2 else y_true
+        return float(np.mean(np.argmax(y_pred, axis=1) == labels))
+    if metric == "binary":
+        return float(np.mean((y_pred > 0.5) == (y_true > 0.5)))
+    precision = np.std(y_true) / 250
+    return float(np.mean(np.abs(y_pred - y_true) < precision))
+
+
+class TrainingMixin:
+    """``fit``/``evaluate``/``predict`` for any model with ``spec``, ``forward``, ``loss`` and ``step``."""
+
+    def train_epoch(self, X, y, batches, masks) -> list[float]:
+        """Run one epoch of optimizer steps and return each step's loss (override to fuse an epoch)."""
+        return [self.step(X[idx], y[idx], mask) for idx, mask in zip(batches, masks)]
+
+    def fit(self, X, y, *, epochs=None, batch_size=None, seed=None, shuffle=True,
+            validation_data=None, patience=None, eval_every=1, verbose=False, progress=False,
+            callback=None) -> dict:
+        """Train; settings default to ``spec.training``. Returns the history as lists per evaluated epoch."""
+        t = self.spec.training
+        epochs = t.epochs if epochs is None else epochs
+        batch_size = t.batch_size if batch_size is None else batch_size
+        seed = t.seed if seed is None else seed
+        patience = t.patience if patience is None else patience
+        X = check_inputs(self.spec, X)
+        y = check_targets(self.spec, y, len(X))
+        if validation_data is not None:
+            X_val = check_inputs(self.spec, validation_data[0])
+            y_val = check_targets(self.spec, validation_data[1], len(X_val))
+        if batch_size > len(X):
+            raise ValueError(f"batch_size: expected at most the {len(X)} training samples "
+                             f"(or 0 for full batch), got {batch_size}")
+        history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
+                                       "seconds")}
+        best, waited = math.inf, 0
+        bar = _progress_bar(progress, epochs, self.__class__.__module__)
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            batches = batch_indices(len(X), batch_size, seed, epoch, shuffle)
+            masks = epoch_masks(self.spec, seed, epoch, [len(b) for b in batches])
+            losses = self.train_epoch(X, y, batches, masks)
+            seconds = time.perf_counter() - start
+            _check_finite(losses, epoch)
+            if (epoch + 1) % max(eval_every, 1) and epoch + 1 != epochs:
+                _advance(bar)
+                continue
+            history["epoch"].append(epoch + 1)
+            history["loss"].append(float(np.mean(losses)))
+            history["accuracy"].append(accuracy(self.spec.metric, self.predict(X), y))
+            history["seconds"].append(seconds)
+            monitored = history["loss"][-1]
+            if validation_data is not None:
+                val = self.evaluate(X_val, y_val)
+                history["val_loss"].append(val["loss"])
+                history["val_accuracy"].append(val["accuracy"])
+                monitored = val["loss"]
+            if verbose and (epoch + 1) % max(t.print_every, 1) == 0:
+                print(_summary_line(history))
+            if callback is not None:
+                callback(epoch, history)
+            _advance(bar, history)
+            if patience:
+                best, waited = (monitored, 0) if monitored < best else (best, waited + 1)
+                if waited >= patience:
+                    history["stopped_epoch"] = epoch + 1
+                    break
+        if bar is not None:
+            bar[0].stop()
+        return history
+
+    def evaluate(self, X, y) -> dict:
+        """Loss (data + regularization) and accuracy on (X, y), dropout off."""
+        X = check_inputs(self.spec, X)
+        y = check_targets(self.spec, y, len(X))
+        return {"loss": float(self.loss(X, y)),
+                "accuracy": accuracy(self.spec.metric, self.predict(X), y)}
+
+    def predict(self, X) -> np.ndarray:
+        """The network's outputs for X in inference mode (dropout off)."""
+        return self.forward(X, training=False)
+
+
+def _check_finite(losses, epoch: int) -> None:
+    for step, value in enumerate(losses):
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged: the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                f"lower optimizer.learning_rate or clip the gradients (optimizer.clip_norm or "
+                f"optimizer.clip_value)")
+
+
+def _summary_line(history: dict) -> str:
+    line = (f"epoch {history['epoch'][-1]}: loss {history['loss'][-1]:.6f}, "
+            f"accuracy {history['accuracy'][-1]:.3f}")
+    if history["val_loss"]:
+        line += (f", val_loss {history['val_loss'][-1]:.6f}, "
+                 f"val_accuracy {history['val_accuracy'][-1]:.3f}")
+    return line
+
+
+def _progress_bar(enabled: bool, epochs: int, label: str):
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=False)
+    task = bar.add_task(label.split(".")[0], total=epochs)
+    bar.start()
+    return bar, task
+
+
+def _advance(bar, history=None) -> None:
+    if bar is None:
+        return
+    description = None if history is None else _summary_line(history)
+    bar[0].update(bar[1], advance=1, **({"description": description} if description else {}))

@@ -14,7 +14,8 @@ class ReLU:
         return self.output
 
     def backward(self, dvalues):
-        self.dinputs = np.where(self.inputs > 0, dvalues, 0).astype(dvalues.dtype)
+        self.dinputs = dvalues.copy()
+        self.dinputs[self.inputs <= 0] = 0
         return self.dinputs
 
 

@@ -15,6 +15,7 @@ class Dense:
         self.weight_l1, self.weight_l2 = spec_layer.weight_l1, spec_layer.weight_l2
         self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
         self.variant = variant
+        self.propagate = True  # the model turns this off for the first layer: no dL/dX needed
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
@@ -26,7 +27,7 @@ class Dense:
         np.sum(dvalues, axis=0, out=self.dbiases)
         self._add_penalty_gradients(self.weights, self.dweights, self.weight_l1, self.weight_l2)
         self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)
-        self.dinputs = dvalues @ self.weights.T
+        self.dinputs = dvalues @ self.weights.T if self.propagate else None
         return self.dinputs
 
     def _add_penalty_gradients(self, param, dparam, l1, l2):

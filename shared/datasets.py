@@ -420,3 +420,8 @@ def load(spec_dataset_name: str, **options) -> Data:
         raise DataError(f"dataset {spec_dataset_name!r}: unknown option(s) {unknown}; "
                         f"expected only {sorted(allowed) or 'none'}")
     return loader(**options)
+
+
+def for_spec(spec, **overrides) -> Data:
+    """The Data of ``spec.dataset`` (its name and options), with ``overrides`` replacing options."""
+    return load(spec.dataset.name, **{**spec.dataset.options, **overrides})

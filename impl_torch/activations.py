@@ -1,0 +1,53 @@
+"""Activations of the PyTorch implementation: torch's modules under the nnfs names; autograd does the backward.
+
+Mirrors: impl_numpy/activations.py, impl_pure/activations.py, impl_tf/activations.py.
+"""
+import torch
+from torch import nn
+
+
+class ReLU(nn.ReLU):
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+
+class LeakyReLU(nn.LeakyReLU):
+    """y = x where x > 0, else alpha * x."""
+
+    def __init__(self, alpha=0.01):
+        super().__init__(negative_slope=alpha)
+
+
+class Sigmoid(nn.Sigmoid):
+    """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
+
+
+class Tanh(nn.Tanh):
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+
+class Softmax(nn.Softmax):
+    """y_i = exp(x_i - max x) / sum_j exp(x_j - max x), over each row."""
+
+    def __init__(self):
+        super().__init__(dim=1)
+
+
+class Linear(nn.Identity):
+    """y = x (nnfs Activation_Linear, the regression output)."""
+
+
+class _StraightThroughStep(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, inputs):
+        return (inputs > 0).to(inputs.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+class Step(nn.Module):
+    """y = 1 where x > 0, else 0; backward is straight-through, which with MAE is the perceptron rule."""
+
+    def forward(self, inputs):
+        return _StraightThroughStep.apply(inputs)

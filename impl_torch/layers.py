@@ -1,0 +1,68 @@
+"""Layers of the PyTorch implementation: Dense (an nn.Linear) and Dropout (nnfs Layer_Dense, Layer_Dropout).
+
+torch keeps a Linear weight as (n_neurons, n_inputs), the transpose of the canonical
+(n_inputs, n_neurons); the model transposes at the harness boundary.
+
+Mirrors: impl_numpy/layers.py, impl_pure/layers.py, impl_tf/layers.py.
+"""
+import torch
+from torch import nn
+
+
+class Dense(nn.Linear):
+    """y = x @ W.T + b with W of shape (out, in), with L1/L2 penalties on W and b (nnfs Layer_Dense)."""
+
+    def __init__(self, weight, bias, spec_layer, variant="nnfs"):
+        # weight and bias are views into the model's flat buffer (see Model.__init__); the
+        # meta device skips torch's own initialization, which would draw from its global RNG.
+        n_neurons, n_inputs = weight.shape
+        super().__init__(n_inputs, n_neurons, device="meta", dtype=weight.dtype)
+        self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
+        self.weight_l1, self.weight_l2 = spec_layer.weight_l1, spec_layer.weight_l2
+        self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
+        self.abs = nnfs_abs if variant == "nnfs" else torch.abs
+
+    def regularization_loss(self):
+        """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
+        loss = 0.0
+        for param, l1, l2 in ((self.weight, self.weight_l1, self.weight_l2),
+                              (self.bias, self.bias_l1, self.bias_l2)):
+            if l1 > 0:
+                loss = loss + l1 * torch.sum(self.abs(param))
+            if l2 > 0:
+                loss = loss + l2 * torch.sum(param * param)
+        return loss
+
+
+class _NnfsAbs(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, param):
+        ctx.save_for_backward(param)
+        return torch.abs(param)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (param,) = ctx.saved_tensors
+        return torch.where(param < 0, -grad_output, grad_output)
+
+
+def nnfs_abs(param):
+    """|w| whose derivative is +1 at w == 0, as nnfs's L1 gradient (torch.abs takes sign(0) = 0)."""
+    return _NnfsAbs.apply(param)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout: y = x * mask / (1 - rate), with the given 0/1 mask or, in training mode, a drawn one."""
+
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, inputs, mask=None):
+        # An injected mask always applies (the harness's masks); without one the layer draws
+        # its own from torch's RNG in training mode and is the identity in eval mode.
+        if self.rate == 0 or (mask is None and not self.training):
+            return inputs
+        if mask is None:
+            mask = torch.rand_like(inputs) >= self.rate
+        return inputs * (mask.to(inputs.dtype) / (1 - self.rate))

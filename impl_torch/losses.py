@@ -1,0 +1,124 @@
+"""Losses of the PyTorch implementation in exact mode (nnfs Loss_*): nn.Modules returning the mean over samples.
+
+Native mode uses torch's own losses instead (nn.CrossEntropyLoss on logits, nn.BCELoss,
+nn.MSELoss, nn.L1Loss; see model.NATIVE_LOSSES).
+
+nnfs clips probabilities before each log, but its backward formulas are the derivatives
+of the unclipped loss evaluated at the clipped p: they never zero the gradient where p
+was clipped, as autograd through torch.clamp would. The clip here is therefore
+straight-through (clamp forward, identity backward), and the fused softmax +
+cross-entropy has its own backward.
+
+Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_tf/losses.py.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+
+
+class _StraightThroughClamp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, inputs, low, high):
+        return torch.clamp(inputs, low, high)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None, None
+
+
+def _bounds(variant, dtype):
+    if variant == "nnfs":
+        return CLIP, 1 - CLIP
+    # torch and Keras take the log unclipped; we only keep it finite.
+    return torch.finfo(dtype).tiny, None
+
+
+def _clip(y_pred, variant):
+    return _StraightThroughClamp.apply(y_pred, *_bounds(variant, y_pred.dtype))
+
+
+def _confidences(probabilities, labels):
+    """p[y] per sample, for class indices of shape (n,)."""
+    return torch.gather(probabilities, 1, labels.unsqueeze(1)).squeeze(1)
+
+
+class CategoricalCrossentropy(nn.Module):
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__()
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return torch.mean(-torch.log(_confidences(_clip(y_pred, self.variant), y_true)))
+
+
+class _SoftmaxCrossentropy(torch.autograd.Function):
+    """Forward: softmax, then nnfs's clipped cross-entropy. Backward: nnfs's fused (softmax(z) - y) / n.
+
+    Autograd through the clip would zero the gradient of a sample whose true-class
+    probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
+    clips, so neither does this one.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, labels, variant):
+        probabilities = torch.softmax(logits, dim=1)
+        ctx.save_for_backward(probabilities, labels)
+        clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
+        return torch.mean(-torch.log(_confidences(clipped, labels)))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        probabilities, labels = ctx.saved_tensors
+        samples = len(probabilities)
+        dlogits = probabilities.clone()
+        dlogits[torch.arange(samples), labels] -= 1
+        dlogits /= samples
+        return dlogits * grad_output, None, None
+
+
+class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
+    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n."""
+
+    def forward(self, logits, y_true):
+        return _SoftmaxCrossentropy.apply(logits, y_true, self.variant)
+
+
+class BinaryCrossentropy(nn.Module):
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__()
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        if self.variant != "nnfs":  # torch's BCELoss: no clip, each log clamped at -100
+            return F.binary_cross_entropy(y_pred, y_true)
+        p = _clip(y_pred, self.variant)
+        sample_losses = -(y_true * torch.log(p) + (1 - y_true) * torch.log(1 - p))
+        return torch.mean(torch.mean(sample_losses, dim=-1))
+
+
+class MeanSquaredError(nn.Module):
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__()
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return torch.mean(torch.mean((y_true - y_pred) ** 2, dim=-1))
+
+
+class MeanAbsoluteError(nn.Module):
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__()
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return torch.mean(torch.mean(torch.abs(y_true - y_pred), dim=-1))

@@ -1,0 +1,288 @@
+"""The PyTorch model: a spec's layers as an nn.Module, its loss, autograd and a torch.optim optimizer.
+
+Every parameter is a view into one flat buffer, and every gradient (``param.grad``) a
+view into another that autograd accumulates into in place, so clipping and the optimizer
+run once over the whole network (as impl_numpy does) instead of once per tensor.
+
+Modes: "exact" computes impl_numpy's arithmetic for ``spec.variant``; "native" is what a
+torch user would write (torch's losses, optimizers and clipping), which impl_numpy
+reproduces as variant "torch" (shared.implementations.reference_spec).
+
+Mirrors: impl_numpy/model.py, impl_pure/model.py, impl_tf/model.py.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from impl_torch import activations, layers, losses, optimizers
+from shared import weights
+from shared.checks import check_inputs, check_masks, check_targets
+from shared.training import TrainingMixin
+
+ACTIVATIONS = {
+    "relu": activations.ReLU, "leaky_relu": activations.LeakyReLU,
+    "sigmoid": activations.Sigmoid, "tanh": activations.Tanh, "softmax": activations.Softmax,
+    "linear": activations.Linear, "step": activations.Step,
+}
+LOSSES = {
+    "categorical_crossentropy": losses.CategoricalCrossentropy,
+    "binary_crossentropy": losses.BinaryCrossentropy,
+    "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
+}
+# torch's own losses; nn.CrossEntropyLoss takes logits (the softmax is inside it).
+NATIVE_LOSSES = {
+    "categorical_crossentropy": nn.CrossEntropyLoss, "binary_crossentropy": nn.BCELoss,
+    "mse": nn.MSELoss, "mae": nn.L1Loss,
+}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MODES = ("exact", "native")
+THREADS_ENV = "ROSETTA_TORCH_THREADS"
+
+
+def build(spec, params, dtype="float64", mode="exact"):
+    """The harness entry point: a model of ``spec`` holding a copy of ``params``."""
+    return Model(spec, params, dtype, mode)
+
+
+def set_threads():
+    """Use $ROSETTA_TORCH_THREADS intra-op threads (default 1: fastest for small nets, and reproducible)."""
+    value = os.environ.get(THREADS_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {value!r}")
+    if torch.get_num_threads() != int(value):
+        torch.set_num_threads(int(value))
+
+
+def make_optimizer(spec, params, mode="exact"):
+    """(optimizer, scheduler or None) for ``spec``: impl_numpy's formulas (exact) or torch's built-ins (native)."""
+    o = spec.optimizer
+    if mode == "native":
+        if o.type == "sgd":
+            optimizer = torch.optim.SGD(params, o.learning_rate, momentum=o.momentum,
+                                        nesterov=o.nesterov)
+        elif o.type == "adagrad":  # Adagrad decays its own lr: lr / (1 + (t - 1) * lr_decay)
+            return torch.optim.Adagrad(params, o.learning_rate, lr_decay=o.decay,
+                                       eps=o.epsilon), None
+        elif o.type == "rmsprop":
+            optimizer = torch.optim.RMSprop(params, o.learning_rate, alpha=o.rho, eps=o.epsilon)
+        else:
+            optimizer = torch.optim.Adam(params, o.learning_rate, betas=(o.beta_1, o.beta_2),
+                                         eps=o.epsilon)
+    else:
+        variant = spec.variant
+        if o.type == "sgd":
+            optimizer = optimizers.SGD(params, o.learning_rate, o.momentum, o.nesterov, variant)
+        elif o.type == "adagrad":
+            optimizer = optimizers.Adagrad(params, o.learning_rate, o.epsilon,
+                                           o.initial_accumulator, variant)
+        elif o.type == "rmsprop":
+            optimizer = optimizers.RMSprop(params, o.learning_rate, o.epsilon, o.rho, variant)
+        else:
+            optimizer = optimizers.Adam(params, o.learning_rate, o.epsilon, o.beta_1, o.beta_2,
+                                        variant)
+    if not o.decay:
+        return optimizer, None
+    decay = o.decay
+    # lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0: impl_numpy's arithmetic.
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: 1.0 / (1.0 + decay * t))
+
+
+class Network(nn.Module):
+    """y_hat = f_L(...f_1(X)): the spec's layers in order, by name (dense1, relu1, dropout1, ...)."""
+
+    def __init__(self, named_layers):
+        super().__init__()
+        self.layers = nn.ModuleDict(named_layers)
+        self.sequence = list(self.layers.items())
+
+    def forward(self, inputs, masks=None, logits=False):
+        """Dropout layer ``name`` applies ``masks[name]`` when given; ``logits`` stops before the output activation."""
+        masks = masks or {}
+        output = inputs
+        for name, layer in self.sequence[:-1] if logits else self.sequence:
+            output = layer(output, masks[name]) if name in masks else layer(output)
+        return output
+
+
+class Model(TrainingMixin):
+    """y_hat = f_L(...f_1(X)); trained by loss + regularization and the spec's optimizer.
+
+    ``network`` is the nn.Module. The model wraps it in the harness contract rather
+    than being one, because the contract's ``parameters()`` (canonical NumPy arrays by
+    name) would shadow nn.Module.parameters.
+    """
+
+    def __init__(self, spec, params, dtype="float64", mode="exact"):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype: expected one of {tuple(DTYPES)}, got {dtype!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        set_threads()
+        self.spec, self.mode = spec, mode
+        self.dtype = DTYPES[dtype]
+        self.np_dtype = np.dtype(dtype)
+        # Native mode is torch's arithmetic, which impl_numpy implements as variant "torch".
+        self.variant = spec.variant if mode == "exact" else "torch"
+        params = weights.check(spec, params)
+        # torch layout: weight (n_neurons, n_inputs), the transpose of the canonical one.
+        shapes = {name: shape[::-1] for name, shape in spec.parameter_shapes().items()}
+        total = sum(int(np.prod(shape)) for shape in shapes.values())
+        self.flat_params = torch.empty(total, dtype=self.dtype)
+        self.flat_params.grad = torch.zeros(total, dtype=self.dtype)
+        self.param_views, self.grad_views, offset = {}, {}, 0
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            self.param_views[name] = self.flat_params[offset:offset + size].view(shape)
+            self.grad_views[name] = self.flat_params.grad[offset:offset + size].view(shape)
+            offset += size
+        self.network = Network({layer.name: self._make_layer(layer) for layer in spec.layers})
+        self.network.eval()  # dropout draws its own masks only in forward(training=True)
+        for name, param in self._named_parameters():
+            param.grad = self.grad_views[name]
+        self.set_parameters(params)
+        self.regularized = [self.network.layers[layer.name] for layer in spec.dense_layers
+                            if layer.regularized]
+        self.loss_function = self._make_loss()
+        self.optimizer, self.scheduler = make_optimizer(spec, [self.flat_params], mode)
+
+    def _make_layer(self, layer):
+        if layer.type == "dense":
+            return layers.Dense(self.param_views[f"{layer.name}.weight"],
+                                self.param_views[f"{layer.name}.bias"], layer, self.variant)
+        if layer.type == "dropout":
+            return layers.Dropout(layer.rate)
+        if layer.type == "leaky_relu":
+            return activations.LeakyReLU(layer.alpha)
+        return ACTIVATIONS[layer.type]()
+
+    def _make_loss(self):
+        # Cross-entropy always follows softmax (the spec is validated), so it takes logits.
+        if self.mode == "native":
+            return NATIVE_LOSSES[self.spec.loss]()
+        if self.spec.loss == "categorical_crossentropy":
+            return losses.SoftmaxCategoricalCrossentropy(self.spec.variant)
+        return LOSSES[self.spec.loss](self.spec.variant)
+
+    def _named_parameters(self):
+        for layer in self.spec.dense_layers:
+            dense = self.network.layers[layer.name]
+            yield f"{layer.name}.weight", dense.weight
+            yield f"{layer.name}.bias", dense.bias
+
+    @property
+    def takes_logits(self):
+        return self.spec.loss == "categorical_crossentropy"
+
+    def forward(self, X, training=False, dropout_masks=None):
+        """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
+        X = self._tensor(check_inputs(self.spec, X))
+        masks = check_masks(self.spec, dropout_masks, len(X))
+        masks = self._masks(masks) if training else {}
+        self.network.train(training)
+        try:
+            with torch.no_grad():
+                return self.network(X, masks).numpy()
+        finally:
+            self.network.eval()
+
+    def _data_loss(self, X, y, masks):
+        return self.loss_function(self.network(X, masks, logits=self.takes_logits), y)
+
+    def regularization_loss(self):
+        """Sum of every Dense layer's L1/L2 penalties."""
+        return sum(layer.regularization_loss() for layer in self.regularized)
+
+    def _total_loss(self, X, y, masks):
+        loss = self._data_loss(X, y, masks)
+        return loss + self.regularization_loss() if self.regularized else loss
+
+    def _tensor(self, array):
+        return torch.from_numpy(np.asarray(array, dtype=self.np_dtype))
+
+    def _masks(self, masks):
+        return {name: self._tensor(mask) for name, mask in masks.items()}
+
+    def _targets(self, y):
+        if self.takes_logits:  # class indices; one-hot rows become their argmax
+            return torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y.astype(np.int64))
+        return self._tensor(y)
+
+    def _checked(self, X, y, dropout_masks):
+        X = check_inputs(self.spec, X)
+        y = check_targets(self.spec, y, len(X))
+        masks = check_masks(self.spec, dropout_masks, len(X))
+        return self._tensor(X), self._targets(y), self._masks(masks)
+
+    def loss(self, X, y, dropout_masks=None):
+        """Mean data loss plus regularization; dropout active only where masks are given."""
+        with torch.no_grad():
+            return self._total_loss(*self._checked(X, y, dropout_masks)).item()
+
+    def _backward(self, X, y, masks):
+        self.flat_params.grad.zero_()
+        loss = self._total_loss(X, y, masks)
+        loss.backward()  # accumulates into the flat gradient buffer, in place
+        return loss.item()
+
+    def gradients(self, X, y, dropout_masks=None):
+        """d(loss)/d(parameter) by canonical name, in canonical layout."""
+        self._backward(*self._checked(X, y, dropout_masks))
+        return {name: _canonical(grad) for name, grad in self.grad_views.items()}
+
+    def step(self, X, y, dropout_masks=None):
+        """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
+        return self._step(*self._checked(X, y, dropout_masks))
+
+    def _step(self, X, y, masks):
+        loss = self._backward(X, y, masks)
+        o = self.spec.optimizer
+        if o.clip_value or o.clip_norm:
+            self._clip(o.clip_value, o.clip_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss
+
+    def _clip(self, clip_value, clip_norm):
+        if self.mode == "exact":
+            optimizers.clip_gradients(self.flat_params.grad, clip_value, clip_norm,
+                                      self.spec.variant)
+            return
+        if clip_value:
+            nn.utils.clip_grad_value_([self.flat_params], clip_value)
+        if clip_norm:
+            nn.utils.clip_grad_norm_([self.flat_params], clip_norm)
+
+    def train_epoch(self, X, y, batches, masks):
+        """One epoch of steps; X and y (checked by fit) become tensors once, not once per batch."""
+        X, y = self._tensor(X), self._targets(y)
+        return [self._step(X[idx], y[idx], self._masks(mask))
+                for idx, mask in zip(map(torch.from_numpy, batches), masks)]
+
+    def parameters(self):
+        """Current parameters by canonical name, in canonical layout (copies)."""
+        return {name: _canonical(param) for name, param in self.param_views.items()}
+
+    def set_parameters(self, params):
+        """Overwrite the parameters (names and shapes checked against the spec)."""
+        with torch.no_grad():
+            for name, value in weights.check(self.spec, params).items():
+                self.param_views[name].copy_(torch.from_numpy(value.T))
+
+    def save(self, path):
+        """Write the parameters to a safetensors file (float64, canonical names)."""
+        weights.save(path, {k: v.astype(np.float64) for k, v in self.parameters().items()})
+
+    def load(self, path):
+        """Read parameters from a safetensors file written by any implementation."""
+        self.set_parameters(weights.load(path, self.spec))
+
+
+def _canonical(tensor):
+    """A NumPy copy in canonical layout: torch's (out, in) weight becomes (in, out)."""
+    return tensor.detach().T.numpy().copy() if tensor.ndim == 2 else tensor.detach().numpy().copy()

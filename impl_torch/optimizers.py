@@ -1,0 +1,167 @@
+"""Optimizers of the PyTorch implementation in exact mode: torch.optim.Optimizer subclasses with the reference's arithmetic.
+
+Each class computes impl_numpy's formula for its ``variant`` ("nnfs", "torch" or "keras"),
+operation for operation in the same order and in place, so that equal gradients give
+bit-equal updates. torch's built-ins compute the same formulas (for the nnfs variant of
+Adagrad, RMSprop and Adam) in another order: Adam's m by lerp, sqrt(v)/sqrt(1 - b2^t)
+instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_ and addcmul_. The learning rate is the group's ``lr``; decay lr / (1 + decay * t) is a
+torch.optim.lr_scheduler.LambdaLR stepped after each update (see model.make_optimizer).
+Native mode uses torch's built-in classes instead.
+
+Mirrors: impl_numpy/optimizers.py, impl_pure/optimizers.py, impl_tf/optimizers.py.
+"""
+import math
+
+import torch
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A torch optimizer with impl_numpy's in-place arithmetic: state and scratch tensors per parameter."""
+
+    def _state(self, param, key, fill=0.0):
+        state = self.state[param]
+        if key not in state:
+            state[key] = torch.full_like(param, fill)
+        return state[key]
+
+    def _updates(self):
+        """(group, param, grad, t) for each parameter with a gradient; t counts its updates from 1."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                state["step"] = state.get("step", 0) + 1
+                yield group, param, param.grad, state["step"]
+
+    def _scaled_step(self, param, grad, cache, lr, eps, eps_inside_root):
+        """w -= lr*g / (sqrt(c) + eps), or lr*g / sqrt(c + eps) with eps inside the root."""
+        root = self._state(param, "scratch")
+        if eps_inside_root:
+            torch.add(cache, eps, out=root).sqrt_()
+        else:
+            torch.sqrt(cache, out=root).add_(eps)
+        param.sub_(torch.mul(grad, lr, out=self._state(param, "scratch2")).div_(root))
+
+
+class SGD(Optimizer):
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+
+    def __init__(self, params, lr=1.0, momentum=0.0, nesterov=False, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, variant=variant))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate(closure)
+        for group, param, grad, _ in self._updates():
+            lr, mu = group["lr"], group["momentum"]
+            scratch = self._state(param, "scratch")
+            if not mu:
+                param.sub_(torch.mul(grad, lr, out=scratch))
+                continue
+            v = self._state(param, "momentum")
+            v.mul_(mu)
+            if group["variant"] == "torch":  # b = mu*b + g; w -= lr*b, or lr*(g + mu*b) (Nesterov)
+                v.add_(grad)
+                if group["nesterov"]:
+                    torch.mul(v, mu, out=scratch).add_(grad).mul_(lr)
+                else:
+                    torch.mul(v, lr, out=scratch)
+                param.sub_(scratch)
+            else:  # v = mu*v - lr*g; w += v, or w += mu*v - lr*g (Nesterov)
+                lr_g = torch.mul(grad, lr, out=scratch)
+                v.sub_(lr_g)
+                if group["nesterov"]:
+                    param.add_(torch.mul(v, mu, out=self._state(param, "scratch2")).sub_(lr_g))
+                else:
+                    param.add_(v)
+        return loss
+
+
+class Adagrad(Optimizer):
+    """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at 0.1 and eps goes inside the root."""
+
+    def __init__(self, params, lr=1.0, eps=1e-7, initial_accumulator=0.1, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, eps=eps, initial_accumulator=initial_accumulator,
+                                      variant=variant))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate(closure)
+        for group, param, grad, _ in self._updates():
+            keras = group["variant"] == "keras"
+            cache = self._state(param, "cache", group["initial_accumulator"] if keras else 0.0)
+            cache.add_(torch.mul(grad, grad, out=self._state(param, "scratch")))
+            self._scaled_step(param, grad, cache, group["lr"], group["eps"], keras)
+        return loss
+
+
+class RMSprop(Optimizer):
+    """c = rho*c + (1 - rho)*g^2; w -= lr*g / (sqrt(c) + eps).  Keras: eps inside the root."""
+
+    def __init__(self, params, lr=0.001, eps=1e-7, rho=0.9, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, eps=eps, rho=rho, variant=variant))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate(closure)
+        for group, param, grad, _ in self._updates():
+            rho = group["rho"]
+            cache = self._state(param, "cache")
+            cache.mul_(rho)
+            cache.add_(torch.mul(grad, grad, out=self._state(param, "scratch")).mul_(1 - rho))
+            self._scaled_step(param, grad, cache, group["lr"], group["eps"],
+                              group["variant"] == "keras")
+        return loss
+
+
+class Adam(Optimizer):
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+
+    def __init__(self, params, lr=0.001, eps=1e-7, beta_1=0.9, beta_2=0.999, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, eps=eps, beta_1=beta_1, beta_2=beta_2,
+                                      variant=variant))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate(closure)
+        for group, param, grad, t in self._updates():
+            lr, eps, b1, b2 = group["lr"], group["eps"], group["beta_1"], group["beta_2"]
+            m, v = self._state(param, "momentum"), self._state(param, "cache")
+            scratch, scratch2 = self._state(param, "scratch"), self._state(param, "scratch2")
+            if group["variant"] == "keras":
+                # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
+                alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                m.add_(torch.sub(grad, m, out=scratch).mul_(1 - b1))
+                v.add_(torch.mul(grad, grad, out=scratch).sub_(v).mul_(1 - b2))
+                torch.sqrt(v, out=scratch).add_(eps)
+                param.sub_(torch.mul(m, alpha, out=scratch2).div_(scratch))
+                continue
+            m.mul_(b1)
+            m.add_(torch.mul(grad, 1 - b1, out=scratch))
+            v.mul_(b2)
+            v.add_(torch.mul(grad, grad, out=scratch).mul_(1 - b2))
+            torch.div(v, 1 - b2 ** t, out=scratch).sqrt_().add_(eps)  # sqrt(v_hat) + eps
+            param.sub_(torch.div(m, 1 - b1 ** t, out=scratch2).mul_(lr).div_(scratch))
+        return loss
+
+
+def _evaluate(closure):
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+@torch.no_grad()
+def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
+    """Clip in place: each element to [-clip_value, clip_value], then the global L2 norm to clip_norm."""
+    if clip_value:
+        grads.clamp_(-clip_value, clip_value)
+    if clip_norm:
+        norm = torch.sqrt(torch.sum(grads * grads))
+        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
+            scale = clip_norm / (norm + 1e-6)
+        else:
+            scale = clip_norm / torch.clamp(norm, min=clip_norm)
+        grads.mul_(torch.clamp(scale, max=1.0))  # a factor of exactly 1 leaves grads unchanged

@@ -1,0 +1,117 @@
+"""Activations in pure Python (nnfs Activation_*): lists of rows in, lists of rows out.
+
+Mirrors: impl_numpy/activations.py, impl_torch/activations.py, impl_tf/activations.py.
+"""
+from math import exp, tanh
+
+from impl_pure.linalg import dot
+
+
+class ReLU:
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs
+        self.output = [[x if x > 0.0 else 0.0 for x in row] for row in inputs]
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = [[d if x > 0.0 else 0.0 for d, x in zip(d_row, x_row)]
+                        for d_row, x_row in zip(dvalues, self.inputs)]
+        return self.dinputs
+
+
+class LeakyReLU:
+    """y = x where x > 0, else alpha * x."""
+
+    def __init__(self, alpha=0.01):
+        self.alpha = alpha
+
+    def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs
+        alpha = self.alpha
+        self.output = [[x if x > 0.0 else alpha * x for x in row] for row in inputs]
+        return self.output
+
+    def backward(self, dvalues):
+        alpha = self.alpha
+        self.dinputs = [[d if x > 0.0 else alpha * d for d, x in zip(d_row, x_row)]
+                        for d_row, x_row in zip(dvalues, self.inputs)]
+        return self.dinputs
+
+
+def _sigmoid(x):
+    # Below x = -709, exp(-x) overflows; there 1 / (1 + exp(-x)) equals exp(x) to double precision.
+    return 1 / (1 + exp(-x)) if x >= -709.0 else exp(x)
+
+
+class Sigmoid:
+    """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = [[_sigmoid(x) for x in row] for row in inputs]
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = [[d * (1 - y) * y for d, y in zip(d_row, y_row)]
+                        for d_row, y_row in zip(dvalues, self.output)]
+        return self.dinputs
+
+
+class Tanh:
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = [[tanh(x) for x in row] for row in inputs]
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = [[d * (1 - y * y) for d, y in zip(d_row, y_row)]
+                        for d_row, y_row in zip(dvalues, self.output)]
+        return self.dinputs
+
+
+class Softmax:
+    """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = []
+        for row in inputs:
+            largest = max(row)
+            exp_values = [exp(x - largest) for x in row]
+            total = sum(exp_values)
+            self.output.append([e / total for e in exp_values])
+        return self.output
+
+    def backward(self, dvalues):
+        # One Jacobian per sample: J = diag(y) - y y^T, then dinputs = J @ dvalues.
+        self.dinputs = []
+        for y, d in zip(self.output, dvalues):
+            jacobian = [[(y_i if i == j else 0.0) - y_i * y_j for j, y_j in enumerate(y)]
+                        for i, y_i in enumerate(y)]
+            self.dinputs.append([dot(row, d) for row in jacobian])
+        return self.dinputs
+
+
+class Linear:
+    """y = x (nnfs Activation_Linear, the regression output)."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = inputs
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues
+        return self.dinputs
+
+
+class Step:
+    """y = 1 where x > 0, else 0; backward is straight-through, which with MAE is the perceptron rule."""
+
+    def forward(self, inputs, training=False, mask=None):
+        self.output = [[1.0 if x > 0.0 else 0.0 for x in row] for row in inputs]
+        return self.output
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues
+        return self.dinputs

@@ -1,0 +1,131 @@
+"""Losses in pure Python (nnfs Loss_*): each returns the mean over samples.
+
+Mirrors: impl_numpy/losses.py, impl_torch/losses.py, impl_tf/losses.py.
+"""
+import sys
+from math import inf, log
+
+CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+TINY = sys.float_info.min  # the smallest normal float64, NumPy's finfo(float64).tiny
+
+
+def _clip(p, variant):
+    if variant == "nnfs":
+        return min(max(p, CLIP), 1 - CLIP)
+    # torch and Keras take the log unclipped; we only keep it finite.
+    return max(p, TINY)
+
+
+def _class_indices(y_true):
+    """Class indices from sparse labels or one-hot rows (impl_numpy goes the other way, to one-hot)."""
+    if isinstance(y_true[0], (list, tuple)):
+        return [row.index(1) for row in y_true]
+    return y_true
+
+
+def _log(x):
+    return log(x) if x > 0 else -inf
+
+
+def _mean(values):
+    return sum(values) / len(values)
+
+
+class CategoricalCrossentropy:
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        confidences = [_clip(row[label], self.variant)
+                       for row, label in zip(y_pred, _class_indices(y_true))]
+        return _mean([-log(c) for c in confidences])
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        self.dinputs = [[-float(j == label) / _clip(p, self.variant) / samples
+                         for j, p in enumerate(row)]
+                        for row, label in zip(dvalues, _class_indices(y_true))]
+        return self.dinputs
+
+
+class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
+    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n."""
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        self.dinputs = []
+        for row, label in zip(dvalues, _class_indices(y_true)):
+            row = row[:]
+            row[label] -= 1
+            self.dinputs.append([d / samples for d in row])
+        return self.dinputs
+
+
+class BinaryCrossentropy:
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        nnfs = self.variant == "nnfs"
+        sample_losses = []
+        for p_row, t_row in zip(y_pred, y_true):
+            losses = []
+            for p, t in zip(p_row, t_row):
+                p = min(max(p, CLIP), 1 - CLIP) if nnfs else p
+                log_p, log_1mp = _log(p), _log(1 - p)
+                if not nnfs:  # torch's BCELoss clamps each log at -100
+                    log_p, log_1mp = max(log_p, -100.0), max(log_1mp, -100.0)
+                losses.append(-(t * log_p + (1 - t) * log_1mp))
+            sample_losses.append(_mean(losses))
+        return _mean(sample_losses)
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = len(dvalues), len(dvalues[0])
+        self.dinputs = []
+        for p_row, t_row in zip(dvalues, y_true):
+            p_row = [min(max(p, CLIP), 1 - CLIP) for p in p_row]
+            self.dinputs.append([-(t / p - (1 - t) / (1 - p)) / outputs / samples
+                                 for p, t in zip(p_row, t_row)])
+        return self.dinputs
+
+
+class MeanSquaredError:
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return _mean([_mean([(t - p) * (t - p) for p, t in zip(p_row, t_row)])
+                      for p_row, t_row in zip(y_pred, y_true)])
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = len(dvalues), len(dvalues[0])
+        self.dinputs = [[-2 * (t - p) / outputs / samples for p, t in zip(p_row, t_row)]
+                        for p_row, t_row in zip(dvalues, y_true)]
+        return self.dinputs
+
+
+def _sign(x):
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+
+
+class MeanAbsoluteError:
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def forward(self, y_pred, y_true):
+        return _mean([_mean([abs(t - p) for p, t in zip(p_row, t_row)])
+                      for p_row, t_row in zip(y_pred, y_true)])
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = len(dvalues), len(dvalues[0])
+        self.dinputs = [[-_sign(t - p) / outputs / samples for p, t in zip(p_row, t_row)]
+                        for p_row, t_row in zip(dvalues, y_true)]
+        return self.dinputs

@@ -1,0 +1,334 @@
+"""impl_pure against the NumPy reference: no NumPy inside, same numbers, same training.
+
+Every golden value comes from impl_numpy, an independent implementation of the same
+formulas (vectorised NumPy rather than lists of floats). The two sum in different
+orders (NumPy pairwise and BLAS, impl_pure left to right), so single evaluations agree
+to rounding (atol 1e-12, rtol 1e-10) and trajectories drift apart as training amplifies
+rounding; where a trajectory is compared, the bound is set by a one-ulp noise floor of
+the reference itself.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared import datasets, networks, weights
+from shared import implementations as impls
+from shared.checks import InputError
+from shared.spec import from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+ATOL, RTOL = 1e-12, 1e-10
+
+
+def pair(spec, seed=0, params=None):
+    """The same network built by impl_numpy and impl_pure from the same parameters."""
+    params = weights.initial(spec, seed=seed) if params is None else params
+    return impls.build("numpy", spec, params), impls.build("pure", spec, params)
+
+
+def data(spec, n=None):
+    d = datasets.load(spec.dataset.name, **spec.dataset.options)
+    return (d.X_train, d.y_train) if n is None else (d.X_train[:n], d.y_train[:n])
+
+
+def assert_close(mine, theirs, what):
+    np.testing.assert_allclose(mine, theirs, atol=ATOL, rtol=RTOL,
+                               err_msg=f"{what}: impl_pure (actual) vs impl_numpy (desired)")
+
+
+def assert_same_answers(spec, X, y, masks=None, params=None):
+    """forward, loss and every gradient by canonical name agree with the reference."""
+    ref, pure = pair(spec, params=params)
+    assert_close(pure.forward(X), ref.forward(X), "forward")
+    if masks:
+        assert_close(pure.forward(X, training=True, dropout_masks=masks),
+                     ref.forward(X, training=True, dropout_masks=masks), "forward with masks")
+    assert_close(pure.loss(X, y, masks), ref.loss(X, y, masks), "loss")
+    g_ref, g_pure = ref.gradients(X, y, masks), pure.gradients(X, y, masks)
+    assert set(g_pure) == set(g_ref) == set(spec.parameter_shapes())
+    for name in g_ref:
+        assert g_pure[name].shape == g_ref[name].shape, name
+        assert_close(g_pure[name], g_ref[name], f"gradient {name}")
+    assert np.abs(np.concatenate([g.ravel() for g in g_ref.values()])).max() > 0  # not vacuous
+
+
+def spec_of(layers, loss="mse", inputs=2, metric="regression", **extra):
+    return from_dict({"name": "t", "inputs": inputs, "loss": loss, "metric": metric,
+                      "layers": layers, **extra})
+
+
+def dense(units, **kw):
+    return {"type": "dense", "units": units, **kw}
+
+
+# --- No NumPy inside ---------------------------------------------------------------------------
+
+def test_impl_pure_runs_without_numpy():
+    script = textwrap.dedent("""
+        import sys
+        import impl_pure
+        from shared import networks
+        spec = networks.load("spiral")
+        params = {"dense1.weight": [[0.01 * (i - j) for j in range(64)] for i in range(2)],
+                  "dense1.bias": [0.0] * 64,
+                  "dense2.weight": [[0.02 * ((i + j) % 5 - 2) for j in range(3)] for i in range(64)],
+                  "dense2.bias": [0.0] * 3}
+        model = impl_pure.build(spec, params)
+        X, y = [[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], [0, 1, 2]
+        first = model.step(X, y)
+        second = model.step(X, y)
+        assert second < first, (first, second)
+        assert "numpy" not in sys.modules, "impl_pure imported numpy"
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_no_numpy_in_the_source():
+    for path in (ROOT / "impl_pure").glob("*.py"):
+        assert "numpy" not in path.read_text().replace("impl_numpy", ""), path.name
+
+
+# --- Forward, loss and gradients on the built-in networks --------------------------------------
+
+@pytest.mark.parametrize("name, n", [("xor", None), ("and", None), ("or", None),
+                                     ("spiral", 60), ("sine", 40)])
+def test_builtin_networks_agree(name, n):
+    spec = networks.load(name)
+    X, y = data(spec, n)
+    if name in ("and", "or"):  # nnfs init puts every gate output at 0: move off the kink
+        params = weights.initial(spec, seed=3)
+        params["dense1.bias"] = np.array([0.005])
+        assert_same_answers(spec, X, y, params=params)
+    else:
+        assert_same_answers(spec, X, y)
+
+
+def test_mnist_shaped_network_with_injected_dropout_masks():
+    spec = networks.load("mnist")
+    rng = np.random.default_rng(7)
+    X = rng.random((8, 784))
+    y = rng.integers(0, 10, 8)
+    masks = {"dropout1": (rng.random((8, 256)) >= 0.2).astype(float),
+             "dropout2": (rng.random((8, 128)) >= 0.2).astype(float)}
+    assert_same_answers(spec, X, y, masks)
+    ref, pure = pair(spec)
+    # the masks matter: without them (dropout off) the loss differs
+    assert abs(pure.loss(X, y) - pure.loss(X, y, masks)) > 1e-6
+    assert_close(pure.loss(X, y), ref.loss(X, y), "loss without masks")
+
+
+ACTIVATION_CASES = {
+    "leaky_relu": ([dense(6), {"type": "leaky_relu", "alpha": 0.1}, dense(2), {"type": "linear"}],
+                   "mse"),
+    "tanh": ([dense(6), {"type": "tanh"}, dense(2), {"type": "tanh"}], "mae"),
+    "sigmoid_bce": ([dense(6), {"type": "relu"}, dense(2), {"type": "sigmoid"}],
+                    "binary_crossentropy"),
+    "softmax_mse_jacobian": ([dense(6), {"type": "sigmoid"}, dense(3), {"type": "softmax"}],
+                             "mse"),
+    "step": ([dense(3), {"type": "step"}], "mae"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACTIVATION_CASES))
+@pytest.mark.parametrize("variant", ["nnfs", "torch"])
+def test_every_activation_and_loss_agrees(case, variant):
+    layers, loss = ACTIVATION_CASES[case]
+    spec = spec_of(layers, loss, variant=variant)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(10, 2))
+    y = rng.random((10, spec.outputs))
+    if loss != "binary_crossentropy":
+        y = 3 * y - 1
+    params = weights.initial(spec, seed=2, scheme="glorot_uniform")
+    for name in params:
+        if name.endswith(".bias"):
+            params[name] = rng.normal(scale=0.1, size=params[name].shape)
+    assert_same_answers(spec, X, y, params=params)
+
+
+@pytest.mark.parametrize("labels", ["sparse", "one_hot"])
+@pytest.mark.parametrize("variant", ["nnfs", "keras"])
+def test_cross_entropy_fused_and_one_hot(labels, variant):
+    spec = networks.load("spiral").replace(variant=variant)
+    X, y = data(spec, 30)
+    if labels == "one_hot":
+        y = np.eye(3)[y]
+    assert_same_answers(spec, X, y)
+
+
+L1L2_LAYERS = [dense(8, weight_l1=1e-3, weight_l2=2e-3, bias_l1=3e-3, bias_l2=4e-3),
+               {"type": "relu"}, dense(3, weight_l1=5e-4, bias_l2=1e-3), {"type": "softmax"}]
+
+
+def l1l2_case(variant):
+    spec = spec_of(L1L2_LAYERS, "categorical_crossentropy", metric="categorical", variant=variant)
+    params = weights.initial(spec, seed=4)
+    params["dense1.weight"][0, :3] = 0.0  # biases are zero too: the L1 sign at 0 matters
+    return spec, params, *data(networks.load("spiral"), 30)
+
+
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_l1_l2_penalties_agree(variant):
+    spec, params, X, y = l1l2_case(variant)
+    assert_same_answers(spec, X, y, params=params)
+
+
+def test_l1_sign_at_zero_nnfs_vs_torch():
+    """nnfs's L1 gradient is +lam at w == 0, torch's and Keras's is 0 (impl_numpy's l1_sign)."""
+    grads = {}
+    for variant in ("nnfs", "torch"):
+        spec, params, X, y = l1l2_case(variant)
+        grads[variant] = impls.build("pure", spec, params).gradients(X, y)
+    bias_gap = grads["nnfs"]["dense1.bias"] - grads["torch"]["dense1.bias"]
+    np.testing.assert_allclose(bias_gap, 3e-3, rtol=1e-9)
+    weight_gap = grads["nnfs"]["dense1.weight"] - grads["torch"]["dense1.weight"]
+    np.testing.assert_allclose(weight_gap[0, :3], 1e-3, rtol=1e-9)
+    assert np.all(weight_gap[0, 3:] == 0) and np.all(weight_gap[1] == 0)
+
+
+# --- Optimizers: trajectories against the reference --------------------------------------------
+
+OPTIMIZER_CASES = {
+    "sgd": {"type": "sgd", "learning_rate": 0.5},
+    "sgd_decay": {"type": "sgd", "learning_rate": 0.5, "decay": 0.01},
+    "momentum": {"type": "sgd", "learning_rate": 0.3, "momentum": 0.9, "decay": 0.01},
+    "nesterov": {"type": "sgd", "learning_rate": 0.3, "momentum": 0.9, "nesterov": True,
+                 "decay": 0.01},
+    "adagrad": {"type": "adagrad", "learning_rate": 0.2, "decay": 1e-3},
+    "rmsprop": {"type": "rmsprop", "learning_rate": 0.01, "rho": 0.95, "decay": 1e-3},
+    "adam": {"type": "adam", "learning_rate": 0.02, "decay": 1e-3},
+    "adam_clip_value": {"type": "adam", "learning_rate": 0.02, "clip_value": 0.05},
+    "sgd_clip_norm": {"type": "sgd", "learning_rate": 0.5, "momentum": 0.5, "clip_norm": 0.1},
+}
+TINY = [dense(5), {"type": "tanh"}, dense(3), {"type": "softmax"}]
+STEPS = 60
+
+
+def trajectory_distance(spec, params, X, y, steps=STEPS):
+    """Largest parameter and loss difference impl_pure vs impl_numpy over ``steps`` updates."""
+    ref, pure = pair(spec, params=params)
+    worst = 0.0
+    for _ in range(steps):
+        l_ref, l_pure = ref.step(X, y), pure.step(X, y)
+        assert abs(l_ref - l_pure) <= ATOL + RTOL * abs(l_ref)
+        p_ref, p_pure = ref.parameters(), pure.parameters()
+        worst = max(worst, max(np.abs(p_ref[k] - p_pure[k]).max() for k in p_ref))
+    moved = max(np.abs(ref.parameters()[k] - params[k]).max() for k in params)
+    return worst, moved
+
+
+@pytest.mark.parametrize("case", sorted(OPTIMIZER_CASES))
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_optimizer_trajectories_match_the_reference(case, variant):
+    spec = spec_of(TINY, "categorical_crossentropy", metric="categorical", variant=variant,
+                   optimizer=OPTIMIZER_CASES[case])
+    X, y = data(networks.load("spiral"), 24)
+    params = weights.initial(spec, seed=5, scheme="glorot_uniform")
+    worst, moved = trajectory_distance(spec, params, X, y)
+    assert moved > 1e-2, "the optimizer barely moved: the comparison would be vacuous"
+    assert worst <= 1e-12, f"{case}/{variant}: max |pure - numpy| = {worst:.3g} over {STEPS} steps"
+
+
+def test_variants_really_differ():
+    """The variants are different formulas: a mix-up would fail the test above, not pass it."""
+    X, y = data(networks.load("spiral"), 24)
+    finals = {}
+    for variant in ("nnfs", "keras"):
+        spec = spec_of(TINY, "categorical_crossentropy", metric="categorical", variant=variant,
+                       optimizer=OPTIMIZER_CASES["adagrad"])
+        model = impls.build("pure", spec, weights.initial(spec, seed=5, scheme="glorot_uniform"))
+        for _ in range(10):
+            model.step(X, y)
+        finals[variant] = model.parameters()["dense2.weight"]
+    assert np.abs(finals["nnfs"] - finals["keras"]).max() > 1e-3
+
+
+# --- Training to the spec targets ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["xor", "and", "or"])
+def test_gates_train_to_four_of_four(name):
+    spec = networks.load(name)
+    X, y = data(spec)
+    model = impls.build("pure", spec, weights.initial(spec, seed=spec.training.seed))
+    model.fit(X, y, eval_every=spec.training.epochs)
+    assert np.array_equal(model.predict(X) > 0.5, y > 0.5), model.predict(X)
+
+
+def test_spiral_reaches_the_reference_accuracy():
+    """300 of the spec's 10,000 epochs (the rest would take minutes in pure Python): the
+    accuracy equals impl_numpy's after the same 300 epochs, and the parameters stay within
+    the reference's own one-ulp noise floor (times 100)."""
+    spec = networks.load("spiral")
+    X, y = data(spec)
+    params = weights.initial(spec, seed=0)
+    ref, pure = pair(spec, params=params)
+    h_ref = ref.fit(X, y, epochs=300, eval_every=300)
+    h_pure = pure.fit(X, y, epochs=300, eval_every=300)
+    assert h_pure["accuracy"][-1] == h_ref["accuracy"][-1]
+    assert h_ref["accuracy"][-1] > 0.6  # it learned (chance is 1/3)
+    nudged = {k: np.nextafter(v, np.inf) for k, v in params.items()}
+    floor_model = impls.build("numpy", spec, nudged)
+    floor_model.fit(X, y, epochs=300, eval_every=300)
+    floor = max(np.abs(floor_model.parameters()[k] - ref.parameters()[k]).max() for k in params)
+    distance = max(np.abs(pure.parameters()[k] - ref.parameters()[k]).max() for k in params)
+    assert distance <= 100 * max(floor, 1e-13), (distance, floor)
+
+
+# --- Determinism, dtype and the harness plumbing ------------------------------------------------
+
+def test_two_identical_runs_are_bitwise_equal():
+    spec = networks.load("mnist").replace(training={"batch_size": 4})
+    rng = np.random.default_rng(3)
+    X, y = rng.random((12, 784)), rng.integers(0, 10, 12)
+    params = weights.initial(spec, seed=1)
+    runs = []
+    for _ in range(2):
+        model = impls.build("pure", spec, params)
+        history = model.fit(X, y, epochs=2)
+        own_masks = model.forward(X[:2], training=True)  # masks drawn by impl_pure's own RNG
+        runs.append((model.parameters(), history["loss"], own_masks))
+    (p1, l1, m1), (p2, l2, m2) = runs
+    assert l1 == l2
+    for name in p1:
+        assert p1[name].tobytes() == p2[name].tobytes(), name
+    assert m1.tobytes() == m2.tobytes()
+
+
+def test_float32_is_refused_clearly():
+    spec = networks.load("xor")
+    with pytest.raises(ValueError, match="float64"):
+        impls.build("pure", spec, weights.initial(spec), dtype="float32")
+
+
+def test_parameters_save_load_and_bad_input(tmp_path):
+    spec = networks.load("spiral")
+    X, y = data(spec, 30)
+    model = impls.build("pure", spec, weights.initial(spec, seed=0))
+    model.step(X, y)
+    trained = model.parameters()
+    trained["dense1.bias"][0] += 1.0  # a copy: the model is unchanged
+    assert model.parameters()["dense1.bias"][0] != trained["dense1.bias"][0]
+    model.save(tmp_path / "w.safetensors")
+    other = impls.build("pure", spec, weights.initial(spec, seed=1))
+    other.load(tmp_path / "w.safetensors")
+    for name, value in model.parameters().items():
+        assert other.parameters()[name].tobytes() == value.tobytes()
+    other.set_parameters(weights.initial(spec, seed=1))
+    assert not np.array_equal(other.parameters()["dense1.weight"],
+                              model.parameters()["dense1.weight"])
+    with pytest.raises(InputError, match="X: expected shape"):
+        model.forward(np.zeros((3, 5)))
+    with pytest.raises(InputError, match="labels must lie"):
+        model.loss(X, np.full(30, 7))
+    ev = model.evaluate(X, y)
+    assert abs(ev["loss"] - model.loss(X, y)) < 1e-15 and 0 <= ev["accuracy"] <= 1

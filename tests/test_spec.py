@@ -1,0 +1,231 @@
+"""Network specs: the built-ins load as GUIDE §2 describes them, bad specs fail with named errors,
+and a spec survives to_dict/from_dict, JSON and a TOML file of the user's own."""
+import copy
+import dataclasses
+import json
+
+import pytest
+
+from shared import networks
+from shared.spec import (ACTIVATIONS, INITIALIZERS, LOSS_OUTPUTS, LOSSES, OPTIMIZERS, Spec,
+                         SpecError, from_dict)
+
+# GUIDE §2: the architecture of every built-in network (dense layer sizes, activations, loss).
+BUILTIN_SHAPES = {
+    "xor": (2, [4, 1], ["dense", "sigmoid", "dense", "sigmoid"], "mse"),
+    "and": (2, [1], ["dense", "step"], "mae"),
+    "or": (2, [1], ["dense", "step"], "mae"),
+    "spiral": (2, [64, 3], ["dense", "relu", "dense", "softmax"], "categorical_crossentropy"),
+    "sine": (1, [64, 64, 1], ["dense", "relu", "dense", "relu", "dense", "linear"], "mse"),
+    "mnist": (784, [256, 128, 10], ["dense", "relu", "dropout", "dense", "relu", "dropout",
+                                    "dense", "softmax"], "categorical_crossentropy"),
+}
+
+
+def base():
+    """A small valid spec as TOML-shaped data; each error test breaks one field of a copy."""
+    return {
+        "name": "tiny", "inputs": 2, "loss": "categorical_crossentropy",
+        "layers": [{"type": "dense", "units": 4}, {"type": "relu"},
+                   {"type": "dropout", "rate": 0.1},
+                   {"type": "dense", "units": 3}, {"type": "softmax"}],
+        "optimizer": {"type": "adam", "learning_rate": 0.01},
+        "training": {"epochs": 3},
+    }
+
+
+def broken(**changes):
+    data = copy.deepcopy(base())
+    for path, value in changes.items():
+        target, *keys = path.split("__")
+        node = data
+        for key in [target, *keys][:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        last = [target, *keys][-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def test_base_is_valid():
+    spec = from_dict(base())
+    assert [layer.name for layer in spec.layers] == ["dense1", "relu1", "dropout1", "dense2",
+                                                     "softmax1"]
+    assert spec.parameter_shapes() == {"dense1.weight": (2, 4), "dense1.bias": (4,),
+                                       "dense2.weight": (4, 3), "dense2.bias": (3,)}
+
+
+@pytest.mark.parametrize("name", networks.BUILTINS)
+def test_every_builtin_loads_as_guide_describes(name):
+    spec = networks.load(name)
+    inputs, units, types, loss = BUILTIN_SHAPES[name]
+    assert spec.name == name
+    assert spec.inputs == inputs
+    assert [layer.units for layer in spec.dense_layers] == units
+    assert [layer.type for layer in spec.layers] == types
+    assert spec.loss == loss
+    assert spec.description
+
+
+def test_builtin_hyperparameters_follow_guide():
+    spiral, sine, mnist = (networks.load(n) for n in ("spiral", "sine", "mnist"))
+    assert (spiral.optimizer.type, spiral.optimizer.learning_rate, spiral.optimizer.decay) == (
+        "adam", 0.05, 5e-7)
+    assert (sine.optimizer.type, sine.optimizer.learning_rate, sine.optimizer.decay) == (
+        "adam", 0.005, 1e-3)
+    assert (mnist.optimizer.type, mnist.optimizer.learning_rate, mnist.training.batch_size) == (
+        "adam", 1e-3, 64)
+    assert [layer.rate for layer in mnist.dropout_layers] == [0.2, 0.2]
+
+
+@pytest.mark.parametrize("name", networks.BUILTINS)
+def test_round_trip_through_dict_and_json(name):
+    spec = networks.load(name)
+    assert from_dict(spec.to_dict()) == spec
+    assert from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_toml_path_loading(tmp_path):
+    path = tmp_path / "my_net.toml"
+    path.write_text('inputs = 3\nloss = "mse"\n'
+                    '[[layers]]\ntype = "dense"\nunits = 5\nweight_l2 = 0.001\n'
+                    '[[layers]]\ntype = "tanh"\n'
+                    '[[layers]]\ntype = "dense"\nunits = 2\n'
+                    '[[layers]]\ntype = "linear"\n'
+                    '[optimizer]\ntype = "sgd"\nlearning_rate = 0.1\nmomentum = 0.5\n')
+    for given in (path, str(path)):
+        spec = networks.load(given)
+        assert spec.name == "my_net"  # the file's stem where the file gives no name
+        assert spec.parameter_shapes() == {"dense1.weight": (3, 5), "dense1.bias": (5,),
+                                           "dense2.weight": (5, 2), "dense2.bias": (2,)}
+        assert spec.dense_layers[0].weight_l2 == 0.001
+        assert (spec.optimizer.type, spec.optimizer.momentum) == ("sgd", 0.5)
+
+
+def test_toml_errors_name_the_file(tmp_path):
+    with pytest.raises(SpecError, match="no_such_net.*built-in name"):
+        networks.load("no_such_net")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("inputs = = 3\n")
+    with pytest.raises(SpecError, match="bad.toml.*not valid TOML"):
+        networks.load(bad)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('inputs = 0\nloss = "mse"\n[[layers]]\ntype = "dense"\nunits = 1\n'
+                     '[[layers]]\ntype = "linear"\n')
+    with pytest.raises(SpecError, match=r"wrong.toml: inputs: expected an integer >= 1, got 0"):
+        networks.load(wrong)
+
+
+@pytest.mark.parametrize("data, message", [
+    (broken(layers__1__type="gelu"), r"layers\[1\].type: expected one of .*'relu'.*got 'gelu'"),
+    (broken(loss="hinge"), r"loss: expected one of .*got 'hinge'"),
+    (broken(optimizer__type="lbfgs"), r"optimizer.type: expected one of .*got 'lbfgs'"),
+    (dict(base(), init="lecun"), r"init: expected one of .*got 'lecun'"),
+    (dict(base(), variant="jax"), r"variant: expected one of .*got 'jax'"),
+    (dict(base(), metric="f1"), r"metric: expected one of .*got 'f1'"),
+    (broken(layers__0__units=0), r"layers\[0\].units: expected an integer >= 1, got 0"),
+    (broken(layers__3__units=-2), r"layers\[3\].units: expected an integer >= 1, got -2"),
+    (broken(layers__0__units=2.5), r"layers\[0\].units: expected an integer >= 1, got 2.5"),
+    (broken(layers__2__rate=1.0), r"layers\[2\].rate: expected a number in \[0.0, 1.0\), got 1.0"),
+    (broken(layers__2__rate=-0.1), r"layers\[2\].rate: expected a number in \[0.0, 1.0\)"),
+    (broken(layers__2__rate=1.5), r"layers\[2\].rate"),
+    (broken(optimizer__learning_rate=0), r"optimizer.learning_rate: expected a number in \(0.0"),
+    (broken(optimizer__learning_rate=-0.1), r"optimizer.learning_rate"),
+    (broken(optimizer__beta_1=1.0), r"optimizer.beta_1: expected a number in \[0.0, 1.0\)"),
+    (broken(optimizer__beta_1=-0.5), r"optimizer.beta_1"),
+    (broken(optimizer__beta_2=1.0), r"optimizer.beta_2: expected a number in \[0.0, 1.0\)"),
+    (broken(optimizer__rho=1.2), r"optimizer.rho"),
+    (broken(optimizer__momentum=1.0), r"optimizer.momentum"),
+    (broken(optimizer__decay=-1e-3), r"optimizer.decay"),
+    (broken(optimizer__epsilon=-1e-7), r"optimizer.epsilon"),
+    (broken(optimizer__clip_norm=-1.0), r"optimizer.clip_norm"),
+    (broken(layers__0={"type": "dense", "units": 4, "weight_l1": -0.1}),
+     r"layers\[0\].weight_l1: expected a number in \[0.0, inf\)"),
+    (broken(layers__0={"type": "dense", "units": 4, "weight_l2": -1e-4}), r"layers\[0\].weight_l2"),
+    (broken(layers__0={"type": "dense", "units": 4, "bias_l1": -1.0}), r"layers\[0\].bias_l1"),
+    (broken(layers__0={"type": "dense", "units": 4, "bias_l2": -1.0}), r"layers\[0\].bias_l2"),
+    (broken(layers__0={"type": "dense", "units": 4, "weight_l2": float("nan")}),
+     r"layers\[0\].weight_l2: expected a finite number"),
+    (broken(layers__4={"type": "sigmoid"}),
+     r"loss: expected a categorical_crossentropy loss to follow one of \('softmax',\), got 'sigmoid'"),
+    (dict(base(), loss="binary_crossentropy"), r"loss: expected a binary_crossentropy loss"),
+    (broken(layers__0={"type": "dense", "units": 4, "rate": 0.5}), r"layers\[0\]: expected no other keys"),
+    (broken(layers__1={"type": "relu", "unit": 4}), r"layers\[1\]: expected only the keys"),
+    (dict(base(), hidden=3), r"spec: expected only the keys"),
+    (broken(optimizer__lr=0.1), r"optimizer: expected only the keys"),
+    (broken(training__epoch=3), r"training: expected only the keys"),
+    (broken(training__epochs=0), r"training.epochs: expected an integer >= 1"),
+    (broken(training__batch_size=-1), r"training.batch_size: expected an integer >= 0"),
+    (broken(optimizer__nesterov=True), r"optimizer.nesterov: expected nesterov only with sgd"),
+    (dict(base(), inputs=0), r"inputs: expected an integer >= 1"),
+    (dict(base(), layers=[]), r"layers: expected a non-empty list"),
+    (dict(base(), layers=[{"type": "relu"}, {"type": "dense", "units": 3},
+                          {"type": "softmax"}]), r"layers\[0\]: expected a dense layer first"),
+    (dict(base(), layers=[{"type": "dense", "units": 3}]), r"layers\[-1\]: expected an output activation"),
+    (dict(base(), layers=[{"type": "dense", "units": 3}, {"type": "softmax"},
+                          {"type": "dense", "units": 3}, {"type": "softmax"}]),
+     r"softmax only as the output activation"),
+    (dict(base(), layers=[{"type": "dense", "units": 1}, {"type": "softmax"}]),
+     r"at least 2 output units"),
+    (dict(base(), layers=[{"type": "dense", "units": 3}, {"type": "dropout", "rate": 0.1},
+                          {"type": "softmax"}]), r"only activations after the last dense layer"),
+    (dict(base(), layers=[{"type": "dense", "units": 3, "name": "a"}, {"type": "relu", "name": "a"},
+                          {"type": "dense", "units": 3}, {"type": "softmax"}]),
+     r"unique layer names"),
+])
+def test_bad_specs_raise_named_errors(data, message):
+    with pytest.raises(SpecError, match=message):
+        from_dict(data)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 0.999])
+def test_dropout_rates_inside_the_interval_are_accepted(rate):
+    assert from_dict(broken(layers__2__rate=rate)).dropout_layers[0].rate == rate
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.999999])
+def test_betas_inside_the_interval_are_accepted(beta):
+    spec = from_dict(broken(optimizer__beta_1=beta, optimizer__beta_2=beta))
+    assert (spec.optimizer.beta_1, spec.optimizer.beta_2) == (beta, beta)
+
+
+def test_every_loss_fits_exactly_its_output_activations():
+    for loss in LOSSES:
+        for activation in ACTIVATIONS:
+            data = dict(base(), loss=loss,
+                        layers=[{"type": "dense", "units": 3}, {"type": activation}])
+            if activation in LOSS_OUTPUTS[loss]:
+                assert from_dict(data).output_activation == activation
+            else:
+                with pytest.raises(SpecError, match=f"a {loss} loss to follow"):
+                    from_dict(data)
+
+
+def test_optimizer_defaults_are_the_nnfs_constructors():
+    # nnfs Ch19: Optimizer_SGD(learning_rate=1.), Optimizer_Adagrad(learning_rate=1.),
+    # Optimizer_RMSprop(learning_rate=0.001, rho=0.9), Optimizer_Adam(learning_rate=0.001,
+    # beta_1=0.9, beta_2=0.999); epsilon 1e-7 everywhere.
+    expected = {"sgd": 1.0, "adagrad": 1.0, "rmsprop": 0.001, "adam": 0.001}
+    assert set(expected) == set(OPTIMIZERS)
+    for kind, lr in expected.items():
+        o = from_dict(dict(base(), optimizer={"type": kind})).optimizer
+        assert (o.learning_rate, o.epsilon, o.rho, o.beta_1, o.beta_2) == (lr, 1e-7, 0.9, 0.9, 0.999)
+    assert from_dict({k: v for k, v in base().items() if k != "optimizer"}).optimizer.type == "adam"
+    assert set(INITIALIZERS) == {"nnfs", "glorot_uniform", "he_normal"}
+
+
+def test_replace_validates_and_changes_only_what_it_names():
+    spec = from_dict(base())
+    other = spec.replace(variant="keras", optimizer={"learning_rate": 0.5})
+    assert (other.variant, other.optimizer.learning_rate, other.optimizer.type) == ("keras", 0.5,
+                                                                                   "adam")
+    assert spec.optimizer.learning_rate == 0.01  # frozen: the original is untouched
+    with pytest.raises(SpecError, match="optimizer.learning_rate"):
+        spec.replace(optimizer={"learning_rate": 0.0})
+    with pytest.raises(SpecError, match="loss"):
+        spec.replace(loss="mae_typo")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.name = "x"
+    assert isinstance(other, Spec)

@@ -1,0 +1,19 @@
+"""Keras 3 on TensorFlow: keras.Model layers, GradientTape in a tf.function, keras.optimizers, in exact and native modes.
+
+The environment is set before TensorFlow is first imported: oneDNN off (its fused
+kernels change float results), C++ logging quiet, Keras on the TensorFlow backend;
+then the thread counts ($ROSETTA_TF_THREADS, default 1) before the first TF operation.
+
+Mirrors: impl_numpy (the NumPy reference), impl_pure (loops), impl_torch (PyTorch).
+"""
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from impl_tf.model import Model, build, set_threads  # noqa: E402
+
+set_threads()
+
+__all__ = ["Model", "build"]

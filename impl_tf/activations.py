@@ -1,0 +1,60 @@
+"""Activations of the Keras implementation: Keras layers under the nnfs names; GradientTape does the backward.
+
+Mirrors: impl_numpy/activations.py, impl_pure/activations.py, impl_torch/activations.py.
+"""
+import keras
+import tensorflow as tf
+
+
+class ReLU(keras.layers.ReLU):
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+
+
+class LeakyReLU(keras.layers.Layer):
+    """y = x where x > 0, else alpha * x.
+
+    Not keras.layers.LeakyReLU: tf.nn.leaky_relu takes alpha as a float32 attribute,
+    so in float64 the slope 0.01 becomes 0.009999999776.
+    """
+
+    def __init__(self, alpha=0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+
+    def call(self, inputs):
+        return tf.where(inputs > 0, inputs, tf.constant(self.alpha, inputs.dtype) * inputs)
+
+
+class Sigmoid(keras.layers.Activation):
+    """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
+
+    def __init__(self, **kwargs):
+        super().__init__("sigmoid", **kwargs)
+
+
+class Tanh(keras.layers.Activation):
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    def __init__(self, **kwargs):
+        super().__init__("tanh", **kwargs)
+
+
+class Softmax(keras.layers.Softmax):
+    """y_i = exp(x_i - max x) / sum_j exp(x_j - max x), over each row."""
+
+
+class Linear(keras.layers.Identity):
+    """y = x (nnfs Activation_Linear, the regression output)."""
+
+
+@tf.custom_gradient
+def straight_through_step(inputs):
+    """1 where x > 0, else 0, with the identity as its gradient."""
+    return tf.cast(inputs > 0, inputs.dtype), lambda upstream: upstream
+
+
+class Step(keras.layers.Layer):
+    """y = 1 where x > 0, else 0; backward is straight-through, which with MAE is the perceptron rule."""
+
+    def call(self, inputs):
+        return straight_through_step(inputs)

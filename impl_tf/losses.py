@@ -1,0 +1,138 @@
+"""Losses of the Keras implementation in exact mode (nnfs Loss_*): callables (y_true, y_pred) -> the mean over samples.
+
+Native mode uses Keras's own losses instead (SparseCategoricalCrossentropy and
+BinaryCrossentropy on logits, MeanSquaredError, MeanAbsoluteError; see model.make_loss).
+
+Each loss here has impl_numpy's forward formula and, through tf.custom_gradient,
+impl_numpy's backward formula, divisions in the same order: autograd would scale by
+(1/n) where nnfs divides by n, and would zero the gradient where nnfs clips p (nnfs's
+backward formulas are derivatives of the unclipped loss evaluated at the clipped p).
+The argument order is Keras's: ``loss(y_true, y_pred)``.
+
+Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_torch/losses.py.
+"""
+import numpy as np
+import tensorflow as tf
+
+CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+
+
+def _clip(y_pred, variant):
+    if variant == "nnfs":
+        return tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
+    # torch and Keras take the log unclipped; we only keep it finite.
+    return tf.maximum(y_pred, tf.constant(np.finfo(y_pred.dtype.as_numpy_dtype).tiny,
+                                          y_pred.dtype))
+
+
+def _rows_and_columns(values):
+    shape = tf.shape(values)
+    return tf.cast(shape[0], values.dtype), tf.cast(shape[1], values.dtype)
+
+
+def _confidences(probabilities, labels):
+    """p[y] per sample, for class indices of shape (n,)."""
+    return tf.gather(probabilities, labels, axis=1, batch_dims=1)
+
+
+class CategoricalCrossentropy:
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def __call__(self, y_true, y_pred):
+        variant = self.variant
+
+        @tf.custom_gradient
+        def loss(y_pred):
+            value = tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, variant), y_true)))
+
+            def backward(upstream):
+                samples, _ = _rows_and_columns(y_pred)
+                one_hot = tf.one_hot(y_true, tf.shape(y_pred)[1], dtype=y_pred.dtype)
+                return -one_hot / _clip(y_pred, variant) / samples * upstream
+            return value, backward
+        return loss(y_pred)
+
+
+class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
+    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n."""
+
+    def __call__(self, y_true, logits):
+        variant = self.variant
+
+        @tf.custom_gradient
+        def loss(logits):
+            probabilities = tf.nn.softmax(logits)
+            value = tf.reduce_mean(
+                -tf.math.log(_confidences(_clip(probabilities, variant), y_true)))
+
+            def backward(upstream):
+                samples, _ = _rows_and_columns(logits)
+                one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
+                return (probabilities - one_hot) / samples * upstream
+            return value, backward
+        return loss(logits)
+
+
+class BinaryCrossentropy:
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def __call__(self, y_true, y_pred):
+        variant = self.variant
+
+        @tf.custom_gradient
+        def loss(y_pred):
+            p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP) if variant == "nnfs" else y_pred
+            log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p)
+            if variant != "nnfs":  # torch's BCELoss clamps each log at -100
+                log_p, log_1mp = tf.maximum(log_p, -100), tf.maximum(log_1mp, -100)
+            sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
+            value = tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
+
+            def backward(upstream):
+                samples, outputs = _rows_and_columns(y_pred)
+                p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
+                return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples * upstream
+            return value, backward
+        return loss(y_pred)
+
+
+class MeanSquaredError:
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def __call__(self, y_true, y_pred):
+        @tf.custom_gradient
+        def loss(y_pred):
+            value = tf.reduce_mean(tf.reduce_mean(tf.square(y_true - y_pred), axis=-1))
+
+            def backward(upstream):
+                samples, outputs = _rows_and_columns(y_pred)
+                return -2 * (y_true - y_pred) / outputs / samples * upstream
+            return value, backward
+        return loss(y_pred)
+
+
+class MeanAbsoluteError:
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    def __init__(self, variant="nnfs"):
+        self.variant = variant
+
+    def __call__(self, y_true, y_pred):
+        @tf.custom_gradient
+        def loss(y_pred):
+            value = tf.reduce_mean(tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))
+
+            def backward(upstream):
+                samples, outputs = _rows_and_columns(y_pred)
+                return -tf.sign(y_true - y_pred) / outputs / samples * upstream
+            return value, backward
+        return loss(y_pred)

@@ -112,6 +112,9 @@ class Spec:
     training: Training = Training()
     description: str = ""
 
+    def __post_init__(self):
+        validate(self)  # a Spec built directly (not through from_dict) is checked too
+
     @property
     def dense_layers(self) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.type == "dense")
@@ -255,6 +258,19 @@ def validate(spec: Spec) -> Spec:
     _check(spec.init in INITIALIZERS, "init", f"one of {INITIALIZERS}", spec.init)
     _check(spec.metric in METRICS, "metric", f"one of {METRICS}", spec.metric)
     _check(spec.variant in VARIANTS, "variant", f"one of {VARIANTS}", spec.variant)
+    _integer(spec.inputs, "inputs", 1)
+    _check(isinstance(spec.layers, tuple) and spec.layers, "layers", "a non-empty tuple of Layer",
+           spec.layers)
+    for i, layer in enumerate(spec.layers):
+        _check(layer.type in LAYER_TYPES, f"layers[{i}].type", f"one of {LAYER_TYPES}", layer.type)
+        if layer.type == "dense":
+            _integer(layer.units, f"layers[{i}].units", 1)
+            for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
+                _number(getattr(layer, key), f"layers[{i}].{key}", 0.0)
+        elif layer.type == "dropout":
+            _number(layer.rate, f"layers[{i}].rate", 0.0, 1.0)
+        elif layer.type == "leaky_relu":
+            _number(layer.alpha, f"layers[{i}].alpha", 0.0)
     _check(bool(spec.dense_layers), "layers", "at least one dense layer", "none")
     names = [layer.name for layer in spec.layers]
     _check(len(names) == len(set(names)), "layers", "unique layer names", names)
@@ -273,6 +289,7 @@ def validate(spec: Spec) -> Spec:
                spec.outputs)
 
     o = spec.optimizer
+    _check(o.type in OPTIMIZERS, "optimizer.type", f"one of {OPTIMIZERS}", o.type)
     _number(o.learning_rate, "optimizer.learning_rate", 0.0, low_open=True)
     _number(o.decay, "optimizer.decay", 0.0)
     _number(o.momentum, "optimizer.momentum", 0.0, 1.0)

@@ -1,0 +1,240 @@
+"""The shared training loop: shuffling, batches, dropout masks, accuracy, history, early stopping
+and divergence, checked on a recording stub model and on impl_numpy."""
+import numpy as np
+import pytest
+
+import impl_numpy
+from shared import networks, weights
+from shared.checks import InputError
+from shared.spec import from_dict
+from shared.training import (TrainingDiverged, TrainingMixin, accuracy, batch_indices,
+                             epoch_masks, epoch_permutation)
+
+HISTORY_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+
+REGRESSION = from_dict({"name": "reg", "inputs": 1, "loss": "mse", "metric": "regression",
+                        "layers": [{"type": "dense", "units": 4}, {"type": "linear"},
+                                   {"type": "dense", "units": 1}, {"type": "linear"}],
+                        "optimizer": {"type": "sgd", "learning_rate": 0.01},
+                        "training": {"epochs": 5, "batch_size": 10, "seed": 4}})
+
+
+class Recorder(TrainingMixin):
+    """A model that records every step's rows and masks and reports scripted losses."""
+
+    def __init__(self, spec, losses=None):
+        self.spec, self.calls, self.losses = spec, [], list(losses or [])
+
+    def forward(self, X, training=False, dropout_masks=None):
+        return np.zeros((len(X), self.spec.outputs))
+
+    def loss(self, X, y, dropout_masks=None):
+        return self.losses.pop(0) if self.losses else 1.0
+
+    def step(self, X, y, dropout_masks=None):
+        self.calls.append((X[:, 0].copy(), dropout_masks))
+        return 1.0
+
+
+def test_epoch_permutation_is_deterministic_and_differs_per_epoch_and_seed():
+    a = epoch_permutation(7, 0, 100)
+    assert np.array_equal(np.sort(a), np.arange(100))
+    assert np.array_equal(a, epoch_permutation(7, 0, 100))
+    others = [epoch_permutation(7, e, 100) for e in range(1, 6)] + [epoch_permutation(8, 0, 100)]
+    assert all(not np.array_equal(a, b) for b in others)
+    assert not np.array_equal(a, np.arange(100))
+    # The stream is numpy's Generator seeded by (seed, epoch): reproducible across implementations.
+    assert np.array_equal(a, np.random.default_rng([7, 0]).permutation(100))
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 3), (64, 64), (65, 64), (100, 7), (5, 1)])
+def test_batch_indices_cover_every_sample_exactly_once(n, batch_size):
+    for epoch in range(3):
+        batches = batch_indices(n, batch_size, seed=1, epoch=epoch)
+        sizes = [len(b) for b in batches]
+        expected_batches = -(-n // batch_size)
+        assert len(batches) == expected_batches
+        assert sizes[:-1] == [batch_size] * (expected_batches - 1)
+        assert 1 <= sizes[-1] <= batch_size
+        assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(n))
+        if batch_size < n:
+            assert np.array_equal(np.concatenate(batches), epoch_permutation(1, epoch, n))
+
+
+def test_batch_indices_full_batch_and_no_shuffle():
+    for size in (0, 10, 11):
+        batches = batch_indices(10, size, seed=0, epoch=3)
+        assert len(batches) == 1 and np.array_equal(batches[0], np.arange(10))
+    ordered = batch_indices(10, 4, seed=0, epoch=3, shuffle=False)
+    assert [b.tolist() for b in ordered] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_epoch_masks_rates_shapes_and_determinism():
+    spec = networks.load("mnist")  # dropout1 after 256 units, dropout2 after 128, both rate 0.2
+    masks = epoch_masks(spec, seed=0, epoch=0, batch_sizes=[64, 64, 8])
+    assert len(masks) == 3
+    assert [m["dropout1"].shape for m in masks] == [(64, 256), (64, 256), (8, 256)]
+    assert [m["dropout2"].shape for m in masks] == [(64, 128), (64, 128), (8, 128)]
+    kept = np.concatenate([m["dropout1"].ravel() for m in masks] +
+                          [m["dropout2"].ravel() for m in masks])
+    assert set(np.unique(kept)) == {0.0, 1.0}
+    # 52,000 Bernoulli(0.8) draws: sd of the mean is 0.0018.
+    assert abs(kept.mean() - 0.8) < 0.01
+    again = epoch_masks(spec, seed=0, epoch=0, batch_sizes=[64, 64, 8])
+    assert all(np.array_equal(m[k], a[k]) for m, a in zip(masks, again) for k in m)
+    next_epoch = epoch_masks(spec, seed=0, epoch=1, batch_sizes=[64])
+    assert not np.array_equal(next_epoch[0]["dropout1"], masks[0]["dropout1"])
+    assert not np.array_equal(masks[0]["dropout1"], masks[1]["dropout1"])
+    heavy = spec.replace(layers=tuple(
+        layer if layer.type != "dropout" else type(layer)(**{**layer.__dict__, "rate": 0.7})
+        for layer in spec.layers))
+    rate = epoch_masks(heavy, seed=2, epoch=0, batch_sizes=[200])[0]["dropout2"].mean()
+    assert abs(rate - 0.3) < 0.02
+    assert epoch_masks(networks.load("spiral"), 0, 0, [3, 3]) == [{}, {}]
+
+
+def test_accuracy_metrics():
+    scores = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.3, 0.4, 0.3]])
+    labels = np.array([1, 0, 0, 1])
+    assert accuracy("categorical", scores, labels) == 0.75
+    assert accuracy("categorical", scores, np.eye(3)[labels]) == 0.75
+    assert accuracy("binary", np.array([[0.2], [0.7], [0.51], [0.5]]),
+                    np.array([[0], [1], [0], [1]])) == 0.5
+    # nnfs Accuracy_Regression: |y_hat - y| < std(y) / 250.
+    y = np.array([[0.0], [1.0], [2.0], [3.0]])  # std = sqrt(1.25), precision = 0.004472
+    y_hat = y + np.array([[0.004], [-0.0044], [0.0045], [0.1]])
+    assert accuracy("regression", y_hat, y) == 0.5
+
+
+def test_fit_uses_the_shared_batches_and_masks():
+    spec = networks.load("mnist").replace(training={"batch_size": 4, "seed": 3, "epochs": 2})
+    model = Recorder(spec)
+    X = np.zeros((10, 784))
+    X[:, 0] = np.arange(10)
+    history = model.fit(X, np.arange(10) % 10)
+    assert history["epoch"] == [1, 2]
+    for epoch in range(2):
+        batches = batch_indices(10, 4, 3, epoch)
+        masks = epoch_masks(spec, 3, epoch, [len(b) for b in batches])
+        calls = model.calls[epoch * 3:(epoch + 1) * 3]
+        for (rows, got), idx, want in zip(calls, batches, masks):
+            assert np.array_equal(rows, idx)
+            assert np.array_equal(got["dropout1"], want["dropout1"])
+    assert len(model.calls) == 6
+    unshuffled = Recorder(spec)
+    unshuffled.fit(X, np.arange(10) % 10, epochs=1, shuffle=False)
+    assert [rows.tolist() for rows, _ in unshuffled.calls] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_fit_history_keys_and_validation():
+    spec = networks.load("spiral")
+    model = impl_numpy.build(spec, weights.initial(spec))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 2)), rng.integers(0, 3, 30)
+    seen = []
+    history = model.fit(X, y, epochs=4, batch_size=8,
+                        callback=lambda epoch, h: seen.append(epoch))
+    assert set(history) == HISTORY_KEYS
+    assert history["epoch"] == [1, 2, 3, 4] and seen == [0, 1, 2, 3]
+    assert len(history["loss"]) == len(history["accuracy"]) == len(history["seconds"]) == 4
+    assert history["val_loss"] == [] and history["val_accuracy"] == []
+    assert all(0 <= a <= 1 for a in history["accuracy"])
+    assert history["accuracy"][-1] == accuracy("categorical", model.predict(X), y)
+    history = model.fit(X, y, epochs=5, validation_data=(X[:10], y[:10]), eval_every=2)
+    assert history["epoch"] == [2, 4, 5]  # every second epoch, and always the last
+    assert len(history["val_loss"]) == len(history["val_accuracy"]) == 3
+    assert history["val_loss"][-1] == pytest.approx(model.evaluate(X[:10], y[:10])["loss"],
+                                                    rel=1e-12)
+
+
+def test_verbose_prints_every_print_every_epochs(capsys):
+    spec = networks.load("xor").replace(training={"print_every": 2, "epochs": 5})
+    model = impl_numpy.build(spec, weights.initial(spec))
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    model.fit(X, np.array([[0], [1], [1], [0]], dtype=float), verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 2", "epoch 4"]
+    assert "loss" in lines[0] and "accuracy" in lines[0]
+
+
+@pytest.mark.parametrize("patience", [1, 3])
+def test_patience_stops_when_the_monitored_loss_stops_improving(patience):
+    spec = networks.load("spiral")
+    X, y = np.zeros((6, 2)), np.arange(6) % 3
+    # Validation losses per epoch: improves twice, then never again.
+    losses = [5.0, 4.0, 4.0, 4.5, 4.0, 3.0, 2.0, 1.0]
+    model = Recorder(spec, losses)
+    history = model.fit(X, y, epochs=8, patience=patience, validation_data=(X, y))
+    assert history["stopped_epoch"] == 2 + patience
+    assert history["epoch"] == list(range(1, 3 + patience))
+    assert history["val_loss"] == losses[:2 + patience]
+    no_patience = Recorder(spec, losses).fit(X, y, epochs=8, patience=0, validation_data=(X, y))
+    assert "stopped_epoch" not in no_patience and no_patience["epoch"][-1] == 8
+
+
+def test_patience_from_spec_on_a_real_model_monitors_the_training_loss():
+    spec = REGRESSION.replace(training={"patience": 2},
+                              optimizer={"learning_rate": 0.3, "type": "sgd"})
+    X = np.linspace(-1, 1, 40)[:, None]
+    y = X ** 2  # a linear model cannot fit this: the loss plateaus, and noisy batches stop it
+    model = impl_numpy.build(spec, weights.initial(spec, seed=1))
+    history = model.fit(X, y, epochs=300)
+    assert "stopped_epoch" in history and history["stopped_epoch"] < 300
+    best = int(np.argmin(history["loss"]))
+    assert len(history["loss"]) - 1 - best == 2  # stopped exactly `patience` epochs after the best
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_names_epoch_and_step():
+    spec = REGRESSION.replace(optimizer={"learning_rate": 1e6})
+    X = np.linspace(-3, 3, 50)[:, None]
+    y = 5 * X + 2
+    params = weights.initial(spec, seed=0, scheme="he_normal")
+    with pytest.raises(TrainingDiverged) as caught:
+        impl_numpy.build(spec, params).fit(X, y, epochs=20)
+    # Replay the same batches step by step to find the first non-finite loss independently.
+    replay = impl_numpy.build(spec, params)
+    first = None
+    for epoch in range(20):
+        for step, idx in enumerate(batch_indices(50, 10, spec.training.seed, epoch), 1):
+            if not np.isfinite(replay.step(X[idx], y[idx])):
+                first = (epoch + 1, step)
+                break
+        if first:
+            break
+    assert first is not None and first != (1, 1)
+    message = str(caught.value)
+    assert f"at epoch {first[0]}, step {first[1]}" in message
+    assert "learning_rate" in message
+
+
+def test_batch_size_larger_than_the_data_is_refused():
+    spec = REGRESSION
+    model = impl_numpy.build(spec, weights.initial(spec))
+    X, y = np.zeros((8, 1)), np.zeros((8, 1))
+    with pytest.raises(ValueError, match=r"batch_size: expected at most the 8 training samples.*got 9"):
+        model.fit(X, y, batch_size=9, epochs=1)
+    assert model.fit(X, y, batch_size=8, epochs=1)["epoch"] == [1]
+
+
+def test_fit_checks_inputs_and_targets_first():
+    model = impl_numpy.build(REGRESSION, weights.initial(REGRESSION))
+    with pytest.raises(InputError, match=r"X: expected shape \(n, 1\)"):
+        model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=1)
+    with pytest.raises(InputError, match=r"reshape to \(8, 1\)"):
+        model.fit(np.zeros((8, 1)), np.zeros(8), epochs=1)
+    with pytest.raises(InputError, match=r"y: expected shape \(4, 1\)"):
+        model.fit(np.zeros((8, 1)), np.zeros((8, 1)), validation_data=(np.zeros((4, 1)),
+                                                                        np.zeros((3, 1))))
+
+
+def test_evaluate_and_predict_run_without_dropout():
+    spec = networks.load("mnist")
+    model = impl_numpy.build(spec, weights.initial(spec))
+    X = np.random.default_rng(1).uniform(0, 1, (16, 784))
+    y = np.arange(16) % 10
+    assert np.array_equal(model.predict(X), model.predict(X))  # no random masks at inference
+    result = model.evaluate(X, y)
+    assert set(result) == {"loss", "accuracy"}
+    assert result["loss"] == pytest.approx(-np.mean(np.log(model.predict(X)[np.arange(16), y])),
+                                           rel=1e-12)

@@ -166,6 +166,29 @@ def test_cross_entropy_fused_and_one_hot(labels, variant):
     assert_same_answers(spec, X, y)
 
 
+@pytest.mark.parametrize("variant", ["nnfs", "torch"])
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+def test_saturated_outputs_hit_the_clip(loss, variant):
+    """Huge logits push p past 1 - 1e-7 and below 1e-7, where nnfs clips and torch does not."""
+    output = "softmax" if loss == "categorical_crossentropy" else "sigmoid"
+    spec = spec_of([dense(4), {"type": "relu"}, dense(3), {"type": output}], loss,
+                   metric="categorical" if output == "softmax" else "binary", variant=variant)
+    params = weights.initial(spec, seed=6, scheme="glorot_uniform")
+    params["dense2.weight"] *= 60.0
+    X, _ = data(networks.load("spiral"), 30)
+    X = 10 * X
+    ref = impls.build("numpy", spec, params)
+    logits_scale = np.abs(ref.forward(X) - 0.5).max()
+    assert logits_scale > 0.5 - 1e-7  # some outputs are saturated
+    if output == "softmax":
+        y = np.argmax(ref.forward(X), axis=1)
+        y[::3] = (y[::3] + 1) % 3  # a third confidently wrong
+    else:
+        y = (ref.forward(X) > 0.5).astype(float)
+        y[::3] = 1 - y[::3]
+    assert_same_answers(spec, X, y, params=params)
+
+
 L1L2_LAYERS = [dense(8, weight_l1=1e-3, weight_l2=2e-3, bias_l1=3e-3, bias_l2=4e-3),
                {"type": "relu"}, dense(3, weight_l1=5e-4, bias_l2=1e-3), {"type": "softmax"}]
 

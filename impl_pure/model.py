@@ -140,8 +140,7 @@ class Model:
         return self._data_loss(output, y) + self.regularization_loss()
 
     def _backward(self, X, y, masks):
-        self._check_batch(X, y)
-        output = self._forward(X, True, masks or {})
+        output = self._forward(X, True, masks)
         loss = self._data_loss(output, y) + self.regularization_loss()
         dvalues = self.loss_function.backward(output, y)
         # The fused softmax + cross-entropy gradient is already with respect to the logits.
@@ -152,12 +151,22 @@ class Model:
 
     def gradients(self, X, y, dropout_masks=None):
         """d(loss)/d(parameter) by canonical name, in canonical layout."""
-        self._backward(X, y, dropout_masks)
+        self._check_batch(X, y)
+        self._backward(X, y, dropout_masks or {})
         return _copies(self.grad_views)
 
     def step(self, X, y, dropout_masks=None):
         """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
-        loss = self._backward(X, y, dropout_masks)
+        self._check_batch(X, y)
+        return self._update(X, y, dropout_masks or {})
+
+    def train_epoch(self, X, y, batches, masks):
+        """One epoch of unchecked steps: ``batches`` are lists of sample indices, ``masks`` one dict per batch."""
+        return [self._update([X[i] for i in indices], [y[i] for i in indices], batch_masks)
+                for indices, batch_masks in zip(batches, masks)]
+
+    def _update(self, X, y, masks):
+        loss = self._backward(X, y, masks)
         o = self.spec.optimizer
         if o.clip_value or o.clip_norm:
             optimizers.clip_gradients(self.grad_rows, o.clip_value, o.clip_norm, self.spec.variant)

@@ -82,13 +82,8 @@ class PureModel(TrainingMixin):
 
     def train_epoch(self, X, y, batches, masks) -> list[float]:
         """One epoch of steps; X and y (checked by fit) become lists once, not once per step."""
-        X, y = _matrix(X), _targets(y)
-        losses = []
-        for indices, batch_masks in zip(batches, masks):
-            indices = indices.tolist()
-            losses.append(self.model.step([X[i] for i in indices], [y[i] for i in indices],
-                                          _masks(batch_masks)))
-        return losses
+        return self.model.train_epoch(_matrix(X), _targets(y), [b.tolist() for b in batches],
+                                      [_masks(batch_masks) for batch_masks in masks])
 
     def parameters(self) -> dict:
         """Current parameters by canonical name, in canonical layout (float64 copies)."""

@@ -14,8 +14,8 @@ class ReLU:
         return self.output
 
     def backward(self, dvalues):
-        self.dinputs = dvalues.copy()
-        self.dinputs[self.inputs <= 0] = 0
+        # dvalues * [x > 0], written as "not x <= 0" so that NaN inputs pass the gradient as before
+        self.dinputs = dvalues * ~(self.inputs <= 0)
         return self.dinputs
 
 

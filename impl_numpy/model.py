@@ -135,7 +135,17 @@ class Model(TrainingMixin):
 
     def step(self, X, y, dropout_masks=None):
         """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
-        loss = self._backward(*self._checked(X, y, dropout_masks))
+        return self._update(*self._checked(X, y, dropout_masks))
+
+    def train_epoch(self, X, y, batches, masks):
+        """One epoch of unchecked steps: fit has checked X and y once, and each batch is gathered once."""
+        X = X.astype(self.dtype, copy=False)
+        if y.dtype.kind == "f":
+            y = y.astype(self.dtype, copy=False)
+        return [self._update(X[idx], y[idx], mask) for idx, mask in zip(batches, masks)]
+
+    def _update(self, X, y, masks):
+        loss = self._backward(X, y, masks)
         o = self.spec.optimizer
         if o.clip_value or o.clip_norm:
             optimizers.clip_gradients(self.flat_grads, o.clip_value, o.clip_norm, self.spec.variant)

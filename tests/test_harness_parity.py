@@ -1,0 +1,145 @@
+"""Harness, one point: forward outputs, loss and every gradient by canonical name, for every pair of implementations.
+
+Cases: the six built-in networks at their initial weights (MNIST on 8 rows with injected
+dropout masks) and 20 seeded random small specs (depth 1-3, widths 1-16, every
+activation, every loss, L1/L2, dropout). Tolerances are GUIDE section 3's
+(shared.metrics.TOLERANCES): float64 atol 1e-12 / rtol 1e-10; float32 atol 1e-6 /
+rtol 1e-5, gradients max(1e-6, 1e-4 max|g|). impl_pure is float64 only.
+
+The finite-difference test is the independent oracle: central differences of each
+implementation's own loss against its own backprop, float64.
+"""
+from __future__ import annotations
+
+import functools
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from conftest import require
+from harness_cases import (BUILTINS, FLOAT32_IMPLS, IMPLS, RANDOM_SPEC_SEEDS, STEP_NETWORKS,
+                           builtin_case, pair_ids, random_case)
+from shared import metrics
+
+PAIRS = list(combinations(IMPLS, 2))
+FLOAT32_PAIRS = list(combinations(FLOAT32_IMPLS, 2))
+
+
+@functools.cache
+def case(name):
+    return builtin_case(name) if not name.startswith("random") else random_case(int(name[6:]))
+
+
+@functools.cache
+def snapshot(case_name, impl, dtype):
+    c = case(case_name)
+    return metrics.snapshot(c.build(impl, dtype), c.X, c.y, c.masks or None)
+
+
+def assert_parity(case_name, a, b, dtype):
+    require(a, b)
+    differences = metrics.compare_snapshots(snapshot(case_name, a, dtype),
+                                            snapshot(case_name, b, dtype),
+                                            pair=(a, b), dtype=dtype)
+    names = {d.name for d in differences if d.quantity == "gradient"}
+    assert names == set(case(case_name).spec.parameter_shapes())
+    bad = [d for d in differences if not d.ok]
+    assert not bad, "\n".join(metrics.describe(d, case_name) for d in bad)
+    return differences
+
+
+CASES = list(BUILTINS) + [f"random{seed}" for seed in RANDOM_SPEC_SEEDS]
+
+
+@pytest.mark.parametrize("a,b", PAIRS, ids=pair_ids(PAIRS))
+@pytest.mark.parametrize("case_name", CASES)
+def test_float64_forward_loss_gradients_agree(case_name, a, b, record_property):
+    differences = assert_parity(case_name, a, b, "float64")
+    record_property("max_abs", max(d.max_abs for d in differences))
+
+
+@pytest.mark.parametrize("a,b", FLOAT32_PAIRS, ids=pair_ids(FLOAT32_PAIRS))
+@pytest.mark.parametrize("case_name", CASES)
+def test_float32_forward_loss_gradients_agree(case_name, a, b, record_property):
+    differences = assert_parity(case_name, a, b, "float32")
+    record_property("max_abs", max(d.max_abs for d in differences))
+
+
+def test_random_specs_cover_every_activation_loss_and_regularizer():
+    from shared.spec import ACTIVATIONS, LOSSES
+
+    specs = [case(f"random{seed}").spec for seed in RANDOM_SPEC_SEEDS]
+    layer_types = {layer.type for s in specs for layer in s.layers}
+    assert set(ACTIVATIONS) <= layer_types and "dropout" in layer_types
+    assert {s.loss for s in specs} == set(LOSSES)
+    assert {len(s.dense_layers) for s in specs} == {1, 2, 3}
+    widths = {layer.units for s in specs for layer in s.dense_layers}
+    assert min(widths) == 1 and max(widths) <= 16
+    dense = [layer for s in specs for layer in s.dense_layers]
+    for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
+        assert any(getattr(layer, key) for layer in dense), key
+
+
+def test_a_wrong_gradient_is_caught_and_named():
+    """The comparison itself can fail: a gradient off by 1e-9 in one entry is reported by name and index."""
+    snap = snapshot("spiral", "numpy", "float64")
+    wrong = metrics.Snapshot(snap.forward, snap.loss,
+                             {k: v.copy() for k, v in snap.gradients.items()})
+    wrong.gradients["dense2.weight"][5, 1] += 1e-9
+    bad = metrics.first_failure(metrics.compare_snapshots(snap, wrong, pair=("numpy", "bad")))
+    assert bad is not None and bad.name == "dense2.weight" and bad.index == (5, 1)
+    assert "dense2.weight[5, 1]" in metrics.describe(bad, "spiral")
+
+
+# ----------------------------------------------------------------- finite differences
+
+FD_CASES = [name for name in BUILTINS] + [f"random{seed}" for seed in RANDOM_SPEC_SEEDS[:8]]
+
+
+def _max_entries(c, impl):
+    if c.spec.name == "mnist":
+        return 2
+    return 24 if impl == "pure" or sum(v.size for v in c.params.values()) > 500 else None
+
+
+def off_the_kinks(params):
+    """Biases moved from 0 to small random values: the loss is differentiable there.
+
+    At zero biases a sample with input 0 (spiral's first point, sine's x = 0) puts every
+    hidden ReLU exactly on its kink, and L1 on a bias sits on |b|'s kink, where central
+    differences give the average of the one-sided slopes and nnfs's backward gives +lam.
+    """
+    rng = np.random.default_rng(7)
+    return {k: v + 0.01 * rng.normal(size=v.shape) if k.endswith(".bias") else v
+            for k, v in params.items()}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case_name", FD_CASES)
+def test_gradients_match_finite_differences(case_name, impl):
+    """Central differences (h = 1e-6) of the implementation's own loss: relative error <= 1e-6 per parameter.
+
+    Networks with a step activation are the exception: their backward is straight-through
+    (the perceptron rule), not the true derivative, which is 0 almost everywhere. There
+    the test shows exactly that: finite differences are 0 (flat) or huge (a jump crossed at
+    z = 0, as for the bias at input (0, 0)), never the straight-through gradient.
+    """
+    require(impl)
+    c = case(case_name)
+    model = c.build(impl)
+    model.set_parameters(off_the_kinks(c.params))
+    analytic = model.gradients(c.X, c.y, c.masks or None)
+    numeric = metrics.finite_difference_gradients(model, c.X, c.y, c.masks or None,
+                                                  max_entries=_max_entries(c, impl))
+    if c.has_step:
+        assert case_name in STEP_NETWORKS or case_name.startswith("random")
+        held = {k: v[~np.isnan(v)] for k, v in numeric.items()}
+        if case_name in STEP_NETWORKS:
+            assert all(np.all((v == 0) | (np.abs(v) > 1e3)) for v in held.values()), held
+            assert any(np.any(analytic[k] != 0) for k in analytic)
+            assert max(metrics.relative_error(analytic, numeric).values()) > 0.1
+        return
+    errors = metrics.relative_error(analytic, numeric)
+    bad = {k: e for k, e in errors.items() if not e <= metrics.FINITE_DIFFERENCE_TOLERANCE}
+    assert not bad, f"{case_name}/{impl}: relative error of backprop vs finite differences {bad}"

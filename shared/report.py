@@ -1,0 +1,536 @@
+"""compare.py's output: one document rendered three ways (terminal, report.md, report.html), plots and results.json.
+
+A report is a list of :class:`Section`; each holds paragraphs, :class:`Table` and plot
+names. The same sections become rich tables in the terminal, Markdown with PNG links,
+and a self-contained HTML page with the PNGs embedded as base64 data URIs. Every file
+is written atomically (temporary file, then rename). :data:`RESULTS_SCHEMA` documents
+results.json (README, "compare.py and its report") and :func:`validate` checks it.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.weights import atomic_write_bytes
+
+SCHEMA_VERSION = 1
+TINY = 1e-20  # exact zeros are drawn here on log axes
+
+
+# ----------------------------------------------------------------------------- document
+
+@dataclass
+class Table:
+    """A titled table of strings; ``bad`` marks rows to highlight (a failed check)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    bad: set[int] = field(default_factory=set)
+
+    def add(self, *cells, bad: bool = False) -> None:
+        if bad:
+            self.bad.add(len(self.rows))
+        self.rows.append([str(cell) for cell in cells])
+
+
+@dataclass
+class Section:
+    """A numbered part of the report: paragraphs, tables and plots, in that order."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number for a table cell: '—' for missing, scientific for small or large magnitudes."""
+    if value is None or (isinstance(value, str) and not value):
+        return "—"
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e4:
+        return f"{value:.{digits + 1}g}"
+    return f"{value:.{digits - 1}e}"
+
+
+# ----------------------------------------------------------------------------- renderers
+
+def print_console(sections: list[Section], console, plots: dict[str, Path] | None = None) -> None:
+    """Each section as a rule, its paragraphs and rich tables."""
+    from rich.table import Table as RichTable
+
+    for section in sections:
+        console.rule(section.title)
+        for paragraph in section.paragraphs:
+            console.print(paragraph, markup=False, highlight=False)
+        for table in section.tables:
+            rich = RichTable(title=table.title, title_justify="left")
+            for header in table.headers:
+                rich.add_column(header, overflow="fold")
+            for i, row in enumerate(table.rows):
+                rich.add_row(*row, style="bold red" if i in table.bad else None)
+            console.print(rich)
+        for name in section.plots:
+            if plots and name in plots:
+                console.print(f"plot {name}: {plots[name]}", markup=False, highlight=False)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(title: str, sections: list[Section], plots: dict[str, dict]) -> str:
+    """report.md: headings, pipe tables, and the plots as PNG links next to it."""
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            lines += [paragraph, ""]
+        for table in section.tables:
+            lines += [f"**{table.title}**", "",
+                      "| " + " | ".join(map(_md_cell, table.headers)) + " |",
+                      "|" + "---|" * len(table.headers)]
+            for i, row in enumerate(table.rows):
+                cells = [f"**{_md_cell(c)}**" if i in table.bad else _md_cell(c) for c in row]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        for name in section.plots:
+            if name in plots:
+                lines += [f"![{plots[name]['title']}]({plots[name]['file']})", ""]
+    return "\n".join(lines)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
+padding:.25em .6em;font-size:.9em;text-align:left}th{background:#f3f3f3}tr.bad td{color:#b00;
+font-weight:bold}figure{margin:1em 0}img{max-width:100%}p{white-space:pre-wrap}
+caption{text-align:left;font-weight:bold;padding:.3em 0}"""
+
+
+def html_page(title: str, sections: list[Section], plots: dict[str, dict],
+              images: dict[str, bytes]) -> str:
+    """report.html: one self-contained page; every plot an <img alt=NAME src="data:image/png;base64,...">."""
+    esc = html.escape
+    out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+           f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{esc(title)}</h1>"]
+    for section in sections:
+        out.append(f"<h2>{esc(section.title)}</h2>")
+        out += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
+        for table in section.tables:
+            out.append(f"<table><caption>{esc(table.title)}</caption><tr>"
+                       + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr>")
+            for i, row in enumerate(table.rows):
+                css = " class=\"bad\"" if i in table.bad else ""
+                out.append(f"<tr{css}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+            out.append("</table>")
+        for name in section.plots:
+            if name in images:
+                data = base64.b64encode(images[name]).decode("ascii")
+                out.append(f"<figure><img alt=\"{esc(name)}\" src=\"data:image/png;base64,{data}\">"
+                           f"<figcaption>{esc(plots[name]['title'])}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, results: dict) -> str:
+    """results.json (strict JSON: non-finite floats are strings); returns the text."""
+    text = json.dumps(clean(results), indent=2, allow_nan=False)
+    write_text(path, text + "\n")
+    return text
+
+
+def clean(value):
+    """Plain JSON data: NumPy scalars and arrays unwrapped, NaN and inf as the strings 'nan', 'inf'."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return clean(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    return value
+
+
+# ----------------------------------------------------------------------------- plots
+
+PLOT_TITLES = {
+    "loss_accuracy": "Loss and accuracy per epoch, all implementations overlaid",
+    "gradient_differences": "Per-parameter max |gradient difference| from the reference at "
+                            "initialisation (log scale)",
+    "divergence": "Parameter distance from the reference per step, against the noise floor",
+    "decision_regions": "Decision regions of each trained implementation over the training data",
+    "regression_fit": "Each trained implementation's prediction over the data",
+    "mnist_predictions": "Test digits with each implementation's prediction",
+    "time_per_epoch": "Time per epoch per implementation",
+    "sweep": "Sweep: final loss per configuration and implementation",
+}
+COLORS = {"numpy": "#1f77b4", "pure": "#2ca02c", "torch": "#d62728", "tf": "#ff7f0e"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([float(v) for v in values], dtype=float)
+
+
+def plot_loss_accuracy(training: dict) -> bytes:
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for impl, run in training.items():
+        h, color = run["history"], COLORS.get(impl)
+        ax_loss.plot(h["epoch"], h["loss"], label=f"{impl} train", color=color)
+        ax_acc.plot(h["epoch"], h["accuracy"], label=f"{impl} train", color=color)
+        if h["val_loss"]:
+            ax_loss.plot(h["epoch"], h["val_loss"], "--", label=f"{impl} val", color=color)
+            ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", color=color)
+    ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_loss.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_gradient_differences(differences: list[dict]) -> bytes:
+    plt = _pyplot()
+    grads = [d for d in differences if d["quantity"] == "gradient"]
+    names = list(dict.fromkeys(d["name"] for d in grads))
+    pairs = list(dict.fromkeys(" vs ".join(reversed(d["pair"])) for d in grads))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names) * max(1, len(pairs)) / 2), 4))
+    width = 0.8 / max(len(pairs), 1)
+    for k, pair in enumerate(pairs):
+        values = {d["name"]: float(d["max_abs"]) for d in grads
+                  if " vs ".join(reversed(d["pair"])) == pair}
+        heights = [max(values.get(n, 0.0), TINY) for n in names]
+        impl = pair.split(" vs ")[0]
+        ax.bar(np.arange(len(names)) + k * width, heights, width, label=pair,
+               color=COLORS.get(impl))
+    if grads:
+        ax.axhline(float(grads[0]["atol"]), color="k", linestyle=":", label="atol")
+    ax.set_xticks(np.arange(len(names)) + width * (len(pairs) - 1) / 2, names, rotation=20)
+    ax.set(yscale="log", ylabel=f"max |difference| (0 drawn at {TINY:g})")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_divergence(divergence: dict) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    drawn_floors = set()
+    for impl, check in divergence["implementations"].items():
+        steps = np.arange(len(check["distance"]))
+        ax.plot(steps, np.maximum(_floats(check["distance"]), TINY), label=f"{impl} vs "
+                f"{check['reference']}", color=COLORS.get(impl))
+        if check["reference"] not in drawn_floors:
+            drawn_floors.add(check["reference"])
+            ax.plot(steps, np.maximum(_floats(check["noise_floor"]), TINY), "k:",
+                    label=f"noise floor ({check['reference']} from 1-ulp weights)")
+            ax.plot(steps, np.maximum(_floats(check["bound"]), TINY), "k--", alpha=.5,
+                    label="bound (10x floor)")
+    ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_decision_regions(grid_x, grid_y, regions: dict, X, y) -> bytes:
+    """One panel per implementation: predicted class (or output) over the grid, data on top."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(regions), figsize=(3.6 * len(regions), 3.6), squeeze=False)
+    labels = np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else np.ravel(y)
+    low = min(float(np.min(labels)), *(float(np.min(r)) for r in regions.values()))
+    high = max(float(np.max(labels)), *(float(np.max(r)) for r in regions.values()))
+    colors = dict(cmap="brg", vmin=low, vmax=max(high, low + 1))
+    for ax, (impl, region) in zip(axes[0], regions.items()):
+        ax.pcolormesh(grid_x, grid_y, region, alpha=0.35, shading="auto", **colors)
+        ax.scatter(X[:, 0], X[:, 1], c=labels, s=10, edgecolors="k", linewidths=.3, **colors)
+        ax.set_title(impl)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _png(fig)
+
+
+def plot_regression_fit(X, y, predictions: dict) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    order = np.argsort(X[:, 0])
+    ax.plot(X[order, 0], np.ravel(y)[order], "k.", markersize=2, label="data")
+    for impl, pred in predictions.items():
+        ax.plot(X[order, 0], np.ravel(pred)[order], label=impl, color=COLORS.get(impl))
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_mnist(images, labels, predictions: dict) -> bytes:
+    """A grid of digits; each title lists the true label and every implementation's prediction."""
+    plt = _pyplot()
+    n = len(images)
+    cols = min(8, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.0 * rows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(np.reshape(images[i], (28, 28)), cmap="gray_r")
+        guesses = " ".join(f"{impl[:2]}:{int(p[i])}" for impl, p in predictions.items())
+        wrong = any(int(p[i]) != int(labels[i]) for p in predictions.values())
+        ax.set_title(f"true {int(labels[i])}\n{guesses}", fontsize=6,
+                     color="#b00" if wrong else "k")
+    return _png(fig)
+
+
+def plot_time_per_epoch(training: dict) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = list(training)
+    for i, impl in enumerate(names):
+        seconds = _floats(training[impl]["history"]["seconds"]) * 1e3
+        ax.boxplot([seconds], positions=[i], widths=.6, showfliers=False)
+        ax.scatter(np.full(len(seconds), i), seconds, s=6, alpha=.5, color=COLORS.get(impl))
+    ax.set_xticks(range(len(names)), names)
+    ax.set(yscale="log", ylabel="ms per epoch")
+    return _png(fig)
+
+
+def plot_sweep(sweep: dict) -> bytes:
+    plt = _pyplot()
+    configs = sweep["configs"]
+    impls = list(dict.fromkeys(i for c in configs for i in c["results"]))
+    fig, ax = plt.subplots(figsize=(max(7, 0.5 * len(configs) * max(1, len(impls)) / 2), 4.5))
+    width = 0.8 / max(len(impls), 1)
+    for k, impl in enumerate(impls):
+        losses = [float(c["results"].get(impl, {}).get("loss", math.nan)) for c in configs]
+        bars = ax.bar(np.arange(len(configs)) + k * width, losses, width, label=impl,
+                      color=COLORS.get(impl))
+        for bar, c in zip(bars, configs):
+            if impl in c["results"] and not c["results"][impl]["ok"]:
+                bar.set_hatch("xx")
+                bar.set_edgecolor("#b00")
+    ax.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
+                  [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs", yscale="log")
+    ax.legend(fontsize=8, title="hatched: outside the noise-floor bound")
+    return _png(fig)
+
+
+# ----------------------------------------------------------------------------- results.json
+
+_NUM = {"type": ["number", "string"]}   # a float, or "nan"/"inf"/"-inf"
+_NUMS = {"type": "array", "items": _NUM}
+_STRS = {"type": "array", "items": {"type": "string"}}
+_INT_OR_NULL = {"type": ["integer", "null"]}
+_DIFFERENCE = {
+    "type": "object",
+    "required": ["quantity", "name", "pair", "max_abs", "max_rel", "atol", "rtol", "ok", "index",
+                 "values", "condition"],
+    "properties": {
+        "quantity": {"enum": ["forward", "loss", "gradient"]},
+        "name": {"type": "string"},
+        "pair": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+        "max_abs": _NUM, "max_rel": _NUM, "atol": _NUM, "rtol": _NUM,
+        "ok": {"type": "boolean"},
+        "index": {"type": "array", "items": {"type": "integer"}},
+        "values": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2},
+        "condition": {"type": "string"},
+    },
+}
+_HISTORY = {
+    "type": "object",
+    "required": ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"],
+    "properties": {"epoch": {"type": "array", "items": {"type": "integer"}}, "loss": _NUMS,
+                   "accuracy": _NUMS, "val_loss": _NUMS, "val_accuracy": _NUMS, "seconds": _NUMS},
+}
+_TRAJECTORY = {
+    "type": "object",
+    "required": ["reference", "distance", "noise_floor", "bound", "ok", "first_bad_step",
+                 "worst_ratio", "message"],
+    "properties": {"reference": {"type": "string"}, "distance": _NUMS, "noise_floor": _NUMS,
+                   "bound": _NUMS, "ok": {"type": "boolean"}, "first_bad_step": _INT_OR_NULL,
+                   "worst_ratio": _NUM, "message": {"type": "string"}},
+}
+_SWEEP_RESULT = {
+    "type": "object",
+    "required": ["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "distance", "bound",
+                 "ok"],
+    "properties": {"loss": _NUM, "accuracy": _NUM, "val_loss": {"type": ["number", "string",
+                   "null"]}, "val_accuracy": {"type": ["number", "string", "null"]},
+                   "seconds": _NUM, "distance": _NUM, "bound": _NUM, "ok": {"type": "boolean"}},
+}
+RESULTS_SCHEMA = {
+    "type": "object",
+    "required": ["schema_version", "command", "network", "spec", "settings", "implementations",
+                 "skipped", "parity", "training", "divergence", "native", "sweep", "plots",
+                 "files", "verdict", "seconds"],
+    "properties": {
+        "schema_version": {"enum": [SCHEMA_VERSION]},
+        "command": {"type": "string"},
+        "network": {"type": "string"},
+        "spec": {"type": "object", "required": ["name", "inputs", "layers", "loss", "optimizer"]},
+        "settings": {
+            "type": "object",
+            "required": ["dtype", "mode", "init", "seed", "epochs", "epochs_note", "batch_size",
+                         "parity_steps", "parity_samples", "reference", "sweep"],
+            "properties": {"dtype": {"enum": ["float32", "float64"]},
+                           "mode": {"enum": ["exact", "native"]},
+                           "init": {"type": "string"}, "seed": {"type": "integer"},
+                           "epochs": {"type": "integer", "minimum": 1},
+                           "epochs_note": {"type": "string"},
+                           "batch_size": {"type": "integer", "minimum": 0},
+                           "parity_steps": {"type": "integer", "minimum": 1},
+                           "parity_samples": {"type": "integer", "minimum": 1},
+                           "reference": {"type": "string"}, "sweep": {"type": "boolean"}},
+        },
+        "implementations": _STRS,
+        "skipped": {"type": "array", "items": {
+            "type": "object", "required": ["name", "reason"],
+            "properties": {"name": {"type": "string"}, "reason": {"type": "string"}}}},
+        "parity": {"type": ["object", "null"], "required": ["ok", "differences",
+                                                           "finite_difference"],
+                   "properties": {
+                       "ok": {"type": "boolean"},
+                       "differences": {"type": "array", "items": _DIFFERENCE},
+                       "finite_difference": {
+                           "type": "object",
+                           "required": ["tolerance", "entries_per_parameter", "note", "errors"],
+                           "properties": {
+                               "tolerance": _NUM, "entries_per_parameter": {"type": "integer"},
+                               "note": {"type": "string"},
+                               "errors": {"type": "object", "additionalProperties": {
+                                   "type": "object", "additionalProperties": _NUM}}}}}},
+        "training": {"type": ["object", "null"], "required": ["epochs", "batch_size",
+                                                             "implementations"],
+                     "properties": {
+                         "epochs": {"type": "integer"}, "batch_size": {"type": "integer"},
+                         "implementations": {"type": "object", "additionalProperties": {
+                             "type": "object",
+                             "required": ["history", "seconds", "seconds_per_epoch", "final",
+                                          "distance_from_reference"],
+                             "properties": {
+                                 "history": _HISTORY, "seconds": _NUM,
+                                 "seconds_per_epoch": _NUM,
+                                 "final": {"type": "object",
+                                           "required": ["loss", "accuracy", "val_loss",
+                                                        "val_accuracy"]},
+                                 "distance_from_reference": {"type": ["number", "string",
+                                                                      "null"]}}}}}},
+        "divergence": {"type": ["object", "null"], "required": ["steps", "batch_size",
+                                                               "implementations"],
+                       "properties": {"steps": {"type": "integer"},
+                                      "batch_size": {"type": "integer"},
+                                      "implementations": {"type": "object",
+                                                          "additionalProperties": _TRAJECTORY}}},
+        "native": {"type": ["object", "null"], "additionalProperties": {
+            "type": "object",
+            "required": ["reference", "final_distance", "at_init", "explanations"],
+            "properties": {"reference": {"type": "string"}, "final_distance": _NUM,
+                           "at_init": {"type": "string"}, "explanations": _STRS}}},
+        "sweep": {"type": ["object", "null"], "required": ["epochs", "configs"],
+                  "properties": {"epochs": {"type": "integer"}, "configs": {
+                      "type": "array", "items": {
+                          "type": "object",
+                          "required": ["label", "optimizer", "learning_rate", "batch_size",
+                                       "regularization", "results"],
+                          "properties": {"label": {"type": "string"},
+                                         "optimizer": {"type": "string"},
+                                         "learning_rate": _NUM,
+                                         "batch_size": {"type": "integer"},
+                                         "regularization": {"enum": ["none", "l2", "dropout"]},
+                                         "results": {"type": "object",
+                                                     "additionalProperties": _SWEEP_RESULT}}}}}},
+        "plots": {"type": "array", "items": {
+            "type": "object", "required": ["name", "file", "title"],
+            "properties": {"name": {"enum": list(PLOT_TITLES)}, "file": {"type": "string"},
+                           "title": {"type": "string"}}}},
+        "files": _STRS,
+        "verdict": {"type": "object",
+                    "required": ["ok", "exit_code", "first_divergence", "failures"],
+                    "properties": {"ok": {"type": "boolean"}, "exit_code": {"enum": [0, 1]},
+                                   "first_divergence": {"type": ["string", "null"]},
+                                   "failures": _STRS}},
+        "seconds": _NUM,
+    },
+}
+
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def validate(instance, schema: dict = RESULTS_SCHEMA, path: str = "$") -> list[str]:
+    """Every violation of ``schema`` (the JSON-Schema subset used here) as 'path: problem'; [] when valid."""
+    errors = []
+    types = schema.get("type")
+    if types is not None:
+        types = [types] if isinstance(types, str) else types
+        if not any(_TYPES[t](instance) for t in types):
+            return [f"{path}: expected {' or '.join(types)}, got {type(instance).__name__}"]
+    if "enum" in schema and instance not in schema["enum"]:
+        errors.append(f"{path}: expected one of {schema['enum']}, got {instance!r}")
+    if "minimum" in schema and _TYPES["number"](instance) and instance < schema["minimum"]:
+        errors.append(f"{path}: expected >= {schema['minimum']}, got {instance!r}")
+    if isinstance(instance, str) and schema.get("type") == ["number", "string"] \
+            and instance not in ("nan", "inf", "-inf"):
+        errors.append(f"{path}: expected a number or 'nan'/'inf'/'-inf', got {instance!r}")
+    if isinstance(instance, dict):
+        for key in schema.get("required", []):
+            if key not in instance:
+                errors.append(f"{path}: missing required key {key!r}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            if key in properties:
+                errors += validate(value, properties[key], f"{path}.{key}")
+            elif isinstance(extra, dict):
+                errors += validate(value, extra, f"{path}.{key}")
+    if isinstance(instance, list):
+        if len(instance) < schema.get("minItems", 0):
+            errors.append(f"{path}: expected at least {schema['minItems']} items")
+        if len(instance) > schema.get("maxItems", math.inf):
+            errors.append(f"{path}: expected at most {schema['maxItems']} items")
+        if "items" in schema:
+            for i, item in enumerate(instance):
+                errors += validate(item, schema["items"], f"{path}[{i}]")
+    return errors

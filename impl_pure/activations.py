@@ -12,11 +12,12 @@ class ReLU:
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
-        self.output = [[x if x > 0.0 else 0.0 for x in row] for row in inputs]
+        self.output = [[0.0 if x <= 0.0 else x for x in row] for row in inputs]  # NaN stays NaN
         return self.output
 
     def backward(self, dvalues):
-        self.dinputs = [[d if x > 0.0 else 0.0 for d, x in zip(d_row, x_row)]
+        # "not x <= 0" rather than "x > 0", so that NaN inputs pass the gradient as in impl_numpy
+        self.dinputs = [[0.0 if x <= 0.0 else d for d, x in zip(d_row, x_row)]
                         for d_row, x_row in zip(dvalues, self.inputs)]
         return self.dinputs
 

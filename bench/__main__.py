@@ -1,0 +1,62 @@
+"""``python -m bench [--quick] [--impls numpy,torch] [--json PATH] [--markdown] [--threads N]``."""
+import argparse
+import os
+import sys
+
+IMPLEMENTATIONS = ("numpy", "torch", "tf", "pure")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Training throughput, start-up time and peak memory of each implementation, "
+                    "measured in one process with the implementations interleaved.")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and two rounds (a smoke test for CI, not a measurement)")
+    parser.add_argument("--impls", default=",".join(IMPLEMENTATIONS),
+                        help="comma-separated implementations (default: all that import)")
+    parser.add_argument("--json", default=os.path.join("bench", "results.json"), metavar="PATH",
+                        help="where to write the results (default: bench/results.json)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the README-ready markdown table")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS / torch / TensorFlow intra-op threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed rounds per workload (default 9, or 2 with --quick)")
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="time only the workloads whose name contains TEXT (e.g. spiral); "
+                             "skips the start-up and XOR runs")
+    parser.add_argument("--pure-mnist", action="store_true",
+                        help="also time impl_pure on the MNIST network (seconds per batch)")
+    args = parser.parse_args(argv)
+    impls = [name.strip() for name in args.impls.split(",") if name.strip()]
+    unknown = sorted(set(impls) - set(IMPLEMENTATIONS))
+    if unknown:
+        parser.error(f"--impls: unknown {unknown}; expected some of {list(IMPLEMENTATIONS)}")
+    if args.threads < 1:
+        parser.error(f"--threads: expected a positive integer, got {args.threads}")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds: expected a positive integer, got {args.rounds}")
+    args.impls = impls
+    return args
+
+
+def set_threads(threads: int) -> None:
+    """Thread counts must be set before NumPy (OpenBLAS), torch or TensorFlow are imported."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "ROSETTA_TORCH_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(variable, str(threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    from bench import runner  # imports NumPy: only after the thread counts are set
+
+    return runner.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

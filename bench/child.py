@@ -1,0 +1,68 @@
+"""One fresh interpreter per measurement: ``python -m bench.child {startup|xor} IMPL`` prints one JSON line.
+
+startup: import time of the implementation, peak memory after the import, then peak memory
+after a few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
+xor: the whole XOR run of the README (import, build, fit for spec.training.epochs).
+"""
+import json
+import resource
+import sys
+import time
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux keeps ru_maxrss across exec, so a child of a big parent would report the parent's
+    peak; /proc/self/status's VmHWM is this program's own. Elsewhere ru_maxrss it is.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def startup(name: str) -> dict:
+    start = time.perf_counter()
+    from shared import implementations
+
+    implementations.module(name)
+    import_s = time.perf_counter() - start
+    import_mb = peak_mb()
+    import numpy as np
+
+    from shared import networks, weights
+    from shared.training import batch_indices, epoch_masks
+
+    network = "spiral" if name == "pure" else "mnist"
+    spec = networks.load(network)
+    rng = np.random.default_rng(0)
+    n, batch = (300, 0) if name == "pure" else (256, 64)
+    X, y = rng.random((n, spec.inputs)), rng.integers(0, spec.outputs, n)
+    model = implementations.build(name, spec, weights.initial(spec), "float64")
+    batches = batch_indices(n, batch, 0, 0)
+    model.train_epoch(X, y, batches, epoch_masks(spec, 0, 0, [len(b) for b in batches]))
+    return {"import_s": import_s, "import_peak_mb": import_mb, "train_network": network,
+            "train_peak_mb": peak_mb()}
+
+
+def xor(name: str) -> dict:
+    start = time.perf_counter()
+    from shared import datasets, implementations, networks, weights
+
+    spec = networks.load("xor")
+    data = datasets.load("xor")
+    model = implementations.build(name, spec, weights.initial(spec, spec.training.seed))
+    history = model.fit(data.X_train, data.y_train, eval_every=spec.training.epochs)
+    return {"epochs": spec.training.epochs, "in_process_s": time.perf_counter() - start,
+            "accuracy": history["accuracy"][-1], "loss": history["loss"][-1],
+            "peak_mb": peak_mb()}
+
+
+if __name__ == "__main__":
+    mode, impl = sys.argv[1], sys.argv[2]
+    print(json.dumps({"startup": startup, "xor": xor}[mode](impl)))

@@ -1,0 +1,147 @@
+"""The benchmark's targets and its tables: plain text for the terminal, markdown for the README."""
+from __future__ import annotations
+
+# (label, workload, implementation, metric, comparison, bound); ratios are time / torch's time.
+TARGETS = (
+    ("impl_numpy MNIST f32 b64 time vs torch", "mnist f32 b64", "numpy", "ratio", "<=", 0.75),
+    ("impl_numpy MNIST f32 b256 time vs torch", "mnist f32 b256", "numpy", "ratio", "<=", 0.75),
+    ("impl_numpy MNIST f64 b64 time vs torch", "mnist f64 b64", "numpy", "ratio", "<=", 0.90),
+    ("impl_numpy MNIST f64 b256 time vs torch", "mnist f64 b256", "numpy", "ratio", "<=", 0.90),
+    ("impl_numpy spiral f32 epochs/s", "spiral f32", "numpy", "epochs", ">=", 8000),
+    ("impl_numpy spiral f32 time vs torch", "spiral f32", "numpy", "ratio", "<=", 1 / 3),
+    ("impl_torch spiral f32 epochs/s", "spiral f32", "torch", "epochs", ">=", 2000),
+    ("impl_pure spiral f64 epochs/s", "spiral f64", "pure", "epochs", ">=", 100),
+)
+
+
+def targets(results: dict) -> list[dict]:
+    """Each target with the measured median, or None where that implementation did not run."""
+    rows = []
+    for label, workload, impl, metric, comparison, bound in TARGETS:
+        entry = results["workloads"].get(workload, {}).get("impls", {}).get(impl)
+        value = None
+        if entry is not None:
+            value = (entry.get("ratio_vs_torch", {}).get("median") if metric == "ratio"
+                     else entry.get("epochs_per_second"))
+        met = None if value is None else (value <= bound if comparison == "<=" else value >= bound)
+        rows.append({"target": label, "bound": f"{comparison} {_number(bound)}",
+                     "value": value, "met": met})
+    return rows
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.2e}"
+
+
+def _range(summary: dict, scale: float = 1.0) -> str:
+    return (f"{_number(summary['median'] * scale)} "
+            f"[{_number(summary['min'] * scale)}-{_number(summary['max'] * scale)}]")
+
+
+def _training_rows(results: dict):
+    for name, workload in results["workloads"].items():
+        for impl, entry in workload["impls"].items():
+            if workload["unit"] == "batch":
+                throughput = f"{_number(entry['samples_per_second'])} samples/s"
+                per_epoch = f"{entry['seconds_per_epoch_estimate']:.2f} s/epoch"
+            else:
+                throughput = f"{_number(entry['epochs_per_second'])} epochs/s"
+                per_epoch = f"{entry['seconds_per_unit']['median'] * 1e3:.3f} ms/epoch"
+            ratio = _range(entry["ratio_vs_torch"]) if "ratio_vs_torch" in entry else "-"
+            yield (name, impl, throughput, per_epoch, ratio,
+                   f"{entry['gflops']:.1f}" if "gflops" in entry else "-")
+
+
+TRAINING_HEADER = ("workload", "impl", "throughput", "time", "time / torch, median [min-max]",
+                   "GFLOP/s")
+
+
+def _columns(header, rows) -> str:
+    rows = [tuple(map(str, row)) for row in rows]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _process_rows(results: dict):
+    startup, xor = results["startup"]["impls"], results["xor"]["impls"]
+    for impl in results["meta"]["impls"]:
+        s, x = startup.get(impl), xor.get(impl)
+        yield (impl,
+               f"{s['import_s']['median']:.2f}" if s else "-",
+               f"{s['import_peak_mb']['median']:.0f}" if s else "-",
+               f"{s['train_peak_mb']['median']:.0f} ({s['train_network']})" if s else "-",
+               f"{x['wall_s']['median']:.2f}" if x else "-",
+               f"{x['accuracy']['median']:.2f}" if x else "-")
+
+
+PROCESS_HEADER = ("impl", "import s", "peak MB after import", "peak MB training",
+                  "XOR end to end s", "XOR accuracy")
+
+
+def _notes(results: dict) -> list[str]:
+    meta = results["meta"]
+    gemm = ", ".join(f"{key}: {value:.1f}" for key, value in results["gemm_gflops"].items())
+    notes = [
+        f"{meta['date']}, {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
+        f"Python {meta['machine']['python']}, NumPy {meta['machine']['numpy']}; "
+        f"threads {meta['threads']}.",
+        f"NumPy GEMM rate (GFLOP/s, best of several): {gemm}.",
+        f"MNIST data: {meta['mnist_data']}. Each round times one chunk per implementation "
+        f"(MNIST: a fixed number of mini-batches, not a whole epoch; spiral: a fixed number of "
+        f"full-batch epochs), in rotating order; {meta['rounds']} rounds after one warm-up round. "
+        f"s/epoch is extrapolated from the chunk rate and excludes the shared per-epoch "
+        f"shuffling and dropout-mask drawing ({meta.get('shared_epoch_s', 0):.2f} s per MNIST "
+        f"b64 epoch).",
+        "Ratios are the implementation's chunk time over torch's in the same round.",
+    ]
+    skipped = {f"{workload}: {impl}": why for workload, entry in results["workloads"].items()
+               for impl, why in entry["skipped"].items()}
+    skipped.update({f"{what}: {impl}": why for what in ("startup", "xor")
+                    for impl, why in results[what]["skipped"].items()})
+    notes += [f"skipped {key} ({why})" for key, why in skipped.items()]
+    if meta["unavailable"]:
+        notes.append(f"not installed: {', '.join(meta['unavailable'])}")
+    return notes
+
+
+def _target_rows(results: dict):
+    for row in results["targets"]:
+        status = "n/a" if row["met"] is None else ("met" if row["met"] else "MISSED")
+        yield row["target"], row["bound"], _number(row["value"]), status
+
+
+TARGET_HEADER = ("target", "bound", "measured", "status")
+
+
+def text(results: dict) -> str:
+    parts = [_columns(TRAINING_HEADER, _training_rows(results)), "",
+             _columns(PROCESS_HEADER, _process_rows(results)), "",
+             _columns(TARGET_HEADER, _target_rows(results)), ""]
+    parts += [f"- {note}" for note in _notes(results)]
+    if results["meta"]["quick"]:
+        parts.append("- --quick: tiny sizes for a smoke test; these figures mean nothing.")
+    return "\n".join(parts)
+
+
+def _markdown_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The README's performance section body: three tables and the notes."""
+    parts = [_markdown_table(TRAINING_HEADER, _training_rows(results)), "",
+             _markdown_table(PROCESS_HEADER, _process_rows(results)), "",
+             _markdown_table(TARGET_HEADER, _target_rows(results)), ""]
+    parts += [f"- {note}" for note in _notes(results)]
+    return "\n".join(parts)

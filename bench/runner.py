@@ -1,0 +1,276 @@
+"""Interleaved measurement: every implementation trains the same chunk in turn, in rotating order.
+
+The machine's speed drifts by 2x over tens of seconds, so only times taken side by side
+are compared: in each round every implementation runs one chunk (a fixed number of
+mini-batches, or of full-batch epochs) and its time is divided by torch's time in the
+same round. Reported: the median over rounds, with min-max.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import report
+from shared import datasets, implementations, networks, weights
+from shared.training import batch_indices, epoch_masks
+
+REFERENCE = "torch"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One timed training job: ``units`` mini-batches (or full-batch epochs) per chunk."""
+
+    name: str
+    network: str
+    dtype: str
+    batch_size: int  # 0 = full batch: one chunk unit is one epoch
+    units: int
+    pure_units: int = 0  # impl_pure's (smaller) chunk; 0 = impl_pure skips this workload
+
+
+def workloads(quick: bool, pure_mnist: bool) -> list[Workload]:
+    mnist_64, mnist_256, spiral = (3, 2, 20) if quick else (24, 8, 250)
+    pure = 1 if pure_mnist else 0
+    return [
+        Workload("mnist f32 b64", "mnist", "float32", 64, mnist_64),
+        Workload("mnist f32 b256", "mnist", "float32", 256, mnist_256),
+        Workload("mnist f64 b64", "mnist", "float64", 64, mnist_64, pure),
+        Workload("mnist f64 b256", "mnist", "float64", 256, mnist_256, pure),
+        Workload("spiral f32", "spiral", "float32", 0, spiral),
+        Workload("spiral f64", "spiral", "float64", 0, spiral, 3 if quick else 25),
+    ]
+
+
+# Work-unit FLOPs of a dense net: forward 2*in*out per layer, backward twice that, except
+# that the first layer needs no dL/dX (impl_numpy skips it).
+def train_flops_per_sample(spec) -> int:
+    flops, n_in = 0, spec.inputs
+    for index, layer in enumerate(spec.dense_layers):
+        flops += 2 * n_in * layer.units * (2 if index == 0 else 3)
+        n_in = layer.units
+    return flops
+
+
+def mnist_data(quick: bool):
+    """Fashion-MNIST's 60,000 training images when Debian's package is installed, else random data."""
+    if not quick and datasets.fashion_mnist_available():
+        data = datasets.fashion_mnist()
+        return data.X_train, data.y_train.astype(np.int64), "Fashion-MNIST train set (60,000)"
+    n = 2048 if quick else 60000
+    rng = np.random.default_rng(0)
+    return (rng.random((n, 784)), rng.integers(0, 10, n),
+            f"random data ({n:,} x 784; Fashion-MNIST not installed)" if not quick
+            else f"random data ({n:,} x 784, --quick)")
+
+
+def gemm_rates(quick: bool) -> dict:
+    """NumPy matmul GFLOP/s (best of several runs): a square 512^3 and the MNIST net's first layer."""
+    shapes = {"512x512x512": (512, 512, 512), "mnist layer 1 (256x784x256)": (256, 784, 256)}
+    rates = {}
+    for dtype in ("float32", "float64"):
+        for label, (m, k, n) in shapes.items():
+            rng = np.random.default_rng(0)
+            a, b = rng.random((m, k)).astype(dtype), rng.random((k, n)).astype(dtype)
+            out = np.empty((m, n), dtype)
+            np.matmul(a, b, out=out)
+            best, reps = np.inf, 3 if quick else 7
+            for _ in range(reps):
+                count = 2 if quick else 10
+                start = time.perf_counter()
+                for _ in range(count):
+                    np.matmul(a, b, out=out)
+                best = min(best, (time.perf_counter() - start) / count)
+            rates[f"{dtype} {label}"] = 2 * m * k * n / best / 1e9
+    return rates
+
+
+def shared_epoch_seconds(n: int) -> float:
+    """What fit spends per MNIST b64 epoch outside the implementation: the shuffle and the masks."""
+    spec = networks.load("mnist")
+    start = time.perf_counter()
+    batches = batch_indices(n, 64, 0, 0)
+    epoch_masks(spec, 0, 0, [len(b) for b in batches])
+    return (time.perf_counter() - start) * 60000 / n
+
+
+def build_models(impls, spec, dtype, units, workload):
+    """(models, skipped): each implementation's model from the same initial parameters."""
+    params = weights.initial(spec, seed=0)
+    models, skipped = {}, {}
+    for name in impls:
+        if name == "pure" and not workload.pure_units:
+            skipped[name] = ("pure Python takes seconds per MNIST batch (--pure-mnist to include)"
+                             if workload.network == "mnist" else "float64 only")
+            continue
+        try:
+            models[name] = implementations.build(name, spec, params, dtype)
+        except Exception as error:  # an implementation under construction must not stop the run
+            skipped[name] = f"{type(error).__name__}: {error}"
+    return models, skipped
+
+
+def chunks(spec, X, workload, units):
+    """Endless (batches, masks) chunks of ``units`` batches, walking the seeded epochs in order."""
+    epoch = 0
+    pending_batches, pending_masks = [], []
+    while True:
+        while len(pending_batches) < units:
+            batches = batch_indices(len(X), workload.batch_size, 0, epoch)
+            pending_batches += batches
+            pending_masks += epoch_masks(spec, 0, epoch, [len(b) for b in batches])
+            epoch += 1
+        yield pending_batches[:units], pending_masks[:units]
+        pending_batches, pending_masks = pending_batches[units:], pending_masks[units:]
+
+
+def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
+    spec = networks.load(workload.network)
+    X, y = data[workload.network]
+    X = X.astype(workload.dtype)  # every implementation gets the data in its own dtype
+    models, skipped = build_models(impls, spec, workload.dtype, workload.units, workload)
+    units = {name: workload.pure_units if name == "pure" else workload.units for name in models}
+    streams = {name: chunks(spec, X, workload, units[name]) for name in models}
+    times = {name: [] for name in models}
+    failed = {}
+    names = list(models)
+    for round_ in range(rounds + 1):  # round 0 warms up (buffers, allocator, first-call costs)
+        order = names[round_ % len(names):] + names[:round_ % len(names)] if names else []
+        for name in order:
+            if name in failed:
+                continue
+            batches, masks = next(streams[name])
+            try:
+                start = time.perf_counter()
+                models[name].train_epoch(X, y, batches, masks)
+                elapsed = time.perf_counter() - start
+            except Exception as error:
+                failed[name] = f"{type(error).__name__}: {error}"
+                continue
+            if round_:
+                times[name].append(elapsed / units[name])
+        log(".")
+    log(f" {workload.name}\n")
+    skipped.update(failed)
+    samples = workload.batch_size or len(X)
+    flops = train_flops_per_sample(spec)
+    result = {"network": workload.network, "dtype": workload.dtype,
+              "batch_size": workload.batch_size or len(X),
+              "unit": "epoch" if workload.batch_size == 0 else "batch",
+              "units_per_chunk": units, "rounds": rounds, "skipped": skipped, "impls": {}}
+    reference = times.get(REFERENCE) if REFERENCE not in failed else None
+    for name, values in times.items():
+        if name in failed or not values:
+            continue
+        seconds = np.array(values)
+        entry = {"seconds_per_unit": _summary(seconds),
+                 "per_second": float(1 / np.median(seconds))}
+        if workload.batch_size:
+            entry["samples_per_second"] = float(samples / np.median(seconds))
+            entry["seconds_per_epoch_estimate"] = float(len(X) / entry["samples_per_second"])
+            entry["gflops"] = float(flops * entry["samples_per_second"] / 1e9)
+        else:
+            entry["epochs_per_second"] = entry["per_second"]
+        if reference:
+            entry["ratio_vs_torch"] = _summary(seconds / np.array(reference))
+        entry["raw_seconds_per_unit"] = [float(v) for v in values]
+        result["impls"][name] = entry
+    return result
+
+
+def _summary(values) -> dict:
+    return {"median": float(np.median(values)), "min": float(np.min(values)),
+            "max": float(np.max(values))}
+
+
+def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
+    """``python -m bench.child MODE IMPL`` per implementation, interleaved; wall time includes start-up."""
+    runs = {name: [] for name in impls}
+    errors = {}
+    for repeat in range(repeats):
+        order = impls[repeat % len(impls):] + impls[:repeat % len(impls)]
+        for name in order:
+            if name in errors:
+                continue
+            start = time.perf_counter()
+            process = subprocess.run([sys.executable, "-m", "bench.child", mode, name],
+                                     capture_output=True, text=True, cwd=ROOT, env=os.environ)
+            wall = time.perf_counter() - start
+            if process.returncode:
+                lines = (process.stderr or process.stdout).strip().splitlines()
+                errors[name] = lines[-1] if lines else f"exit status {process.returncode}"
+                continue
+            run = json.loads(process.stdout.strip().splitlines()[-1])
+            run["wall_s"] = wall
+            runs[name].append(run)
+        log(".")
+    log(f" {mode}\n")
+    result = {"skipped": errors, "impls": {}}
+    for name, values in runs.items():
+        if not values:
+            continue
+        keys = [key for key, value in values[0].items() if isinstance(value, float)]
+        result["impls"][name] = {key: _summary([run[key] for run in values]) for key in keys}
+        result["impls"][name].update({key: value for key, value in values[0].items()
+                                      if not isinstance(value, float)})
+    return result
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "numpy": np.__version__}
+
+
+def main(args) -> int:
+    log = lambda text: print(text, end="", file=sys.stderr, flush=True)  # noqa: E731
+    rounds = args.rounds or (2 if args.quick else 9)
+    impls = [name for name in args.impls if implementations.is_available(name)]
+    started = time.perf_counter()
+    X, y, source = mnist_data(args.quick)
+    spiral = datasets.load("spiral")
+    data = {"mnist": (X, y), "spiral": (spiral.X_train, spiral.y_train)}
+    meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
+            "threads": {var: os.environ.get(var) for var in
+                        ("OPENBLAS_NUM_THREADS", "ROSETTA_TORCH_THREADS",
+                         "TF_NUM_INTRAOP_THREADS")},
+            "quick": args.quick, "rounds": rounds, "impls": impls,
+            "unavailable": [name for name in args.impls if name not in impls],
+            "mnist_data": source, "command": "python -m bench " + " ".join(sys.argv[1:])}
+    log(f"bench: {', '.join(impls)}; {rounds} interleaved rounds per workload; MNIST data: "
+        f"{source}\n")
+    results = {"meta": meta, "gemm_gflops": gemm_rates(args.quick), "workloads": {}}
+    meta["shared_epoch_s"] = shared_epoch_seconds(len(X))
+    for workload in workloads(args.quick, args.pure_mnist):
+        if args.only in workload.name:
+            results["workloads"][workload.name] = run_workload(workload, impls, rounds, data, log)
+    repeats = 0 if args.only else 1 if args.quick else 3
+    results["startup"] = subprocess_runs(impls, "startup", repeats, log)
+    results["xor"] = subprocess_runs(impls, "xor", repeats, log)
+    results["targets"] = report.targets(results)
+    meta["seconds"] = time.perf_counter() - started
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report.text(results))
+    if args.markdown:
+        print(report.markdown(results))
+    print(f"results written to {path}")
+    return 0

@@ -1,0 +1,53 @@
+"""The benchmark keeps working: ``python -m bench --quick --impls numpy`` runs and writes well-formed JSON.
+
+No timing is asserted (the machine is shared and noisy); only the structure of the results.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = {"mnist f32 b64", "mnist f32 b256", "mnist f64 b64", "mnist f64 b256", "spiral f32",
+             "spiral f64"}
+
+
+def test_quick_benchmark_writes_results(tmp_path):
+    path = tmp_path / "results.json"
+    process = subprocess.run([sys.executable, "-m", "bench", "--quick", "--impls", "numpy",
+                              "--json", str(path), "--markdown"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-2000:]
+    results = json.loads(path.read_text())
+    assert results["meta"]["quick"] is True
+    assert results["meta"]["impls"] == ["numpy"]
+    assert set(results["workloads"]) == WORKLOADS
+    for name, workload in results["workloads"].items():
+        entry = workload["impls"]["numpy"]
+        assert len(entry["raw_seconds_per_unit"]) == results["meta"]["rounds"], name
+        assert 0 < entry["seconds_per_unit"]["min"] <= entry["seconds_per_unit"]["median"] \
+            <= entry["seconds_per_unit"]["max"], name
+        assert "ratio_vs_torch" not in entry, name  # torch was not run
+        rate = "samples_per_second" if workload["unit"] == "batch" else "epochs_per_second"
+        assert entry[rate] > 0, name
+    assert set(results["gemm_gflops"]) == {f"{dtype} {shape}" for dtype in ("float32", "float64")
+                                           for shape in ("512x512x512",
+                                                         "mnist layer 1 (256x784x256)")}
+    startup = results["startup"]["impls"]["numpy"]
+    assert startup["import_s"]["median"] > 0
+    assert 0 < startup["import_peak_mb"]["median"] <= startup["train_peak_mb"]["median"]
+    xor = results["xor"]["impls"]["numpy"]
+    assert xor["epochs"] == 2000 and xor["wall_s"]["median"] > xor["in_process_s"]["median"]
+    # numpy's targets are measured; the ones that need torch or impl_pure are not applicable.
+    targets = {row["target"]: row for row in results["targets"]}
+    assert targets["impl_numpy spiral f32 epochs/s"]["value"] > 0
+    assert targets["impl_torch spiral f32 epochs/s"]["met"] is None
+    assert "| workload | impl |" in process.stdout  # the --markdown table
+    assert "--quick" in process.stdout
+
+
+def test_bad_arguments_are_named():
+    process = subprocess.run([sys.executable, "-m", "bench", "--impls", "numpy,jax"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    assert "--impls" in process.stderr and "jax" in process.stderr

@@ -188,6 +188,12 @@ def _known_keys(data: dict, allowed, where: str) -> None:
     _check(not unknown, where, f"only the keys {sorted(allowed)}", unknown)
 
 
+def _table(data: dict, key: str, default: dict) -> dict:
+    value = data.get(key, default)
+    _check(isinstance(value, dict), key, "a table", value)
+    return dict(value)
+
+
 def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
     _check(isinstance(items, list) and items, "layers", "a non-empty list of tables", items)
     layers, counts = [], {}
@@ -212,7 +218,10 @@ def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
                                else {"alpha"} if kind == "leaky_relu" else set())
         _check(not extra, where, f"no other keys for a {kind} layer", sorted(extra))
         counts[kind] = counts.get(kind, 0) + 1  # dense1, relu1, dropout1, dense2, ...
-        layers.append(Layer(type=kind, name=item.get("name", f"{kind}{counts[kind]}"), **values))
+        name = item.get("name", f"{kind}{counts[kind]}")
+        _check(isinstance(name, str) and name and "." not in name, f"{where}.name",
+               "a non-empty string without '.'", name)
+        layers.append(Layer(type=kind, name=name, **values))
     return tuple(layers)
 
 
@@ -224,16 +233,16 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
     inputs = _integer(data.get("inputs"), "inputs", 1)
     layers = _layers_from_list(data.get("layers"), inputs)
 
-    opt = dict(data.get("optimizer", {}))
+    opt = _table(data, "optimizer", {})
     _check(opt.get("type", "adam") in OPTIMIZERS, "optimizer.type", f"one of {OPTIMIZERS}",
            opt.get("type"))
     opt_type = opt.get("type", "adam")
     _known_keys(opt, {f.name for f in dataclasses.fields(Optimizer)}, "optimizer")
     optimizer = Optimizer(**{**OPTIMIZER_DEFAULTS[opt_type], **opt})
 
-    training = dict(data.get("training", {}))
+    training = _table(data, "training", {})
     _known_keys(training, {f.name for f in dataclasses.fields(Training)}, "training")
-    dataset = dict(data.get("dataset", {"name": "spiral"}))
+    dataset = _table(data, "dataset", {"name": "spiral"})
     dataset_name = dataset.pop("name", "spiral")
 
     spec = Spec(

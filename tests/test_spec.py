@@ -174,6 +174,11 @@ def test_toml_errors_name_the_file(tmp_path):
     (dict(base(), layers=[{"type": "dense", "units": 3, "name": "a"}, {"type": "relu", "name": "a"},
                           {"type": "dense", "units": 3}, {"type": "softmax"}]),
      r"unique layer names"),
+    (dict(base(), optimizer="adam"), r"optimizer: expected a table, got 'adam'"),
+    (dict(base(), training=100), r"training: expected a table, got 100"),
+    (dict(base(), dataset="mnist"), r"dataset: expected a table, got 'mnist'"),
+    (broken(layers__1={"type": "relu", "name": ["r"]}), r"layers\[1\].name: expected a non-empty"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": "dense.1"}), r"layers\[0\].name"),
 ])
 def test_bad_specs_raise_named_errors(data, message):
     with pytest.raises(SpecError, match=message):

@@ -143,14 +143,17 @@ def test_crossentropy_clips_like_nnfs():
 
 # --- finite differences: whole networks ---------------------------------------------------------
 
+@pytest.mark.parametrize("extras", ["plain", "l1-l2-dropout"])
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("output, loss", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
-def test_every_activation_and_loss_on_a_tiny_net(hidden, output, loss):
-    spec = tiny_spec(hidden, output, loss)
+def test_every_activation_and_loss_on_a_tiny_net(hidden, output, loss, extras):
+    options = {"dropout": 0.4, "l1": 0.01, "l2": 0.03} if extras != "plain" else {}
+    spec = tiny_spec(hidden, output, loss, **options)
     rng = np.random.default_rng(len(hidden) * 7 + len(output) * 3 + len(loss))
     model = impl_numpy.build(spec, random_params(spec, seed=4))
     X = rng.normal(size=(7, 4))
-    assert_gradients_match(model, X, targets(spec, 7, rng))
+    masks = epoch_masks(spec, seed=5, epoch=0, batch_sizes=[7])[0] or None
+    assert_gradients_match(model, X, targets(spec, 7, rng), masks)
 
 
 @pytest.mark.parametrize("output, loss", [("softmax", "categorical_crossentropy"),
@@ -355,8 +358,12 @@ def test_variants_differ_where_guide_says(case, a, b, differ):
 @pytest.mark.parametrize("name", ["spiral", "mnist"])
 def test_float32_agrees_with_float64(name):
     spec = networks.load(name)
-    data = datasets.load(spec.dataset.name, **spec.dataset.options)
-    X, y = data.X_train[:128], data.y_train[:128]  # MNIST comes scaled to [0, 1]
+    if name == "spiral":
+        data = datasets.load(spec.dataset.name, **spec.dataset.options)
+        X, y = data.X_train[:128], data.y_train[:128]
+    else:  # MNIST-shaped: pixels in [0, 1], a batch of 128 (GUIDE §3's float32 measurement)
+        rng = np.random.default_rng(13)
+        X, y = rng.uniform(0, 1, (128, 784)), rng.integers(0, 10, 128)
     params = weights.initial(spec, seed=0, scheme="he_normal")
     m64, m32 = (impl_numpy.build(spec, params, dtype=d) for d in ("float64", "float32"))
     out64, out32 = m64.forward(X), m32.forward(X)
@@ -471,6 +478,7 @@ def test_spiral_reaches_0_9_with_the_nnfs_adam_settings():
     assert accuracy("categorical", model.predict(data.X_train), data.y_train) >= 0.90
 
 
+@pytest.mark.slow
 def test_sine_regression_accuracy_with_the_book_init():
     # nnfs Ch. 17 reaches its regression accuracy only after raising the weight init from
     # 0.01*randn to 0.1*randn; with that init and the spec's Adam (lr 0.005, decay 1e-3) we

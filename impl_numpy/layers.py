@@ -19,7 +19,8 @@ class Dense:
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
-        self.output = inputs @ self.weights + self.biases
+        self.output = inputs @ self.weights
+        self.output += self.biases  # in place: one array per call, the same sums
         return self.output
 
     def backward(self, dvalues):

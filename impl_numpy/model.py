@@ -65,6 +65,8 @@ class Model(TrainingMixin):
         rng = np.random.default_rng(spec.training.seed)
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
         self.layers[0].propagate = False
+        self.regularized = [layer for layer, spec_layer in zip(self.layers, spec.layers)
+                            if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
         fused = spec.loss == "categorical_crossentropy" and spec.output_activation == "softmax"
         loss_class = losses.SoftmaxCategoricalCrossentropy if fused else LOSSES[spec.loss]
@@ -102,8 +104,7 @@ class Model(TrainingMixin):
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum(layer.regularization_loss() for layer in self.layers
-                   if isinstance(layer, layers.Dense))
+        return sum((layer.regularization_loss() for layer in self.regularized), 0.0)
 
     def _checked(self, X, y, dropout_masks):
         X = check_inputs(self.spec, X).astype(self.dtype, copy=False)

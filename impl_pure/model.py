@@ -161,7 +161,7 @@ class Model:
         return self._update(X, y, dropout_masks or {})
 
     def train_epoch(self, X, y, batches, masks):
-        """One epoch of unchecked steps: ``batches`` are lists of sample indices, ``masks`` one dict per batch."""
+        """One epoch of unchecked steps: ``batches`` hold sample indices, ``masks`` a dict per batch."""
         return [self._update([X[i] for i in indices], [y[i] for i in indices], batch_masks)
                 for indices, batch_masks in zip(batches, masks)]
 

@@ -77,7 +77,8 @@ def test_impl_pure_runs_without_numpy():
         spec = networks.load("spiral")
         params = {"dense1.weight": [[0.01 * (i - j) for j in range(64)] for i in range(2)],
                   "dense1.bias": [0.0] * 64,
-                  "dense2.weight": [[0.02 * ((i + j) % 5 - 2) for j in range(3)] for i in range(64)],
+                  "dense2.weight": [[0.02 * ((i + j) % 5 - 2) for j in range(3)]
+                                    for i in range(64)],
                   "dense2.bias": [0.0] * 3}
         model = impl_pure.build(spec, params)
         X, y = [[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], [0, 1, 2]

@@ -170,9 +170,18 @@ def flatten(params: dict) -> np.ndarray:
 
 
 def perturb_one_ulp(params: dict) -> dict:
-    """Every parameter moved by one ulp (float64) towards +inf: the smallest possible change."""
-    return {name: np.nextafter(np.asarray(v, dtype=np.float64), np.inf)
-            for name, v in params.items()}
+    """Every nonzero parameter moved by one ulp (float64) towards +inf: the smallest possible change.
+
+    Exact zeros (the initial biases) stay: their ulp is a denormal 5e-324 that changes a
+    branch rather than the rounding. A zero bias puts a ReLU exactly on its kink for an
+    input of 0 (spiral's first point), and nudging it to 5e-324 turns that sample's
+    gradient on, an O(1) difference in the first step, not a rounding difference.
+    """
+    perturbed = {}
+    for name, v in params.items():
+        v = np.asarray(v, dtype=np.float64)
+        perturbed[name] = np.where(v != 0, np.nextafter(v, np.inf), v)
+    return perturbed
 
 
 def trajectory(model, X, y, steps: int, *, batches=None, masks=None) -> np.ndarray:

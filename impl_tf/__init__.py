@@ -2,7 +2,8 @@
 
 The environment is set before TensorFlow is first imported: oneDNN off (its fused
 kernels change float results), C++ logging quiet, Keras on the TensorFlow backend;
-then the thread counts ($ROSETTA_TF_THREADS, default 1) before the first TF operation.
+then the thread counts ($ROSETTA_TF_THREADS, default 1) before the first TF operation,
+and Grappler's arithmetic optimizer off (it reassociates float operations).
 
 Mirrors: impl_numpy (the NumPy reference), impl_pure (loops), impl_torch (PyTorch).
 """
@@ -12,8 +13,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from impl_tf.model import Model, build, set_threads  # noqa: E402
+from impl_tf.model import Model, build, keep_float_order, set_threads  # noqa: E402
 
 set_threads()
+keep_float_order()
 
 __all__ = ["Model", "build"]

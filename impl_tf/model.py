@@ -70,6 +70,14 @@ def set_threads():
                       RuntimeWarning, stacklevel=2)
 
 
+def keep_float_order():
+    """Turn off Grappler's arithmetic optimizer, process-wide: it reassociates float
+    operations in tf.function graphs (x / a / b into x / (a * b), chains of scalar
+    multiplications reordered), which changes the bits of impl_numpy's formulas."""
+    if tf.config.optimizer.get_experimental_options().get("arithmetic_optimization") is not False:
+        tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+
+
 @contextlib.contextmanager
 def floatx(dtype):
     """keras.config.floatx() set to ``dtype`` inside the block only, so float32 and float64 models coexist."""
@@ -171,6 +179,7 @@ class Model(TrainingMixin):
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
         set_threads()
+        keep_float_order()
         self.spec, self.mode = spec, mode
         self.dtype = tf.as_dtype(dtype)
         self.np_dtype = np.dtype(dtype)
@@ -299,10 +308,15 @@ class Model(TrainingMixin):
             end = start
             while end < len(batches) and len(batches[end]) == len(batches[start]):
                 end += 1
-            indices = tf.convert_to_tensor(np.stack(batches[start:end]).astype(np.int64))
-            run_masks = {name: self._tensor(np.stack([m[name] for m in masks[start:end]]))
-                         for name in masks[start]}
-            losses.extend(self._epoch_fn(X, y, indices, run_masks).numpy().tolist())
+            if end - start == 1:  # a full batch, or the short last one: a plain step
+                idx = tf.convert_to_tensor(batches[start])
+                losses.append(float(self._step_fn(tf.gather(X, idx), tf.gather(y, idx),
+                                                  self._masks(masks[start]))))
+            else:
+                indices = tf.convert_to_tensor(np.stack(batches[start:end]))
+                run_masks = {name: self._tensor(np.stack([m[name] for m in masks[start:end]]))
+                             for name in masks[start]}
+                losses.extend(self._epoch_fn(X, y, indices, run_masks).numpy().tolist())
             start = end
         return losses
 

@@ -1,0 +1,111 @@
+"""Same seed, same bits: training is bitwise reproducible in one process and across processes.
+
+impl_numpy and impl_pure are checked in-process (two models, one process) and across two
+fresh interpreters; torch and Keras across two fresh interpreters each, with the thread
+settings the project sets (impl_torch: $ROSETTA_TORCH_THREADS, default 1; impl_tf: its
+own). Each run trains with mini-batches, shuffling and dropout, then saves its parameters;
+the saved float64 arrays must be identical to the last bit.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mutants
+from shared import datasets, implementations, weights
+from shared.spec import from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = {"inputs": 2, "loss": "categorical_crossentropy",
+        "layers": [{"type": "dense", "units": 16, "weight_l2": 1e-4}, {"type": "relu"},
+                   {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 3},
+                   {"type": "softmax"}],
+        "optimizer": {"type": "adam", "learning_rate": 0.02, "decay": 1e-3},
+        "training": {"epochs": 3, "batch_size": 16, "seed": 5}}
+SCRIPT = """
+import sys
+from shared import datasets, implementations, weights
+from shared.spec import from_dict
+spec = from_dict({spec!r}, name="determinism")
+X, y = datasets.spiral(samples=20, classes=3, seed=1)
+for name in sys.argv[2:]:
+    model = implementations.build(name, spec, weights.initial(spec, seed=2))
+    model.fit(X, y)
+    model.save(f"{{sys.argv[1]}}/{{name}}.safetensors")
+"""
+
+
+def train(name):
+    """Parameters after training SPEC in this process."""
+    spec = from_dict(SPEC, name="determinism")
+    X, y = datasets.spiral(samples=20, classes=3, seed=1)
+    model = implementations.build(name, spec, weights.initial(spec, seed=2))
+    history = model.fit(X, y)
+    return model.parameters(), history
+
+
+def assert_bitwise(a, b):
+    assert list(a) == list(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype == np.float64
+        assert a[key].tobytes() == b[key].tobytes(), f"{key} differs"
+
+
+@pytest.mark.parametrize("name", ("numpy", "pure"))
+def test_bitwise_in_one_process(name):
+    pytest.importorskip(f"impl_{name}")
+    (first, history_a), (second, history_b) = train(name), train(name)
+    assert_bitwise(first, second)
+    assert history_a["loss"] == history_b["loss"]
+    start = weights.initial(from_dict(SPEC), seed=2)
+    assert not np.array_equal(first["dense1.weight"], start["dense1.weight"])  # it trained
+
+
+@pytest.mark.parametrize("name", ("numpy", "pure"))
+def test_fresh_dropout_masks_are_seeded(name):
+    """forward(training=True) without injected masks draws from the spec's seed: the same in two models."""
+    pytest.importorskip(f"impl_{name}")
+    spec = from_dict(SPEC, name="determinism")
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    params = weights.initial(spec, seed=2)
+    a, b = (implementations.build(name, spec, params) for _ in range(2))
+    outputs = [a.forward(X, training=True), b.forward(X, training=True)]
+    assert outputs[0].tobytes() == outputs[1].tobytes()
+    assert not np.array_equal(outputs[0], a.forward(X))  # dropout was active
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """implementation -> the parameters saved by two fresh interpreters (run concurrently, each
+    training every implementation that imports, in turn)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("ROSETTA_TORCH_THREADS", None)  # the project's default
+    names = mutants.importable()
+    folders = [tmp_path_factory.mktemp(f"run{i}") for i in (0, 1)]
+    processes = [subprocess.Popen([sys.executable, "-c", SCRIPT.format(spec=SPEC), str(folder),
+                                   *names], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for folder in folders]
+    for i, process in enumerate(processes):
+        _, err = process.communicate(timeout=400)
+        assert process.returncode == 0, f"run {i} failed:\n{err.decode()[-2000:]}"
+    spec = from_dict(SPEC, name="determinism")
+    return {name: [weights.load(folder / f"{name}.safetensors", spec) for folder in folders]
+            for name in names}
+
+
+@pytest.mark.parametrize("name", implementations.IMPLEMENTATIONS)
+def test_bitwise_across_processes(runs, name):
+    if name not in runs:
+        pytest.skip(f"{name} is not installed or does not import")
+    first, second = runs[name]
+    assert_bitwise(first, second)
+
+
+def test_processes_match_in_process_numpy(runs):
+    """The subprocess ran the same computation as this process: the reference agrees bitwise."""
+    assert_bitwise(runs["numpy"][0], train("numpy")[0])

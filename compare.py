@@ -172,7 +172,7 @@ class Run:
         self.skipped.append({"name": impl, "reason": reason})
         if impl in self.impls:
             self.impls.remove(impl)
-        self.console.print(f"skipping {impl}: {reason}", markup=False, highlight=False)
+        print(f"skipping {impl}: {reason}", file=sys.stderr, flush=True)  # even with --quiet
 
 
 def configure(args, console) -> Run:

@@ -72,17 +72,18 @@ def fmt(value, digits: int = 3) -> str:
 def print_console(sections: list[Section], console, plots: dict[str, Path] | None = None) -> None:
     """Each section as a rule, its paragraphs and rich tables."""
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     for section in sections:
         console.rule(section.title)
         for paragraph in section.paragraphs:
             console.print(paragraph, markup=False, highlight=False)
         for table in section.tables:
-            rich = RichTable(title=table.title, title_justify="left")
+            rich = RichTable(title=Text(table.title), title_justify="left")
             for header in table.headers:
-                rich.add_column(header, overflow="fold")
-            for i, row in enumerate(table.rows):
-                rich.add_row(*row, style="bold red" if i in table.bad else None)
+                rich.add_column(Text(header), overflow="fold")
+            for i, row in enumerate(table.rows):  # Text: "numpy[torch]" is not rich markup
+                rich.add_row(*map(Text, row), style="bold red" if i in table.bad else None)
             console.print(rich)
         for name in section.plots:
             if plots and name in plots:
@@ -215,13 +216,14 @@ def _floats(values) -> np.ndarray:
 def plot_loss_accuracy(training: dict) -> bytes:
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for impl, run in training.items():
-        h, color = run["history"], COLORS.get(impl)
-        ax_loss.plot(h["epoch"], h["loss"], label=f"{impl} train", color=color)
-        ax_acc.plot(h["epoch"], h["accuracy"], label=f"{impl} train", color=color)
+    for k, (impl, run) in enumerate(training.items()):
+        # thinner lines on top, so that curves which agree stay visible
+        h, style = run["history"], {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
+        ax_loss.plot(h["epoch"], h["loss"], label=f"{impl} train", **style)
+        ax_acc.plot(h["epoch"], h["accuracy"], label=f"{impl} train", **style)
         if h["val_loss"]:
-            ax_loss.plot(h["epoch"], h["val_loss"], "--", label=f"{impl} val", color=color)
-            ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", color=color)
+            ax_loss.plot(h["epoch"], h["val_loss"], "--", label=f"{impl} val", **style)
+            ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", **style)
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_loss.legend(fontsize=8)

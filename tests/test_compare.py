@@ -1,0 +1,288 @@
+"""compare.py end to end: exit codes, results.json against its schema, every plot in report.html.
+
+Most runs call ``compare.main(argv)`` in-process (the frameworks import once); one runs the
+script in a subprocess to check that ``--json`` leaves nothing but JSON on stdout. The
+disagreeing implementations are test doubles: the NumPy reference with one gradient entry
+nudged by 1e-6 (far outside atol 1e-12), or with its learning rate scaled by 1 + 1e-6
+(gradients agree at initialisation; the trajectory leaves the noise floor at step 1).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compare
+from shared import datasets, implementations, report, sweep
+from shared.networks import load
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_TORCH = implementations.is_available("torch")
+FAST = ["--epochs", "5", "--parity-steps", "10"]
+
+
+def run(tmp_path, *argv):
+    """compare.main in-process; returns (exit code, results.json or None, out dir)."""
+    out = tmp_path / "out"
+    code = compare.main([*argv, "--out", str(out), "--quiet"])
+    path = out / "results.json"
+    return code, (json.loads(path.read_text()) if path.exists() else None), out
+
+
+def assert_complete_report(results, out, expected_plots):
+    assert report.validate(results) == []
+    names = [p["name"] for p in results["plots"]]
+    assert set(expected_plots) <= set(names), names
+    page = (out / "report.html").read_text()
+    for name in names:
+        match = re.search(rf'<img alt="{name}" src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
+                          page)
+        assert match, f"plot {name} not embedded in report.html"
+        assert base64.b64decode(match.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"]({name}.png)" in (out / "report.md").read_text()
+    assert "src=\"http" not in page and "<script" not in page  # self-contained
+    for name in results["files"]:
+        assert (out / name).is_file()
+
+
+# ----------------------------------------------------------------------------- agreeing runs
+
+def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
+    impls = "numpy,pure,torch" if HAS_TORCH else "numpy,pure"
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", impls, "--epochs", "40",
+                             "--parity-steps", "20")
+    assert code == 0, results["verdict"]
+    assert results["verdict"] == {"ok": True, "exit_code": 0, "first_divergence": None,
+                                  "failures": []}
+    assert results["implementations"] == impls.split(",")
+    assert_complete_report(results, out, ["loss_accuracy", "gradient_differences", "divergence",
+                                          "decision_regions", "time_per_epoch"])
+    # every gradient of every non-reference implementation is checked, by name
+    grads = {(d["pair"][1], d["name"]) for d in results["parity"]["differences"]
+             if d["quantity"] == "gradient"}
+    names = set(load("xor").parameter_shapes())
+    assert grads == {(impl, name) for impl in impls.split(",")[1:] for name in names}
+    for impl in impls.split(","):
+        history = results["training"]["implementations"][impl]["history"]
+        assert history["epoch"][-1] == 40 and len(history["loss"]) == len(history["seconds"])
+        assert results["parity"]["finite_difference"]["errors"][impl].keys() == names
+    div = results["divergence"]
+    assert div["steps"] == 20
+    for check in div["implementations"].values():
+        assert len(check["distance"]) == len(check["noise_floor"]) == 21
+        assert check["ok"] and check["first_bad_step"] is None
+    # exact-mode twins end training with the same weights to ~1e-12 (informational column)
+    pure = results["training"]["implementations"]["pure"]["distance_from_reference"]
+    assert 0 <= pure < 1e-9
+
+
+def test_spiral_json_on_stdout_only(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "compare.py", "--network", "spiral", "--impls",
+                           "numpy,pure", *FAST, "--json", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(proc.stdout)  # nothing but JSON on stdout
+    assert report.validate(results) == []
+    assert results == json.loads((out / "results.json").read_text())
+    assert results["network"] == "spiral" and results["settings"]["epochs"] == 5
+    assert "Parity at initialisation" in proc.stderr  # the human report went to stderr
+    assert {"decision_regions", "divergence"} <= {p["name"] for p in results["plots"]}
+
+
+def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, capsys):
+    real = implementations.build
+
+    def build(name, *args, **kwargs):
+        if name == "tf":
+            raise ModuleNotFoundError("No module named 'impl_tf'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(implementations, "build", build)
+    monkeypatch.setattr(implementations, "is_available",
+                        lambda name: name != "torch")
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,torch,tf", *FAST)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "skipping torch: its package 'torch' is not installed" in err
+    assert "skipping tf: ModuleNotFoundError: No module named 'impl_tf'" in err
+    assert [s["name"] for s in results["skipped"]] == ["torch", "tf"]
+    assert results["implementations"] == ["numpy"]
+
+
+# ----------------------------------------------------------------------------- disagreeing runs
+
+class NudgedGradient:
+    """The NumPy reference, except that gradients()[name] has 1e-6 added to its first entry."""
+
+    def __init__(self, model, name):
+        self.model, self.name = model, name
+
+    def __getattr__(self, attribute):
+        return getattr(self.model, attribute)
+
+    def gradients(self, X, y, dropout_masks=None):
+        grads = dict(self.model.gradients(X, y, dropout_masks))
+        grads[self.name] = grads[self.name].copy()
+        grads[self.name].flat[0] += 1e-6
+        return grads
+
+
+def test_a_perturbed_gradient_exits_1_naming_the_parameter(tmp_path, monkeypatch, capsys):
+    real = implementations.build
+
+    def build(name, spec, params, dtype="float64", mode="exact"):
+        if name == "pure":
+            return NudgedGradient(real("numpy", spec, params, dtype), "dense2.bias")
+        return real(name, spec, params, dtype, mode)
+
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, out = run(tmp_path, "--network", "spiral", "--impls", "numpy,pure", *FAST)
+    err = capsys.readouterr().err
+    assert code == 1
+    first = results["verdict"]["first_divergence"]
+    assert first.startswith("network 'spiral', gradient dense2.bias[0]: numpy ")
+    assert "vs pure" in first and "OUTSIDE" in first
+    assert "dense2.bias" in err and "DISAGREE" in err
+    bad = [d for d in results["parity"]["differences"] if not d["ok"]]
+    assert [(d["name"], d["pair"]) for d in bad] == [("dense2.bias", ["numpy", "pure"])]
+    assert bad[0]["max_abs"] == pytest.approx(1e-6, rel=1e-6)
+    assert_complete_report(results, out, ["gradient_differences"])
+
+
+def test_a_different_step_size_leaves_the_noise_floor_at_step_1(tmp_path, monkeypatch):
+    real = implementations.build
+
+    def build(name, spec, params, dtype="float64", mode="exact"):
+        if name == "pure":
+            lr = spec.optimizer.learning_rate * (1 + 1e-6)
+            return real("numpy", spec.replace(optimizer={"learning_rate": lr}), params, dtype)
+        return real(name, spec, params, dtype, mode)
+
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,pure", *FAST)
+    assert code == 1
+    assert results["parity"]["ok"]  # the same model at initialisation ...
+    check = results["divergence"]["implementations"]["pure"]
+    assert not check["ok"] and check["first_bad_step"] == 1  # ... not after one update
+    first = results["verdict"]["first_divergence"]
+    assert re.match(r"network 'xor': pure vs numpy: parameter dense\d\.(weight|bias)\[[\d, ]+\] "
+                    r"left the noise-floor bound at step 1: numpy -?\d", first), first
+
+
+# ----------------------------------------------------------------------------- usage errors
+
+@pytest.mark.parametrize("argv,message", [
+    (["--network", "nosuch"], "network 'nosuch': expected a built-in name"),
+    (["--impls", "numpy,jax"], "--impls: unknown implementation(s) ['jax']"),
+    (["--dtype", "float32", "--impls", "pure"], "Python floats (float64 only)"),
+    (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+    (["--network", "xor", "--batch-size", "5"], "at most the 4 training samples"),
+    (["--lr", "-1"], "optimizer.learning_rate"),
+    (["--mode", "fast"], "invalid choice: 'fast'"),
+    (["--sweep", "--sweep-regs", "l3"], "regularization: expected one of"),
+    (["--sweep-lrs", "a,b"], "comma-separated list of float"),
+])
+def test_usage_errors_exit_2_with_a_helpful_message(tmp_path, capsys, argv, message):
+    assert compare.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage: compare.py" in err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_help_has_examples(capsys):
+    assert compare.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "python compare.py --sweep" in text and "exit status" in text
+
+
+# ----------------------------------------------------------------------------- other modes
+
+def test_sweep_tiny_grid(tmp_path):
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,pure", "--sweep",
+                             "--epochs", "4", "--sweep-optimizers", "sgd,adam", "--sweep-lrs",
+                             "0.5", "--sweep-batch-sizes", "0,2", "--sweep-regs", "none,dropout")
+    assert code == 0, results["verdict"]
+    configs = results["sweep"]["configs"]
+    assert [c["label"] for c in configs] == [
+        "sgd lr=0.5 full none", "sgd lr=0.5 full dropout", "sgd lr=0.5 b2 none",
+        "sgd lr=0.5 b2 dropout", "adam lr=0.5 full none", "adam lr=0.5 full dropout",
+        "adam lr=0.5 b2 none", "adam lr=0.5 b2 dropout"]
+    for c in configs:
+        assert set(c["results"]) == {"numpy", "pure"}
+        assert c["results"]["numpy"]["distance"] == 0 and c["results"]["pure"]["ok"]
+    assert results["parity"] is None and results["training"] is None
+    assert_complete_report(results, out, ["sweep"])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+def test_native_mode_reports_drift_and_explanations(tmp_path):
+    code, results, _ = run(tmp_path, "--network", "xor", "--mode", "native", "--impls",
+                           "numpy,torch", *FAST)
+    assert report.validate(results) == []
+    native = results["native"]
+    assert set(native) == {"torch"} and native["torch"]["explanations"]
+    assert results["divergence"]["implementations"]["torch"]["reference"] == "numpy[torch]"
+    assert code == (0 if results["verdict"]["ok"] else 1)
+
+
+def test_mnist_grid_of_digits(tmp_path, monkeypatch):
+    # The MNIST network on 160 synthetic 28x28 "digits" (loading the real ones is
+    # tests/test_datasets.py's job and costs seconds): the report path is what is tested.
+    rng = np.random.default_rng(0)
+    data = datasets.Data(rng.random((160, 784)), rng.integers(0, 10, 160),
+                         rng.random((16, 784)), rng.integers(0, 10, 16), name="mnist", classes=10)
+    monkeypatch.setattr(datasets, "for_spec", lambda spec, **options: data)
+    impls = "numpy,torch" if HAS_TORCH else "numpy"
+    code, results, out = run(tmp_path, "--network", "mnist", "--impls", impls, "--epochs", "1",
+                             "--parity-steps", "3", "--parity-samples", "16")
+    assert report.validate(results) == []
+    assert_complete_report(results, out, ["mnist_predictions", "loss_accuracy"])
+    assert "decision_regions" not in {p["name"] for p in results["plots"]}
+    # dropout: parity is also checked under the dropout masks of epoch 1
+    conditions = {d["condition"] for d in results["parity"]["differences"]}
+    assert conditions == ({"dropout off", "dropout masks of epoch 1"} if HAS_TORCH else set())
+
+
+# ----------------------------------------------------------------------------- units
+
+def test_schema_rejects_what_it_should():
+    assert report.validate({"schema_version": 1}) != []
+    good = {"ok": True, "exit_code": 0, "first_divergence": None, "failures": []}
+    schema = report.RESULTS_SCHEMA["properties"]["verdict"]
+    assert report.validate(good, schema) == []
+    assert report.validate(dict(good, exit_code=2), schema) == [
+        "$.exit_code: expected one of [0, 1], got 2"]
+    assert report.validate(dict(good, failures=[3]), schema) == [
+        "$.failures[0]: expected string, got int"]
+    assert report.validate({"max_abs": "big"}, {"properties": {"max_abs": {"type": [
+        "number", "string"]}}}) == ["$.max_abs: expected a number or 'nan'/'inf'/'-inf', got 'big'"]
+
+
+def test_clean_makes_strict_json():
+    data = report.clean({"a": np.float64("nan"), "b": [np.inf, np.int64(3)], "c": np.bool_(1)})
+    assert json.loads(json.dumps(data, allow_nan=False)) == {"a": "nan", "b": ["inf", 3],
+                                                             "c": True}
+
+
+def test_sweep_spec_variations():
+    spec = load("spiral")
+    dropped = sweep.with_dropout(spec, 0.25)
+    assert [layer.name for layer in dropped.layers] == ["dense1", "relu1", "dropout1", "dense2",
+                                                         "softmax1"]
+    assert dropped.dropout_layers[0].rate == 0.25
+    l2 = sweep.with_l2(spec, 1e-3)
+    assert all(layer.weight_l2 == layer.bias_l2 == 1e-3 for layer in l2.dense_layers)
+    sgd = sweep.with_optimizer(spec, "sgd", momentum=0.5)
+    assert (sgd.optimizer.type, sgd.optimizer.learning_rate, sgd.optimizer.momentum) == (
+        "sgd", 1.0, 0.5)
+    assert sweep.with_optimizer(spec, None, learning_rate=0.1).optimizer.type == "adam"
+    with pytest.raises(ValueError, match="no hidden layer"):
+        sweep.with_dropout(load("and"))

@@ -40,7 +40,7 @@ def matmul(a, b):
     """a @ b, each element summed over the inner index k in order."""
     if _by_dot_products(len(b), len(b[0])):
         return _dot_products(a, list(zip(*b)))
-    return [list(linear_combination(row, b)) for row in a]
+    return [linear_combination(row, b) for row in a]
 
 
 def matmul_transposed(a, b):
@@ -48,7 +48,7 @@ def matmul_transposed(a, b):
     if _by_dot_products(len(b[0]), len(b)):
         return _dot_products(a, b)
     columns = list(zip(*b))
-    return [list(linear_combination(row, columns)) for row in a]
+    return [linear_combination(row, columns) for row in a]
 
 
 def affine(a, b, c):
@@ -57,14 +57,28 @@ def affine(a, b, c):
         columns = list(zip(*b))
         return [[sum(map(mul, row, column)) + c_j for column, c_j in zip(columns, c)]
                 for row in a]
-    return [list(map(add, linear_combination(row, b), c)) for row in a]
+    return [linear_combination(row, b, c) for row in a]
 
 
-def linear_combination(coefficients, rows):
-    """sum_k coefficients[k] * rows[k], accumulated in order of k, as a lazy iterator."""
+def linear_combination(coefficients, rows, offset=None):
+    """sum_k coefficients[k] * rows[k] (+ offset), accumulated in order of k."""
+    n = len(rows)
+    if n <= 3:
+        # Unrolled for the short inner dimensions (inputs, classes): CPython 3.11 runs float
+        # arithmetic in a comprehension faster than map calls operator functions. Without an
+        # offset, 0.0 is added: that changes no float but -0.0, to 0.0, as BLAS's sum from 0 does.
+        offset = repeat(0.0) if offset is None else offset
+        if n == 1:
+            (c0,), (r0,) = coefficients, rows
+            return [x0 * c0 + o for x0, o in zip(r0, offset)]
+        if n == 2:
+            (c0, c1), (r0, r1) = coefficients, rows
+            return [x0 * c0 + x1 * c1 + o for x0, x1, o in zip(r0, r1, offset)]
+        (c0, c1, c2), (r0, r1, r2) = coefficients, rows
+        return [x0 * c0 + x1 * c1 + x2 * c2 + o for x0, x1, x2, o in zip(r0, r1, r2, offset)]
     terms = zip(coefficients, rows)
     c, row = next(terms)
     total = map(mul, row, repeat(c))
     for c, row in terms:
         total = map(add, total, map(mul, row, repeat(c)))
-    return total
+    return list(total if offset is None else map(add, total, offset))

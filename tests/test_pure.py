@@ -313,18 +313,20 @@ def test_spiral_reaches_the_reference_accuracy():
 def test_two_identical_runs_are_bitwise_equal():
     spec = networks.load("mnist").replace(training={"batch_size": 4})
     rng = np.random.default_rng(3)
-    X, y = rng.random((12, 784)), rng.integers(0, 10, 12)
+    X, y = rng.random((8, 784)), rng.integers(0, 10, 8)
     params = weights.initial(spec, seed=1)
     runs = []
     for _ in range(2):
         model = impls.build("pure", spec, params)
         history = model.fit(X, y, epochs=2)
         own_masks = model.forward(X[:2], training=True)  # masks drawn by impl_pure's own RNG
+        assert not np.array_equal(own_masks, model.predict(X[:2]))  # dropout was on
         runs.append((model.parameters(), history["loss"], own_masks))
     (p1, l1, m1), (p2, l2, m2) = runs
     assert l1 == l2
     for name in p1:
         assert p1[name].tobytes() == p2[name].tobytes(), name
+        assert not np.array_equal(p1[name], params[name]), name  # training moved it
     assert m1.tobytes() == m2.tobytes()
 
 

@@ -3,7 +3,7 @@
 The environment is set before TensorFlow is first imported: oneDNN off (its fused
 kernels change float results), C++ logging quiet, Keras on the TensorFlow backend;
 then the thread counts ($ROSETTA_TF_THREADS, default 1) before the first TF operation,
-and Grappler's arithmetic optimizer off (it reassociates float operations).
+and the Grappler passes that reorder float arithmetic off (model.keep_float_order).
 
 Mirrors: impl_numpy (the NumPy reference), impl_pure (loops), impl_torch (PyTorch).
 """

@@ -70,12 +70,17 @@ def set_threads():
                       RuntimeWarning, stacklevel=2)
 
 
+GRAPPLER_OFF = {"arithmetic_optimization": False, "constant_folding": False}
+
+
 def keep_float_order():
-    """Turn off Grappler's arithmetic optimizer, process-wide: it reassociates float
-    operations in tf.function graphs (x / a / b into x / (a * b), chains of scalar
-    multiplications reordered), which changes the bits of impl_numpy's formulas."""
-    if tf.config.optimizer.get_experimental_options().get("arithmetic_optimization") is not False:
-        tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+    """Turn off two Grappler passes, process-wide, that change the bits of impl_numpy's formulas
+    in tf.function graphs: the arithmetic optimizer reassociates float operations (chains of
+    scalar multiplications reordered), and constant folding turns x / n, with n known when
+    the graph is traced (a batch size), into x * (1 / n)."""
+    options = tf.config.optimizer.get_experimental_options()
+    if any(options.get(key) is not False for key in GRAPPLER_OFF):
+        tf.config.optimizer.set_experimental_options(GRAPPLER_OFF)
 
 
 @contextlib.contextmanager

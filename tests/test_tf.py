@@ -1,0 +1,195 @@
+"""impl_tf's own checks: float64 end to end, exact optimizers bit for bit, the epoch tf.function, the environment.
+
+Golden values come from impl_numpy (the reference), which shares no code with impl_tf.
+The cross-implementation harness (every pair, every network) lives in test_harness.py.
+"""
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+import impl_numpy  # noqa: E402
+import impl_tf  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from impl_numpy import model as numpy_model  # noqa: E402
+from impl_numpy import optimizers as numpy_optimizers  # noqa: E402
+from impl_tf import model as tf_model  # noqa: E402
+from impl_tf import optimizers as tf_optimizers  # noqa: E402
+from shared import datasets, networks, weights  # noqa: E402
+from shared.implementations import reference_spec  # noqa: E402
+from shared.spec import Layer, Optimizer  # noqa: E402
+from shared.training import TrainingMixin, epoch_masks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def spiral():
+    data = datasets.load("spiral", samples=100, classes=3)
+    return networks.load("spiral"), data.X_train, data.y_train
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(a[k] - b[k]))) for k in b)
+
+
+def test_import_sets_environment_and_threads_without_torch():
+    code = ("import sys, os, impl_tf, tensorflow as tf; "
+            "t = tf.config.threading; "
+            "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads(), "
+            "'torch' in sys.modules, os.environ['TF_ENABLE_ONEDNN_OPTS'], "
+            "tf.config.optimizer.get_experimental_options().get('constant_folding'))")
+    env = {**os.environ, "ROSETTA_TF_THREADS": "2", "PYTHONPATH": str(ROOT)}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2", "2", "False", "0", "False"]
+
+
+def test_native_float64_adam_tracks_numpy_keras_variant(spiral):
+    # Keras's own Adam, InverseTimeDecay and (patched) L2 regularizer in float64: any
+    # hyperparameter rounded through float32 would show up as >= 1e-9 here.
+    spec, X, y = spiral
+    layers = list(spec.layers)
+    layers[0] = dataclasses.replace(layers[0], weight_l2=1e-3, bias_l1=1e-4)
+    spec = spec.replace(layers=tuple(layers), optimizer={"decay": 1e-2, "beta_2": 0.99})
+    params = weights.initial(spec, seed=0)
+    model = impl_tf.build(spec, params, mode="native")
+    reference = impl_numpy.build(reference_spec(spec, "tf", "native"), params)
+    for _ in range(20):
+        assert model.step(X, y) == pytest.approx(reference.step(X, y), abs=1e-12, rel=1e-12)
+    got = model.parameters()
+    assert all(value.dtype == np.float64 for value in got.values())
+    assert _max_diff(got, reference.parameters()) < 1e-12
+
+
+OPTIMIZERS = [
+    {"type": "sgd", "learning_rate": 0.5},
+    {"type": "sgd", "learning_rate": 0.5, "momentum": 0.9, "decay": 1e-2},
+    {"type": "sgd", "learning_rate": 0.5, "momentum": 0.9, "nesterov": True},
+    {"type": "adagrad", "learning_rate": 0.5, "decay": 1e-3},
+    {"type": "rmsprop", "learning_rate": 0.02, "decay": 1e-4},
+    {"type": "adam", "learning_rate": 0.05, "decay": 5e-7},
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_exact_optimizers_are_bit_equal_to_numpy_on_equal_gradients(spiral, variant, dtype):
+    shapes = [(5, 3), (3,)]
+    for o in OPTIMIZERS:
+        spec = spiral[0].replace(variant=variant, optimizer=Optimizer(**o))
+        rng = np.random.default_rng(1)
+        start = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+        flat = np.concatenate([w.ravel() for w in start])
+        reference = numpy_model.make_optimizer(spec)
+        with tf_model.floatx(dtype):
+            optimizer = tf_model.make_optimizer(spec, "exact")
+        variables = [tf.Variable(w) for w in start]
+        optimizer.build(variables)
+        apply = tf.function(lambda grads: optimizer.apply(grads, variables))
+        for t in range(12):
+            grads = [(rng.standard_normal(s) * (0.1 if t % 2 else 2)).astype(dtype) for s in shapes]
+            reference.pre_update_params()
+            reference.update_params(flat, np.concatenate([g.ravel() for g in grads]))
+            reference.post_update_params()
+            apply([tf.constant(g) for g in grads])
+        got = np.concatenate([v.numpy().ravel() for v in variables])
+        assert np.array_equal(got, flat), (variant, o, np.max(np.abs(got - flat)))
+
+
+@pytest.mark.parametrize("variant", ["nnfs", "torch"])
+def test_exact_clipping_matches_numpy(variant):
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal((4, 3)), rng.standard_normal(3)]
+    flat = np.concatenate([g.ravel() for g in grads])
+    numpy_optimizers.clip_gradients(flat, 0.5, 1.0, variant)
+    clipped = tf_optimizers.clip_gradients([tf.constant(g) for g in grads], 0.5, 1.0, variant)
+    got = np.concatenate([g.numpy().ravel() for g in clipped])
+    np.testing.assert_allclose(got, flat, rtol=1e-15, atol=0)
+    norm = np.linalg.norm(np.clip(np.concatenate([g.ravel() for g in grads]), -0.5, 0.5))
+    assert norm > 1  # so the norm clip is active: to 1, or (torch) to norm / (norm + 1e-6)
+    expected = 1.0 if variant == "nnfs" else norm / (norm + 1e-6)
+    assert np.linalg.norm(got) == pytest.approx(expected, rel=1e-12)
+
+
+def test_nnfs_l1_gradient_is_plus_lambda_at_zero(spiral):
+    spec, X, y = spiral
+    layers = list(spec.layers)
+    layers[2] = dataclasses.replace(layers[2], bias_l1=0.25)  # biases start at exactly 0
+    spec = spec.replace(layers=tuple(layers))
+    params = weights.initial(spec, seed=0)
+    for variant in ("nnfs", "keras"):
+        s = spec.replace(variant=variant)
+        got = impl_tf.build(s, params).gradients(X, y)["dense2.bias"]
+        expected = impl_numpy.build(s, params).gradients(X, y)["dense2.bias"]
+        np.testing.assert_allclose(got, expected, atol=1e-15)
+    data_only = impl_numpy.build(spiral[0], params).gradients(X, y)["dense2.bias"]
+    nnfs = impl_tf.build(spec, params).gradients(X, y)["dense2.bias"]
+    np.testing.assert_allclose(nnfs - data_only, 0.25, atol=1e-15)
+
+
+def _dropout_spec():
+    spec = networks.load("spiral")
+    layers = list(spec.layers)
+    layers.insert(2, Layer(type="dropout", name="dropout1", rate=0.25))
+    return spec.replace(layers=tuple(layers), training={"batch_size": 64})
+
+
+def test_epoch_function_equals_per_step_loop(spiral):
+    # Mini-batches of 64 (4 full, 1 short) with dropout masks from shared.training.
+    _, X, y = spiral
+    spec = _dropout_spec()
+    params = weights.initial(spec, seed=0)
+    fused = impl_tf.build(spec, params)
+    stepped = impl_tf.build(spec, params)
+    stepped.train_epoch = lambda *args: TrainingMixin.train_epoch(stepped, *args)
+    history = fused.fit(X, y, epochs=3)
+    assert history["loss"] == stepped.fit(X, y, epochs=3)["loss"]
+    assert _max_diff(fused.parameters(), stepped.parameters()) == 0.0
+    reference = impl_numpy.build(spec, params)
+    np.testing.assert_allclose(history["loss"], reference.fit(X, y, epochs=3)["loss"],
+                               rtol=1e-12)
+
+
+def test_dropout_masks_injected_and_drawn(spiral):
+    _, X, _ = spiral
+    spec = _dropout_spec()
+    params = weights.initial(spec, seed=0)
+    model, reference = impl_tf.build(spec, params), impl_numpy.build(spec, params)
+    masks = epoch_masks(spec, 0, 0, [len(X)])[0]
+    np.testing.assert_allclose(model.forward(X, training=True, dropout_masks=masks),
+                               reference.forward(X, training=True, dropout_masks=masks),
+                               atol=1e-15)
+    np.testing.assert_array_equal(model.forward(X, dropout_masks=masks), model.forward(X))
+    drawn = model.forward(X, training=True)
+    assert not np.allclose(drawn, model.forward(X)) and np.allclose(drawn.sum(axis=1), 1.0)
+
+
+def test_float32_model_stays_float32(spiral):
+    spec, X, y = spiral
+    params = weights.initial(spec, seed=0)
+    model = impl_tf.build(spec, params, dtype="float32")
+    reference = impl_numpy.build(spec, params, dtype="float32")
+    assert model.forward(X).dtype == np.float32
+    for _ in range(5):
+        assert model.step(X, y) == pytest.approx(reference.step(X, y), abs=1e-6, rel=1e-5)
+    got = model.parameters()
+    assert all(value.dtype == np.float32 for value in got.values())
+    assert _max_diff(got, reference.parameters()) < 1e-5
+
+
+def test_bad_input_names_x():
+    spec = networks.load("xor")
+    model = impl_tf.build(spec, weights.initial(spec, seed=0))
+    with pytest.raises(ValueError, match=r"X: expected shape \(n, 2\)"):
+        model.forward(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="mode"):
+        impl_tf.build(spec, weights.initial(spec, seed=0), mode="fast")

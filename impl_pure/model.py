@@ -1,9 +1,10 @@
 """The pure-Python model: a spec's layers in order, its loss and its optimizer (nnfs Model).
 
-Parameters live in the Dense layers as lists (weights: n_inputs rows of n_neurons; biases:
-n_neurons). The optimizer updates every weight row and bias vector in place, which makes
-those rows impl_numpy's flat buffer. Everything here is Python floats: inputs, targets and
-masks are lists of rows, and shared/pure_adapter.py converts NumPy arrays at the boundary.
+Every parameter is a list (weights: n_inputs rows of n_neurons; biases: n_neurons) shared
+with its Dense layer, and so is every gradient. The optimizer updates them in place, row by
+row: ``param_rows`` and ``grad_rows`` are impl_numpy's flat buffers cut into rows.
+Everything here is Python floats: inputs, targets and masks are lists of rows, and
+shared/pure_adapter.py converts NumPy arrays at the boundary.
 
 Mirrors: impl_numpy/model.py, impl_torch/model.py, impl_tf/model.py.
 """

@@ -27,8 +27,9 @@ def zeros_like(rows):
 
 def _by_dot_products(inner, outer):
     # Cost model of one output row: ``outer`` dot products of length ``inner`` (each call costs
-    # about ten multiply-adds), or ``inner`` scaled rows of length ``outer`` summed lazily (about
-    # 1.5 times dearer per element). Short inner dimensions (2 inputs, 3 classes) favour the rows.
+    # about ten multiply-adds), or a linear combination of ``inner`` rows of length ``outer``
+    # (about 1.5 times dearer per element). Short inner dimensions (2 inputs, 3 classes) favour
+    # the rows.
     return outer * (10 + inner) <= inner * (10 + 1.5 * outer)
 
 

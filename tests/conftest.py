@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 
+import numpy  # noqa: F401 - loaded first, so that threadpoolctl finds its OpenBLAS
 import pytest
 
 from shared import implementations
@@ -20,7 +21,7 @@ try:
     from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (mlxtend)
     threadpool_limits = None
-if threadpool_limits is not None:
+if threadpool_limits is not None:  # (only libraries already loaded are limited)
     _BLAS_LIMIT = threadpool_limits(limits=1, user_api="blas")
 
 

@@ -269,6 +269,8 @@ def configure(args, console) -> Run:
                            "include it")
     if REFERENCE not in run.impls:
         run.notes.append(f"{REFERENCE} is not in --impls but runs as the reference")
+    elif run.impls == [REFERENCE] and args.mode == "exact":
+        run.notes.append(f"only the reference {REFERENCE} runs: there is no pair to compare")
     return run
 
 

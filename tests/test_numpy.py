@@ -7,7 +7,6 @@ Finite-difference metric (GUIDE §3): relative error = ||g_analytic - g_numeric|
 in float64, bound 1e-6.
 """
 import dataclasses
-import itertools
 import json
 import math
 import subprocess
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 
 import impl_numpy
-from impl_numpy import activations, layers, losses
+from impl_numpy import activations, losses
 from numpy_oracles import (ScalarOptimizer, numeric_gradients, numeric_input_gradient,
                            relative_error)
 from shared import datasets, networks, weights
@@ -108,7 +107,8 @@ def test_loss_backward_matches_finite_differences(loss_class, labels):
         y = np.eye(3)[y] if labels == "onehot" else y
     else:
         y_pred = rng.uniform(0.1, 0.9, (5, 3))
-        y = rng.integers(0, 2, (5, 3)).astype(float) if labels == "binary" else rng.normal(size=(5, 3))
+        y = (rng.integers(0, 2, (5, 3)).astype(float) if labels == "binary"
+             else rng.normal(size=(5, 3)))
     loss = loss_class()
     analytic = loss.backward(y_pred, y)
     numeric = numeric_input_gradient(lambda p: float(loss_class().forward(p, y)), y_pred)
@@ -125,14 +125,16 @@ def test_fused_softmax_crossentropy_equals_the_chain_and_finite_differences(labe
     fused = losses.SoftmaxCategoricalCrossentropy().backward(probs, y)
     chain = softmax.backward(losses.CategoricalCrossentropy().backward(probs, y))
     assert np.allclose(fused, chain, rtol=1e-12, atol=1e-15)
-    numeric = numeric_input_gradient(
-        lambda z: float(losses.CategoricalCrossentropy().forward(activations.Softmax().forward(z), y)),
-        logits)
+    def loss_of_logits(z):
+        return float(losses.CategoricalCrossentropy().forward(activations.Softmax().forward(z), y))
+
+    numeric = numeric_input_gradient(loss_of_logits, logits)
     assert relative_error(fused, numeric) <= FD_BOUND
 
 
 def test_crossentropy_clips_like_nnfs():
-    # nnfs Loss_CategoricalCrossentropy clips to [1e-7, 1 - 1e-7]: a zero probability costs -log(1e-7).
+    # nnfs Loss_CategoricalCrossentropy clips to [1e-7, 1 - 1e-7]:
+    # a zero probability costs -log(1e-7).
     assert losses.CategoricalCrossentropy().forward(np.array([[0.0, 1.0]]), np.array([0])) == \
         pytest.approx(-math.log(1e-7), rel=1e-15)
     assert losses.CategoricalCrossentropy().forward(np.array([[1.0, 0.0]]), np.array([0])) == \
@@ -191,7 +193,8 @@ def test_every_builtin_network(name, regularized):
               for k, v in weights.initial(spec, seed=1, scheme="he_normal").items()}
     model = impl_numpy.build(spec, params)
     n = 6
-    X = rng.uniform(0, 1, (n, spec.inputs)) if name == "mnist" else rng.normal(size=(n, spec.inputs))
+    X = (rng.uniform(0, 1, (n, spec.inputs)) if name == "mnist"
+         else rng.normal(size=(n, spec.inputs)))
     y = targets(spec, n, rng)
     if spec.metric == "binary":
         y = rng.integers(0, 2, (n, 1)).astype(float)
@@ -210,7 +213,8 @@ def test_perceptron_rule_for_and_or():
         model = impl_numpy.build(spec, params)
         lr = spec.optimizer.learning_rate
         w, b = params["dense1.weight"].copy(), params["dense1.bias"].copy()
-        for x, target in [([1.0, 1.0], 1.0), ([0.0, 1.0], 0.0), ([1.0, 0.0], 0.0), ([0.0, 0.0], 1.0)]:
+        samples = [([1.0, 1.0], 1.0), ([0.0, 1.0], 0.0), ([1.0, 0.0], 0.0), ([0.0, 0.0], 1.0)]
+        for x, target in samples:
             x = np.array([x])
             y_hat = float((x @ w + b).item() > 0)
             w += lr * (target - y_hat) * x.T
@@ -348,7 +352,8 @@ def final_distance(case, a, b, steps=20):
 def test_variants_differ_where_guide_says(case, a, b, differ):
     distance = final_distance(case, a, b)
     if differ:
-        assert distance > (1e-8 if case == "clip-norm-sgd" else 1e-4), f"{case}: {a} and {b} should differ, distance {distance:.1e}"
+        assert distance > (1e-8 if case == "clip-norm-sgd" else 1e-4), \
+            f"{case}: {a} and {b} should differ, distance {distance:.1e}"
     else:
         assert distance < 1e-13, f"{case}: {a} and {b} should agree, distance {distance:.1e}"
 

@@ -149,9 +149,11 @@ def test_toml_errors_name_the_file(tmp_path):
     (broken(layers__0={"type": "dense", "units": 4, "weight_l2": float("nan")}),
      r"layers\[0\].weight_l2: expected a finite number"),
     (broken(layers__4={"type": "sigmoid"}),
-     r"loss: expected a categorical_crossentropy loss to follow one of \('softmax',\), got 'sigmoid'"),
+     r"loss: expected a categorical_crossentropy loss to follow one of \('softmax',\), "
+     r"got 'sigmoid'"),
     (dict(base(), loss="binary_crossentropy"), r"loss: expected a binary_crossentropy loss"),
-    (broken(layers__0={"type": "dense", "units": 4, "rate": 0.5}), r"layers\[0\]: expected no other keys"),
+    (broken(layers__0={"type": "dense", "units": 4, "rate": 0.5}),
+     r"layers\[0\]: expected no other keys"),
     (broken(layers__1={"type": "relu", "unit": 4}), r"layers\[1\]: expected only the keys"),
     (dict(base(), hidden=3), r"spec: expected only the keys"),
     (broken(optimizer__lr=0.1), r"optimizer: expected only the keys"),
@@ -163,7 +165,8 @@ def test_toml_errors_name_the_file(tmp_path):
     (dict(base(), layers=[]), r"layers: expected a non-empty list"),
     (dict(base(), layers=[{"type": "relu"}, {"type": "dense", "units": 3},
                           {"type": "softmax"}]), r"layers\[0\]: expected a dense layer first"),
-    (dict(base(), layers=[{"type": "dense", "units": 3}]), r"layers\[-1\]: expected an output activation"),
+    (dict(base(), layers=[{"type": "dense", "units": 3}]),
+     r"layers\[-1\]: expected an output activation"),
     (dict(base(), layers=[{"type": "dense", "units": 3}, {"type": "softmax"},
                           {"type": "dense", "units": 3}, {"type": "softmax"}]),
      r"softmax only as the output activation"),
@@ -216,7 +219,8 @@ def test_optimizer_defaults_are_the_nnfs_constructors():
     assert set(expected) == set(OPTIMIZERS)
     for kind, lr in expected.items():
         o = from_dict(dict(base(), optimizer={"type": kind})).optimizer
-        assert (o.learning_rate, o.epsilon, o.rho, o.beta_1, o.beta_2) == (lr, 1e-7, 0.9, 0.9, 0.999)
+        assert (o.learning_rate, o.epsilon, o.rho, o.beta_1, o.beta_2) == (
+            lr, 1e-7, 0.9, 0.9, 0.999)
     assert from_dict({k: v for k, v in base().items() if k != "optimizer"}).optimizer.type == "adam"
     assert set(INITIALIZERS) == {"nnfs", "glorot_uniform", "he_normal"}
 

@@ -212,7 +212,8 @@ def test_batch_size_larger_than_the_data_is_refused():
     spec = REGRESSION
     model = impl_numpy.build(spec, weights.initial(spec))
     X, y = np.zeros((8, 1)), np.zeros((8, 1))
-    with pytest.raises(ValueError, match=r"batch_size: expected at most the 8 training samples.*got 9"):
+    with pytest.raises(ValueError,
+                       match=r"batch_size: expected at most the 8 training samples.*got 9"):
         model.fit(X, y, batch_size=9, epochs=1)
     assert model.fit(X, y, batch_size=8, epochs=1)["epoch"] == [1]
 

@@ -155,7 +155,8 @@ def test_extra_name_is_named(tmp_path):
 
 def test_wrong_spec_names_both_sides(tmp_path):
     path = _saved(tmp_path, weights.initial(networks.load("sine")))
-    with pytest.raises(WeightsError, match=r"network 'xor'.*unexpected \['dense3.bias', 'dense3.weight'\]"):
+    with pytest.raises(WeightsError,
+                       match=r"network 'xor'.*unexpected \['dense3.bias', 'dense3.weight'\]"):
         weights.load(path, networks.load("xor"))
 
 
@@ -163,7 +164,8 @@ def test_misshaped_array_is_named(tmp_path):
     spec = networks.load("spiral")
     params = weights.initial(spec)
     params["dense1.weight"] = params["dense1.weight"].T.copy()  # torch layout (out, in)
-    with pytest.raises(WeightsError, match=r"dense1.weight has shape \(64, 2\), expected \(2, 64\)"):
+    with pytest.raises(WeightsError,
+                       match=r"dense1.weight has shape \(64, 2\), expected \(2, 64\)"):
         weights.load(_saved(tmp_path, params), spec)
     params = weights.initial(spec)
     params["dense2.bias"] = params["dense2.bias"][None, :]  # nnfs's (1, n) bias

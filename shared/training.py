@@ -75,9 +75,11 @@ class TrainingMixin:
         if validation_data is not None:
             X_val = check_inputs(self.spec, validation_data[0])
             y_val = check_targets(self.spec, validation_data[1], len(X_val))
-        if batch_size > len(X):
+        if not 0 <= batch_size <= len(X):
             raise ValueError(f"batch_size: expected at most the {len(X)} training samples "
                              f"(or 0 for full batch), got {batch_size}")
+        if epochs < 1:
+            raise ValueError(f"epochs: expected an integer >= 1, got {epochs}")
         history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                                        "seconds")}
         best, waited = math.inf, 0

@@ -215,6 +215,10 @@ def test_batch_size_larger_than_the_data_is_refused():
     with pytest.raises(ValueError,
                        match=r"batch_size: expected at most the 8 training samples.*got 9"):
         model.fit(X, y, batch_size=9, epochs=1)
+    with pytest.raises(ValueError, match=r"batch_size: .*got -1"):
+        model.fit(X, y, batch_size=-1, epochs=1)
+    with pytest.raises(ValueError, match=r"epochs: expected an integer >= 1, got 0"):
+        model.fit(X, y, epochs=0, batch_size=0)
     assert model.fit(X, y, batch_size=8, epochs=1)["epoch"] == [1]
 
 

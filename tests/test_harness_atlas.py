@@ -1,0 +1,58 @@
+"""The divergence atlas: docs/divergences.md is current, and explain() picks the entries a spec concerns."""
+from __future__ import annotations
+
+import pytest
+
+from shared import atlas, networks
+
+
+def test_committed_atlas_matches_a_fresh_generation():
+    """Regenerate (float64, fixed seeds, one BLAS thread, 2 significant digits) and compare byte for byte."""
+    fresh = atlas.render()
+    committed = atlas.DOC.read_text(encoding="utf-8")
+    assert committed == fresh, "docs/divergences.md is out of date: run `make atlas`"
+
+
+def test_every_topic_is_covered_for_both_frameworks():
+    topics = {(e.framework, e.topic) for e in atlas.ENTRIES}
+    for framework in ("torch", "tf"):
+        names = " ".join(topic for f, topic in topics if f == framework)
+        for word in ("SGD momentum", "Adagrad", "RMSprop", "Adam", "L1", "ross-entropy",
+                     "weight_decay", "clip"):
+            assert word in names, (framework, word)
+    assert any("Python-float" in topic for f, topic in topics if f == "tf")
+
+
+def test_known_formula_differences_measure_far_above_the_floor_and_equal_formulas_do_not():
+    """The measurements agree with what the formulas say (GUIDE section 3), not just with themselves."""
+    by_key = {(e.framework, e.topic): atlas.measure(e) for e in atlas.ENTRIES}
+    differs = [("torch", "SGD momentum with decay"), ("tf", "Adagrad initial accumulator and "
+               "epsilon"), ("tf", "RMSprop epsilon"), ("tf", "Adam epsilon hat"),
+               ("torch", "Adam default epsilon"), ("torch", "L1 at w == 0"),
+               ("tf", "weight_decay coupling"), ("torch", "clip_grad_norm_ epsilon"),
+               ("tf", "Python-float hyperparameters in float64")]
+    same = [("tf", "SGD momentum with decay"), ("torch", "Adagrad initial accumulator and "
+            "epsilon"), ("torch", "RMSprop epsilon"), ("tf", "global_clipnorm")]
+    for key in differs:
+        m = by_key[key]
+        assert m.drift > 1e3 * max(m.floor, 1e-15), (key, m)
+    for key in same:
+        m = by_key[key]
+        assert m.drift <= 10 * m.floor, (key, m)
+
+
+def test_explain_lists_the_entries_of_a_spec():
+    spiral = networks.load("spiral")  # Adam, cross-entropy, no regularizers, no clipping
+    tf_lines = atlas.explain("tf", spiral)
+    assert any(line.startswith("Adam epsilon hat") for line in tf_lines)
+    assert any(line.startswith("Cross-entropy") for line in tf_lines)
+    assert not any(line.startswith(("RMSprop", "L1", "SGD")) for line in tf_lines)
+    assert any("drift" not in line and "measured on" in line for line in tf_lines)
+    torch_lines = atlas.explain("torch", spiral)
+    assert any(line.startswith("Adam default epsilon") for line in torch_lines)
+    assert atlas.explain("numpy", spiral) == [] and atlas.explain("pure", spiral) == []
+    xor = networks.load("xor")  # SGD with momentum, MSE
+    assert [line.split(":")[0] for line in atlas.explain("torch", xor)] == \
+        ["SGD momentum with decay"]
+    with pytest.raises(ValueError, match="implementation"):
+        atlas.explain("jax", spiral)

@@ -9,6 +9,7 @@ in float64, bound 1e-6.
 import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -428,7 +429,7 @@ json.dump({"dtype": str(out.dtype), "first5": out[:5].tolist(), "loss": model.lo
 
 def test_nnfs_book_figures_in_a_subprocess():
     run = subprocess.run([sys.executable, "-c", BOOK_SCRIPT], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["dtype"] == "float32"

@@ -26,10 +26,15 @@ import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+# One BLAS thread (before NumPy loads; override from the environment): NumPy's results then
+# do not depend on the machine's core count, and a busy 2-core machine is not oversubscribed.
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import numpy as np  # noqa: E402
 
-from shared import datasets, implementations, metrics, networks, report, sweep, training  # noqa: E402
-from shared import weights  # noqa: E402
+from shared import datasets, implementations, metrics, networks, report  # noqa: E402
+from shared import sweep, training, weights  # noqa: E402
 from shared.spec import INITIALIZERS, OPTIMIZERS, SpecError  # noqa: E402
 
 REFERENCE = implementations.REFERENCE
@@ -132,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @dataclass
 class Run:
-    """Everything one comparison needs: checked settings, data, initial weights, and what it found."""
+    """One comparison: checked settings, data, initial weights, and what it found."""
 
     args: argparse.Namespace
     spec: object
@@ -328,8 +333,8 @@ def finite_differences(run: Run, models: dict, X, y, masks) -> dict:
                 "difference quotient reproduces"
     for impl, model in models.items():
         try:
-            numeric = metrics.finite_difference_gradients(model, X, y, masks,
-                                                          max_entries=FD_ENTRIES, seed=run.args.seed)
+            numeric = metrics.finite_difference_gradients(
+                model, X, y, masks, max_entries=FD_ENTRIES, seed=run.args.seed)
             errors[impl] = metrics.relative_error(model.gradients(X, y, masks), numeric)
         except Exception as error:
             run.failures.append(f"network {run.spec.name!r}: {impl} raised "
@@ -341,7 +346,7 @@ def finite_differences(run: Run, models: dict, X, y, masks) -> dict:
 # ----------------------------------------------------------------------------- 3. divergence
 
 def schedule(run: Run, steps: int, batch_size: int) -> dict:
-    """The first ``steps`` mini-batches and dropout masks of training, as metrics.trajectory takes them."""
+    """The first ``steps`` mini-batches and dropout masks of training, for metrics.trajectory."""
     n, seed = len(run.data.X_train), run.spec.training.seed
     batches, masks, epoch = [], [], 0
     while len(batches) < steps:
@@ -412,7 +417,8 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
             k = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))
             message = (f"network {run.spec.name!r}: {impl} vs {label}: parameter "
                        f"{locate(run.spec, k)} left the noise-floor bound at step {t}: "
-                       f"{label} {float(ref_path[t, k])!r} vs {impl} {float(path[t, k])!r}; distance "
+                       f"{label} {float(ref_path[t, k])!r} vs {impl} {float(path[t, k])!r}; "
+                       f"distance "
                        f"{check.distance[t]:.3g} > bound {check.bound[t]:.3g} (noise floor "
                        f"{check.floor[t]:.3g})")
             run.failures.append(message)
@@ -431,7 +437,7 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
 # ----------------------------------------------------------------------------- 2. training
 
 def train_all(run: Run, progress) -> tuple[dict, dict]:
-    """Fit every implementation from the same weights, data order and masks; histories and models."""
+    """Fit each implementation from the same weights, data order and masks."""
     d = run.data
     validation = (d.X_val, d.y_val) if d.X_val is not None else None
     eval_every = max(1, run.epochs // 25)
@@ -441,8 +447,11 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
 
         def update(epoch, history, task=task, impl=impl):
             if progress:
-                progress.update(task, completed=epoch + 1,
-                                description=f"{impl:5} loss {history['loss'][-1]:.4g}")
+                line = f"{impl:5} loss {history['loss'][-1]:.4g} acc {history['accuracy'][-1]:.3f}"
+                if history["val_loss"]:
+                    line += (f" val_loss {history['val_loss'][-1]:.4g} "
+                             f"val_acc {history['val_accuracy'][-1]:.3f}")
+                progress.update(task, completed=epoch + 1, description=line)
 
         try:
             model = run.build(impl)
@@ -691,14 +700,15 @@ def sections(run: Run, results: dict) -> list[report.Section]:
         s.tables.append(table)
         out.append(s)
     div = results["divergence"]
+    minimum = (metrics.FLOAT32_TRAJECTORY_ATOL if run.dtype == "float32"
+               else metrics.TRAJECTORY_MINIMUM)
     if div is not None:
         s = report.Section("3. Divergence from the reference", [
             f"The parameters after each of the first {div['steps']} optimizer steps (batch size "
             f"{div['batch_size'] or 'full'}), as max |difference| from the reference. The noise "
             f"floor is the reference rerun from weights moved by one ulp: rounding that grows "
             f"chaotically stays near it; a formula difference lands orders of magnitude above. "
-            f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, "
-            f"{metrics.FLOAT32_TRAJECTORY_ATOL if run.dtype == 'float32' else metrics.TRAJECTORY_MINIMUM:g})."],
+            f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
             plots=["divergence"])
         table = report.Table("Distance at the last step", ["implementation", "reference",
                                                            "distance", "noise floor",

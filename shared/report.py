@@ -1,4 +1,4 @@
-"""compare.py's output: one document rendered three ways (terminal, report.md, report.html), plots and results.json.
+"""compare.py's output: one document rendered three ways, the plots, and results.json.
 
 A report is a list of :class:`Section`; each holds paragraphs, :class:`Table` and plot
 names. The same sections become rich tables in the terminal, Markdown with PNG links,
@@ -124,7 +124,7 @@ caption{text-align:left;font-weight:bold;padding:.3em 0}"""
 
 def html_page(title: str, sections: list[Section], plots: dict[str, dict],
               images: dict[str, bytes]) -> str:
-    """report.html: one self-contained page; every plot an <img alt=NAME src="data:image/png;base64,...">."""
+    """report.html, self-contained: each plot is <img alt=NAME src="data:image/png;base64,...">."""
     esc = html.escape
     out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
@@ -160,7 +160,7 @@ def write_json(path: Path, results: dict) -> str:
 
 
 def clean(value):
-    """Plain JSON data: NumPy scalars and arrays unwrapped, NaN and inf as the strings 'nan', 'inf'."""
+    """Plain JSON data: NumPy values unwrapped, NaN and inf as the strings 'nan', 'inf'."""
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -502,7 +502,7 @@ _TYPES = {
 
 
 def validate(instance, schema: dict = RESULTS_SCHEMA, path: str = "$") -> list[str]:
-    """Every violation of ``schema`` (the JSON-Schema subset used here) as 'path: problem'; [] when valid."""
+    """Every violation of ``schema`` (a JSON-Schema subset) as 'path: problem'; [] when valid."""
     errors = []
     types = schema.get("type")
     if types is not None:

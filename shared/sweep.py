@@ -1,4 +1,4 @@
-"""Spec variations for compare.py: L2 on every dense layer, dropout after every hidden layer, and the sweep grid.
+"""Spec variations for compare.py: optimizer, L2, dropout, and the sweep grid.
 
 A sweep is the "which optimizer, which step size" study of the tutorials: optimizer x
 learning rate x batch size (0 = full batch) x regularization ("none", "l2", "dropout"),
@@ -24,7 +24,7 @@ DEFAULT_EPOCHS = 20
 
 
 def with_optimizer(spec: Spec, optimizer: str | None = None, **hyperparameters) -> Spec:
-    """``spec`` with another optimizer (nnfs defaults for a new type) and/or hyperparameters replaced."""
+    """``spec`` with another optimizer (nnfs defaults for a new type) and/or new hyperparameters."""
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     changes = {k: v for k, v in hyperparameters.items() if v is not None}
@@ -42,7 +42,7 @@ def with_l2(spec: Spec, lam: float = L2) -> Spec:
 
 
 def with_dropout(spec: Spec, rate: float = DROPOUT_RATE) -> Spec:
-    """``spec`` with Dropout(``rate``) after every hidden layer's activation (existing dropouts get ``rate``)."""
+    """``spec`` with Dropout(``rate``) after every hidden activation (existing ones get ``rate``)."""
     if spec.dropout_layers:
         return spec.replace(layers=tuple(
             dataclasses.replace(layer, rate=rate) if layer.type == "dropout" else layer
@@ -68,7 +68,8 @@ def regularized(spec: Spec, regularization: str) -> Spec:
     if regularization == "dropout":
         return with_dropout(spec)
     if regularization != "none":
-        raise ValueError(f"regularization: expected one of {REGULARIZATIONS}, got {regularization!r}")
+        raise ValueError(f"regularization: expected one of {REGULARIZATIONS}, "
+                         f"got {regularization!r}")
     return spec
 
 

@@ -210,6 +210,14 @@ def configure(args, console) -> Run:
         if value is not None and value < low:
             raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
 
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out: the output directory {out} is not writable")
+
     requested = args.impls
     if requested is not None:
         unknown = [name for name in requested if name not in implementations.IMPLEMENTATIONS]

@@ -347,7 +347,7 @@ def plot_sweep(sweep: dict) -> bytes:
                 bar.set_edgecolor("#b00")
     ax.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
                   [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs", yscale="log")
+    ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs")
     ax.legend(fontsize=8, title="hatched: outside the noise-floor bound")
     return _png(fig)
 

@@ -189,9 +189,10 @@ def test_a_different_step_size_leaves_the_noise_floor_at_step_1(tmp_path, monkey
     (["--mode", "fast"], "invalid choice: 'fast'"),
     (["--sweep", "--sweep-regs", "l3"], "regularization: expected one of"),
     (["--sweep-lrs", "a,b"], "comma-separated list of float"),
+    (["--out", "/dev/null/reports"], "--out: cannot create the output directory"),
 ])
 def test_usage_errors_exit_2_with_a_helpful_message(tmp_path, capsys, argv, message):
-    assert compare.main([*argv, "--out", str(tmp_path)]) == 2
+    assert compare.main(["--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "usage: compare.py" in err
     assert not (tmp_path / "results.json").exists()

@@ -1,4 +1,4 @@
-"""Classic backprop bugs injected into impl_numpy at run time, and the harness probes that must catch them.
+"""Classic backprop bugs injected into impl_numpy at run time, and the probes that catch them.
 
 A mutant is one small edit of impl_numpy's source (a token or a line, as a person would
 mistype it), compiled in the module's namespace and patched over the original function
@@ -44,7 +44,7 @@ def _function(owner, attribute):
 
 
 def mutated_function(name: str, owner, attribute: str, edits):
-    """The function ``owner.attribute`` recompiled from its source with each edit applied exactly once."""
+    """``owner.attribute`` recompiled from its source with each edit applied exactly once."""
     original = _function(owner, attribute)
     source = textwrap.dedent(inspect.getsource(original))
     for pattern, replacement in edits:
@@ -61,7 +61,7 @@ def mutated_function(name: str, owner, attribute: str, edits):
 
 @contextlib.contextmanager
 def applied(mutant: Mutant):
-    """Patch the mutant over impl_numpy for the duration of the block, then restore the originals."""
+    """Patch the mutant over impl_numpy for the duration of the block, then restore it."""
     replacements = [(owner, attribute, mutated_function(mutant.name, owner, attribute, edits))
                     for owner, attribute, edits in mutant.patches]
     originals = [(owner, attribute, inspect.getattr_static(owner, attribute))
@@ -257,7 +257,7 @@ def _finite(snapshot) -> bool:
 
 
 def judge(probe: Probe, other, other_name: str) -> str | None:
-    """Run impl_numpy (as it is now) on ``probe`` against ``other``'s answers; None when they agree."""
+    """impl_numpy (as it is now) on ``probe`` against ``other``'s answers; None when they agree."""
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
             mine = answers("numpy", probe)

@@ -68,7 +68,7 @@ def test_bitwise_in_one_process(name):
 
 @pytest.mark.parametrize("name", ("numpy", "pure"))
 def test_fresh_dropout_masks_are_seeded(name):
-    """forward(training=True) without injected masks draws from the spec's seed: the same in two models."""
+    """forward(training=True) without injected masks uses the spec seed: same in two models."""
     pytest.importorskip(f"impl_{name}")
     spec = from_dict(SPEC, name="determinism")
     X = np.random.default_rng(0).standard_normal((8, 2))

@@ -1,5 +1,6 @@
 """The harness catches real backprop bugs: each mutant of tests/mutants.py, injected into impl_numpy
-one at a time, must be flagged by parity, trajectories or the robustness cases against torch and Keras.
+one at a time, must be flagged by parity, trajectories or the robustness cases against torch
+and Keras.
 
 The other side's answers are computed once per framework (it is never mutated); impl_numpy
 is rerun under each mutant. The unmutated reference must pass every probe, or a flag
@@ -43,7 +44,7 @@ def test_mutants_are_distinct_and_include_the_classic_twelve():
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_applies_and_is_undone(mutant):
-    """Every edit matches the current impl_numpy exactly once, and the patch is removed afterwards."""
+    """Every edit matches the current impl_numpy exactly once; the patch is removed afterwards."""
     before = [mutants.inspect.getattr_static(owner, attr) for owner, attr, _ in mutant.patches]
     with applied(mutant):
         during = [mutants.inspect.getattr_static(owner, attr) for owner, attr, _ in mutant.patches]
@@ -61,7 +62,8 @@ def test_unmutated_reference_passes_every_probe(verdicts, opponent):
 @pytest.mark.parametrize("opponent", OPPONENTS)
 def test_mutant_is_flagged(verdicts, opponent, mutant):
     failures = verdicts(opponent)[mutant.name]
-    assert failures, f"mutant {mutant.name} ({mutant.description}) escaped the harness vs {opponent}"
+    assert failures, (f"mutant {mutant.name} ({mutant.description}) escaped the harness "
+                      f"vs {opponent}")
 
 
 def test_mutation_score(verdicts, capsys):

@@ -86,7 +86,7 @@ def optimizers():
 
 
 def _smooth_enough(spec, params, X, y, masks):
-    """No ReLU input, |w| under L1, or MAE residual within KINK of its kink (for finite differences)."""
+    """No ReLU input, |w| under L1 or MAE residual within KINK of its kink (finite differences)."""
     output = X
     for layer in spec.layers:
         if layer.type == "dense":

@@ -63,7 +63,8 @@ def models():
         require(name)
         key = (name, spec.name, id(spec))
         if key not in cache:
-            cache[key] = implementations.build(name, spec, weights.initial(spec, seed=3, scheme="glorot_uniform"))
+            params = weights.initial(spec, seed=3, scheme="glorot_uniform")
+            cache[key] = implementations.build(name, spec, params)
         return cache[key]
 
     return get
@@ -241,7 +242,7 @@ BYPASSES = {
 
 @pytest.mark.parametrize("case", list(BYPASSES))
 def test_spec_built_directly_is_validated_too(case):
-    """Before, dataclasses.replace skipped validation and impl_numpy/impl_torch trained an 'adamw' spec with Adam."""
+    """Before, dataclasses.replace skipped validation: an 'adamw' spec trained with Adam."""
     spec = from_dict(GOOD)
     with pytest.raises(SpecError, match=r"expected"):
         BYPASSES[case](spec)
@@ -437,7 +438,7 @@ def test_sigmoid_of_1000_with_binary_crossentropy(name, strict_floats):
 
 @pytest.mark.parametrize("name", IMPLS)
 def test_large_l2_stays_finite(name, strict_floats):
-    """L2 factor 1e8 on weights of size ~1e3: loss l2*sum(w^2) ~ 1e14, gradient 2*l2*w (NumPy golden)."""
+    """L2 factor 1e8 on weights ~1e3: loss l2*sum(w^2) ~ 1e14, gradient 2*l2*w (NumPy golden)."""
     require(name)
     spec = spec_of(2, [{"type": "dense", "units": 3, "weight_l2": 1e8, "bias_l2": 1e8},
                        {"type": "tanh"}, {"type": "dense", "units": 1, "weight_l2": 1e8},
@@ -595,7 +596,8 @@ def _writes_without_rename(trees):
             key = f"{m}.{f.name}"
             if key not in helpers and any(
                     (_call_name(c) == "replace" and getattr(c.func.value, "id", "") == "os")
-                    or _delegates(c, m, helpers, imported) for c in calls if isinstance(c.func, (ast.Name, ast.Attribute))):
+                    or _delegates(c, m, helpers, imported) for c in calls
+                    if isinstance(c.func, (ast.Name, ast.Attribute))):
                 helpers.add(key)
                 changed = True
     found = {}
@@ -603,7 +605,8 @@ def _writes_without_rename(trees):
         if f"{m}.{f.name}" in helpers:
             continue
         buffers = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign)
-                   and isinstance(n.value, ast.Call) and _call_name(n.value) in ("BytesIO", "StringIO")
+                   and isinstance(n.value, ast.Call)
+                   and _call_name(n.value) in ("BytesIO", "StringIO")
                    for t in n.targets if isinstance(t, ast.Name)}
         for c in calls:
             name = _call_name(c)
@@ -612,7 +615,8 @@ def _writes_without_rename(trees):
             opens = name in ("open", "fdopen") and any(
                 isinstance(mode, ast.Constant) and isinstance(mode.value, str)
                 and set(mode.value) & set("wax") for mode in modes)
-            if ((name in WRITERS and not to_buffer) or opens) and not _delegates(c, m, helpers, imported):
+            writes = (name in WRITERS and not to_buffer) or opens
+            if writes and not _delegates(c, m, helpers, imported):
                 found.setdefault(m, []).append(f.name)
                 break
     return found

@@ -626,7 +626,9 @@ def test_every_file_write_in_the_package_is_atomic():
     """Reports, weights and JSON: each writing function renames a finished temp file into place."""
     trees = {f.stem: ast.parse(f.read_text(encoding="utf-8")) for f in _package_sources()}
     assert "weights" in trees
-    assert _writes_without_rename(trees) == {}
+    offenders = _writes_without_rename(trees)
+    assert offenders == {}, (f"functions writing files in place (module: functions): {offenders}; "
+                             f"write through shared.weights.atomic_write_bytes instead")
 
 
 def test_atomic_write_detector_flags_plain_writes():

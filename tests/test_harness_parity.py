@@ -143,3 +143,18 @@ def test_gradients_match_finite_differences(case_name, impl):
     errors = metrics.relative_error(analytic, numeric)
     bad = {k: e for k, e in errors.items() if not e <= metrics.FINITE_DIFFERENCE_TOLERANCE}
     assert not bad, f"{case_name}/{impl}: relative error of backprop vs finite differences {bad}"
+
+
+def test_a_missing_framework_fails_in_ci_and_skips_locally(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "import_problem",
+                        lambda name: "tf: package 'tensorflow' is not installed"
+                        if name == "tf" else None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI runs the harness"):
+        conftest.require("numpy", "tf")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="tensorflow"):
+        conftest.require("numpy", "tf")
+    conftest.require("numpy", "torch")  # nothing missing: neither

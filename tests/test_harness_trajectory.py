@@ -249,3 +249,12 @@ def test_fit_uses_the_shared_permutation_and_masks(network, epochs, rows, impl):
     floor = metrics.distances(ref[None], fit(REFERENCE, metrics.perturb_one_ulp(params))[None])
     judge(f"{impl} {network} fit {epochs} epoch(s)", ref[None], floor,
           fit(impl, params)[None])
+
+
+def test_the_perturbation_moves_every_nonzero_parameter_by_one_ulp_and_leaves_zeros():
+    params = {"w": np.array([[0.5, -1e-3], [0.0, 3.0]]), "b": np.zeros(2)}
+    moved = metrics.perturb_one_ulp(params)
+    assert np.array_equal(moved["b"], params["b"])
+    assert moved["w"][1, 0] == 0.0
+    nonzero = params["w"] != 0
+    assert np.all(moved["w"][nonzero] == np.nextafter(params["w"][nonzero], np.inf))

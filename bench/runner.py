@@ -268,7 +268,7 @@ def main(args) -> int:
     meta["seconds"] = time.perf_counter() - started
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    weights.atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     print(report.text(results))
     if args.markdown:
         print(report.markdown(results))

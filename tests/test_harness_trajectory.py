@@ -258,3 +258,52 @@ def test_the_perturbation_moves_every_nonzero_parameter_by_one_ulp_and_leaves_ze
     assert moved["w"][1, 0] == 0.0
     nonzero = params["w"] != 0
     assert np.all(moved["w"][nonzero] == np.nextafter(params["w"][nonzero], np.inf))
+
+
+# ------------------------------------------------------------- random specs, every feature
+
+RANDOM_STEPS = 30
+RANDOM_OPTIMIZERS = (
+    {"type": "sgd", "learning_rate": 0.1, "momentum": 0.9, "decay": 1e-2},
+    {"type": "adagrad", "learning_rate": 0.1, "decay": 1e-2},
+    {"type": "rmsprop", "learning_rate": 0.01, "decay": 1e-2},
+    {"type": "adam", "learning_rate": 0.01, "decay": 1e-2},
+    {"type": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+)
+
+
+def random_trajectory_case(seed):
+    """random_case(seed) trained by a cycling optimizer, with clip_norm / clip_value on some seeds."""
+    from harness_cases import random_case
+
+    c = random_case(seed)
+    optimizer = dict(RANDOM_OPTIMIZERS[seed % len(RANDOM_OPTIMIZERS)])
+    if seed % 3 == 0:
+        optimizer["clip_norm"] = 0.05
+    if seed % 4 == 1:
+        optimizer["clip_value"] = 0.01
+    spec = c.spec.replace(optimizer=optimizer)
+    masks = [epoch_masks(spec, seed, t, [len(c.X)])[0] for t in range(RANDOM_STEPS)]
+    return c, spec, masks
+
+
+RANDOM_TRAJECTORY_CASES = [(seed, impl, mode) for seed in range(20) for impl in OTHERS
+                           for mode in ("exact", "native")
+                           if mode == "exact" or impl in FRAMEWORKS]
+
+
+@pytest.mark.parametrize("seed,impl,mode", RANDOM_TRAJECTORY_CASES)
+def test_random_specs_train_within_the_noise_floor(seed, impl, mode):
+    """30 steps of each random spec (every loss and activation, L1/L2, dropout, clipping), exact and native."""
+    require(impl)
+    c, spec, masks = random_trajectory_case(seed)
+    ref_spec = implementations.reference_spec(spec, impl, mode)
+
+    def build(p):
+        return implementations.build(REFERENCE, ref_spec, p)
+
+    ref = metrics.trajectory(build(c.params), c.X, c.y, RANDOM_STEPS, masks=masks)
+    floor = metrics.noise_floor(build, c.params, ref, c.X, c.y, RANDOM_STEPS, masks=masks)
+    other = metrics.trajectory(implementations.build(impl, spec, c.params, mode=mode),
+                               c.X, c.y, RANDOM_STEPS, masks=masks)
+    judge(f"{impl} {mode} {spec.name} ({spec.loss}, {spec.optimizer.type})", ref, floor, other)

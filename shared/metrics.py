@@ -200,6 +200,36 @@ def trajectory(model, X, y, steps: int, *, batches=None, masks=None) -> np.ndarr
     return np.stack(rows)
 
 
+def locate(params: dict, flat_index: int) -> tuple[str, tuple[int, ...]]:
+    """The canonical name and index of entry ``flat_index`` of ``flatten(params)``."""
+    offset = 0
+    for name, value in params.items():
+        shape = np.shape(value)
+        size = int(np.prod(shape))
+        if flat_index < offset + size:
+            return name, tuple(int(i) for i in np.unravel_index(flat_index - offset, shape))
+        offset += size
+    raise IndexError(f"flat index {flat_index} is beyond the {offset} parameters")
+
+
+def describe_step(a: np.ndarray, b: np.ndarray, step: int, params: dict,
+                  pair=("reference", "other"), label: str = "") -> str:
+    """Where trajectories ``a`` and ``b`` differ most at ``step``: parameter, index, both values, abs/rel difference.
+
+    ``params`` gives the names and shapes (any parameter dict of the spec, e.g. the initial one).
+    """
+    gap = np.abs(a[step] - b[step])
+    gap = np.where(np.isnan(gap), np.inf, gap)
+    worst = int(np.argmax(gap))
+    name, index = locate(params, worst)
+    scale = float(np.max(np.abs(a[step])))
+    rel = gap[worst] / scale if scale else math.inf
+    prefix = f"{label}: " if label else ""
+    return (f"{prefix}step {step}, {name}[{', '.join(map(str, index))}]: {pair[0]} "
+            f"{a[step, worst]!r} vs {pair[1]} {b[step, worst]!r}; |diff| {gap[worst]:.3g} "
+            f"(rel {rel:.3g})")
+
+
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """max|a - b| over all parameters, per step, of two trajectories."""
     if a.shape != b.shape:

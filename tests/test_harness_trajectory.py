@@ -82,9 +82,13 @@ def reference(optimizer, variant="nnfs", **changes):
     return ref, floor
 
 
-def judge(label, ref, floor, other):
+def judge(label, ref, floor, other, params=None):
+    """check_trajectory, failing with the step, parameter, index and both values."""
     check = metrics.check_trajectory(metrics.distances(ref, other), floor)
-    assert check.ok, check.describe(label)
+    if not check.ok:
+        where = metrics.describe_step(ref, other, check.first_bad_step, params or problem()[2],
+                                      ("numpy", label.split()[0]))
+        pytest.fail(f"{check.describe(label)}\n  worst element: {where}", pytrace=False)
     return check
 
 
@@ -216,7 +220,8 @@ def test_mnist_minibatch_steps_with_dropout_agree(impl):
     ref, floor = mnist_reference(batch_size, steps)
     model = implementations.build(impl, spec, weights.initial(spec, seed=0))
     other = metrics.trajectory(model, X, y, steps, batches=batches, masks=masks)
-    judge(f"{impl} mnist {steps} steps of batch {batch_size}", ref, floor, other)
+    judge(f"{impl} mnist {steps} steps of batch {batch_size}", ref, floor, other,
+          weights.initial(spec, seed=0))
 
 
 FIT_CASES = [(network, epochs, rows, impl)
@@ -248,7 +253,22 @@ def test_fit_uses_the_shared_permutation_and_masks(network, epochs, rows, impl):
     ref = fit(REFERENCE, params)
     floor = metrics.distances(ref[None], fit(REFERENCE, metrics.perturb_one_ulp(params))[None])
     judge(f"{impl} {network} fit {epochs} epoch(s)", ref[None], floor,
-          fit(impl, params)[None])
+          fit(impl, params)[None], params)
+
+
+def test_a_failing_trajectory_names_the_step_parameter_and_element():
+    ref, floor = reference("adam")
+    wrong = ref.copy()
+    X, y, params, _ = problem()
+    name, index = "dense2.weight", (4, 1)
+    flat = metrics.locate(params, 32 + 16 + 4 * 3 + 1)
+    assert flat == (name, index)  # dense1.weight (2, 16) and dense1.bias (16,) come first
+    wrong[60:, 32 + 16 + 4 * 3 + 1] += 1e-9
+    with pytest.raises(pytest.fail.Exception) as failure:
+        judge("torch adam exact", ref, floor, wrong)
+    message = str(failure.value)
+    assert "left the noise-floor bound at step 60" in message
+    assert "step 60, dense2.weight[4, 1]: numpy" in message and "|diff| 1e-09" in message
 
 
 def test_the_perturbation_moves_every_nonzero_parameter_by_one_ulp_and_leaves_zeros():
@@ -306,4 +326,5 @@ def test_random_specs_train_within_the_noise_floor(seed, impl, mode):
     floor = metrics.noise_floor(build, c.params, ref, c.X, c.y, RANDOM_STEPS, masks=masks)
     other = metrics.trajectory(implementations.build(impl, spec, c.params, mode=mode),
                                c.X, c.y, RANDOM_STEPS, masks=masks)
-    judge(f"{impl} {mode} {spec.name} ({spec.loss}, {spec.optimizer.type})", ref, floor, other)
+    judge(f"{impl} {mode} {spec.name} ({spec.loss}, {spec.optimizer.type})", ref, floor, other,
+          c.params)

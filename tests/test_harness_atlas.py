@@ -36,9 +36,12 @@ def test_known_formula_differences_measure_far_above_the_floor_and_equal_formula
     for key in differs:
         m = by_key[key]
         assert m.drift > 1e3 * max(m.floor, 1e-15), (key, m)
+        assert m.verdict.startswith("formula difference"), (key, m)
     for key in same:
         m = by_key[key]
         assert m.drift <= 10 * m.floor, (key, m)
+        assert not m.verdict.startswith(("formula", "unclear")), (key, m)
+    assert all(0 < m.floor < 1e-8 for m in by_key.values())
 
 
 def test_explain_lists_the_entries_of_a_spec():

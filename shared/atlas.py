@@ -215,7 +215,8 @@ class Entry:
     def line(self, measured: Measured | None = None) -> str:
         text = f"{self.topic}: {FRAMEWORKS[self.framework]} {self.native}; nnfs {self.reference}"
         if measured is not None:
-            text += f" (measured on {measured.setting}, {STEPS} steps: {measured.text()})"
+            text += (f" (drift after {STEPS} steps on {measured.setting}: {measured.text()}; "
+                     f"{measured.verdict})")
         return text
 
 

@@ -365,7 +365,8 @@ def _cell(text: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.atlas", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m shared.atlas",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=DOC, help=f"where to write (default {DOC})")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if the file differs from a fresh generation, write nothing")

@@ -93,12 +93,15 @@ def judge(label, ref, floor, other, params=None):
 
 
 @pytest.mark.parametrize("impl", OTHERS)
+@pytest.mark.parametrize("variant", spec_module.VARIANTS)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_exact_mode_trajectory_stays_within_the_noise_floor(optimizer, impl, record_property):
+def test_exact_mode_trajectory_stays_within_the_noise_floor(optimizer, variant, impl,
+                                                            record_property):
+    """Exact mode computes the spec's formula variant: nnfs, and torch's or Keras's on request."""
     require(impl)
-    ref, floor = reference(optimizer)
-    check = judge(f"{impl} {optimizer} exact, {STEPS} float64 steps",
-                  ref, floor, run(impl, trajectory_spec(optimizer)))
+    ref, floor = reference(optimizer, variant)
+    check = judge(f"{impl} {optimizer} exact, variant {variant}, {STEPS} float64 steps",
+                  ref, floor, run(impl, trajectory_spec(optimizer).replace(variant=variant)))
     record_property("worst_ratio", check.worst_ratio)
     record_property("final_distance", check.distance[-1])
 

@@ -158,3 +158,21 @@ def test_a_missing_framework_fails_in_ci_and_skips_locally(monkeypatch):
     with pytest.raises(pytest.skip.Exception, match="tensorflow"):
         conftest.require("numpy", "tf")
     conftest.require("numpy", "torch")  # nothing missing: neither
+
+
+@pytest.mark.parametrize("a,b", PAIRS, ids=pair_ids(PAIRS))
+def test_a_weight_file_saved_by_one_implementation_loads_bit_exactly_in_another(a, b, tmp_path):
+    """safetensors, canonical names and layout: spiral's parameters after one step, both ways."""
+    require(a, b)
+    c = case("spiral")
+    for writer, reader in ((a, b), (b, a)):
+        model = c.build(writer)
+        model.step(c.X, c.y)
+        path = tmp_path / f"{writer}.safetensors"
+        model.save(path)
+        other = c.build(reader)
+        other.load(path)
+        saved, loaded = model.parameters(), other.parameters()
+        assert list(loaded) == list(saved)
+        for name in saved:
+            assert np.array_equal(loaded[name], saved[name]), (writer, reader, name)

@@ -250,13 +250,19 @@ def test_fit_uses_the_shared_permutation_and_masks(network, epochs, rows, impl):
 
     def fit(impl_name, p):
         model = implementations.build(impl_name, spec, p)
-        model.fit(X, y, epochs=epochs)
-        return metrics.flatten(model.parameters())
+        history = model.fit(X, y, epochs=epochs, validation_data=(X[:50], y[:50]))
+        return metrics.flatten(model.parameters()), history
 
-    ref = fit(REFERENCE, params)
-    floor = metrics.distances(ref[None], fit(REFERENCE, metrics.perturb_one_ulp(params))[None])
-    judge(f"{impl} {network} fit {epochs} epoch(s)", ref[None], floor,
-          fit(impl, params)[None], params)
+    ref, ref_history = fit(REFERENCE, params)
+    perturbed, _ = fit(REFERENCE, metrics.perturb_one_ulp(params))
+    floor = metrics.distances(ref[None], perturbed[None])
+    other, history = fit(impl, params)
+    judge(f"{impl} {network} fit {epochs} epoch(s)", ref[None], floor, other[None], params)
+    # The history too: mean step loss, accuracy and validation per epoch.
+    for key in ("loss", "val_loss"):
+        assert history[key] == pytest.approx(ref_history[key], rel=1e-10, abs=1e-12), key
+    for key in ("epoch", "accuracy", "val_accuracy"):
+        assert history[key] == ref_history[key], key
 
 
 def test_a_failing_trajectory_names_the_step_parameter_and_element():

@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from shared import datasets, metrics, networks, weights
+from shared.weights import atomic_write_bytes
 
 STEPS = 100
 NETWORK = "spiral"
@@ -383,8 +384,7 @@ def main(argv=None) -> int:
             print(f"{args.output} is out of date: run `make atlas`", file=sys.stderr)
             return 1
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
+    atomic_write_bytes(args.output, text.encode("utf-8"))
     print(f"wrote {args.output}")
     return 0
 

@@ -6,13 +6,14 @@ torch keeps a Linear weight as (n_neurons, n_inputs), the transpose of the canon
 Mirrors: impl_numpy/layers.py, impl_pure/layers.py, impl_tf/layers.py.
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class Dense(nn.Linear):
     """y = x @ W.T + b with W of shape (out, in), with L1/L2 penalties on W and b (nnfs Layer_Dense)."""
 
-    def __init__(self, weight, bias, spec_layer, variant="nnfs"):
+    def __init__(self, weight, bias, spec_layer, variant="nnfs", exact=True):
         # weight and bias are views into the model's flat buffer (see Model.__init__); the
         # meta device skips torch's own initialization, which would draw from its global RNG.
         n_neurons, n_inputs = weight.shape
@@ -21,6 +22,12 @@ class Dense(nn.Linear):
         self.weight_l1, self.weight_l2 = spec_layer.weight_l1, spec_layer.weight_l2
         self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
         self.abs = nnfs_abs if variant == "nnfs" else torch.abs
+        self.exact = exact
+
+    def forward(self, inputs):
+        if not self.exact:
+            return super().forward(inputs)
+        return add_bias(F.linear(inputs, self.weight), self.bias)
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
@@ -44,6 +51,23 @@ class _NnfsAbs(torch.autograd.Function):
     def backward(ctx, grad_output):
         (param,) = ctx.saved_tensors
         return torch.where(param < 0, -grad_output, grad_output)
+
+
+class _AddBias(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, outputs, bias):
+        return outputs + bias
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # db = sum of the batch's rows, added one row after another as NumPy's sum(axis=0)
+        # does; torch's own sum groups them differently, which matters where the sum cancels.
+        return grad_output, torch.cumsum(grad_output, 0)[-1]
+
+
+def add_bias(outputs, bias):
+    """outputs + bias whose bias gradient sums the batch in the reference's order (exact mode)."""
+    return _AddBias.apply(outputs, bias)
 
 
 def nnfs_abs(param):

@@ -153,7 +153,8 @@ class Model(TrainingMixin):
     def _make_layer(self, layer):
         if layer.type == "dense":
             return layers.Dense(self.param_views[f"{layer.name}.weight"],
-                                self.param_views[f"{layer.name}.bias"], layer, self.variant)
+                                self.param_views[f"{layer.name}.bias"], layer, self.variant,
+                                exact=self.mode == "exact")
         if layer.type == "dropout":
             return layers.Dropout(layer.rate)
         if layer.type == "leaky_relu":

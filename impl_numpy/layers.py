@@ -40,7 +40,7 @@ class Dense:
 
     def backward(self, dvalues):
         np.matmul(self.inputs.T, dvalues, out=self.dweights)
-        np.sum(dvalues, axis=0, out=self.dbiases)
+        dvalues.sum(axis=0, out=self.dbiases)
         if self.regularized:
             self._add_penalty_gradients(self.weights, self.dweights, self.weight_l1, self.weight_l2)
             self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)

@@ -96,7 +96,7 @@ MUTANTS = (
        (r" / outputs / samples", " / outputs")),
     _m("bias_gradient_not_summed", layers.Dense, "backward",
        "bias gradient taken from the first sample instead of summed over the batch",
-       (r"np\.sum\(dvalues, axis=0, out=self\.dbiases\)", "self.dbiases[...] = dvalues[0]")),
+       (r"dvalues\.sum\(axis=0, out=self\.dbiases\)", "self.dbiases[...] = dvalues[0]")),
     _m("momentum_sign_flipped", optimizers.SGD, "update_params",
        "v = -mu*v - lr*g instead of v = mu*v - lr*g",
        (r"v \*= mu(\s+)v -= lr \* grads", r"v *= -mu\1v -= lr * grads")),
@@ -121,7 +121,7 @@ MUTANTS = (
        (r"np\.where\(param < 0, -1\.0, 1\.0\)", "np.sign(param)")),
     _m("softmax_without_max_subtraction", activations.Softmax, "forward",
        "softmax exp(x) / sum exp(x) without subtracting the row maximum (overflows at 1e4)",
-       (r"np\.exp\(inputs - np\.max\(inputs, axis=1, keepdims=True\)", "np.exp(inputs")),
+       (r"np\.exp\(inputs - inputs\.max\(axis=1, keepdims=True\)", "np.exp(inputs")),
     # Beyond the issue's twelve: more bugs of the same kind.
     _m("tanh_derivative_missing_square", activations.Tanh, "backward",
        "tanh' = 1 - y instead of 1 - y^2",

@@ -5,6 +5,8 @@ names. The same sections become rich tables in the terminal, Markdown with PNG l
 and a self-contained HTML page with the PNGs embedded as base64 data URIs. Every file
 is written atomically (temporary file, then rename). :data:`RESULTS_SCHEMA` documents
 results.json (README, "compare.py and its report") and :func:`validate` checks it.
+For compare.py, :func:`make_plots` draws the plots of the sections that ran, :func:`sections`
+builds the document from results, and :func:`write_outputs` writes it.
 """
 from __future__ import annotations
 
@@ -13,15 +15,20 @@ import html
 import io
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from shared import metrics
+from shared.implementations import REFERENCE
 from shared.weights import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 TINY = 1e-20  # exact zeros are drawn here on log axes
+GRID = 70     # decision-region grid per axis
+MNIST_DIGITS = 16
 
 
 # ----------------------------------------------------------------------------- document
@@ -350,6 +357,185 @@ def plot_sweep(sweep: dict) -> bytes:
     ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs")
     ax.legend(fontsize=8, title="hatched: outside the noise-floor bound")
     return _png(fig)
+
+
+def make_plots(run, results: dict, models: dict) -> dict[str, bytes]:
+    """PNG bytes by plot name, for the sections that ran."""
+    images = {}
+    if results["sweep"]:
+        images["sweep"] = plot_sweep(results["sweep"])
+        return images
+    if results["training"] and results["training"]["implementations"]:
+        images["loss_accuracy"] = plot_loss_accuracy(results["training"]["implementations"])
+    if results["parity"] and results["parity"]["differences"]:
+        images["gradient_differences"] = plot_gradient_differences(
+            results["parity"]["differences"])
+    if results["divergence"] and results["divergence"]["implementations"]:
+        images["divergence"] = plot_divergence(results["divergence"])
+    d, spec = run.data, run.spec
+    if models and spec.inputs == 2:
+        lo, hi = d.X_train.min(axis=0), d.X_train.max(axis=0)
+        pad = 0.1 * (hi - lo + 1e-9)
+        gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID),
+                             np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID))
+        grid = np.column_stack([gx.ravel(), gy.ravel()])
+        regions = {}
+        for impl, model in models.items():
+            out = model.predict(grid)
+            label = np.argmax(out, axis=1) if out.shape[1] > 1 else (
+                out[:, 0] > 0.5 if spec.metric == "binary" else out[:, 0])
+            regions[impl] = label.astype(float).reshape(gx.shape)
+        images["decision_regions"] = plot_decision_regions(gx, gy, regions, d.X_train,
+                                                                  d.y_train)
+    if models and spec.inputs == 1:
+        images["regression_fit"] = plot_regression_fit(
+            d.X_train, d.y_train, {impl: m.predict(d.X_train) for impl, m in models.items()})
+    if models and spec.inputs == 784:
+        X = d.X_val if d.X_val is not None else d.X_train
+        y = d.y_val if d.y_val is not None else d.y_train
+        X, y = X[:MNIST_DIGITS], y[:MNIST_DIGITS]
+        labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+        images["mnist_predictions"] = plot_mnist(
+            X, labels, {impl: np.argmax(m.predict(X), axis=1) for impl, m in models.items()})
+    if results["training"] and results["training"]["implementations"]:
+        images["time_per_epoch"] = plot_time_per_epoch(
+            results["training"]["implementations"])
+    return images
+
+
+# ----------------------------------------------------------------------------- compare.py's report
+
+def sections(run, results: dict) -> list[Section]:
+    """The report's sections, from results (the same data results.json holds)."""
+    f = fmt
+    spec, out = run.spec, []
+    o = spec.optimizer
+    head = Section("Settings", [
+        f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
+        f"{run.mode} mode, init {spec.init}, seed {run.args.seed}; optimizer {o.type} "
+        f"lr {o.learning_rate:g} decay {o.decay:g}; batch size "
+        f"{run.batch_size or 'full'}; implementations {', '.join(run.impls) or 'none'}"
+        + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else "")]
+        + ([run.epochs_note] if run.epochs_note else []) + run.notes)
+    out.append(head)
+    parity = results["parity"]
+    if parity is not None:
+        s = Section("1. Parity at initialisation", [
+            f"The same initial weights in every implementation; forward outputs, loss and every "
+            f"gradient on {run.parity_samples} samples against the reference (max |diff| and max "
+            f"|diff| / max |reference|)."], plots=["gradient_differences"])
+        masked = bool(spec.dropout_layers)
+        table = Table("Differences from the reference", ["condition"] * masked + [
+            "quantity", "name", "pair", "max abs", "max rel", "atol + rtol", "ok"])
+        for d in parity["differences"]:
+            table.add(*[d["condition"]] * masked, d["quantity"], d["name"],
+                      f"{d['pair'][1]} vs {d['pair'][0]}", f(d["max_abs"]), f(d["max_rel"]),
+                      f"{d['atol']:.0e} + {d['rtol']:.0e}", "yes" if d["ok"] else "NO",
+                      bad=not d["ok"])
+        s.tables.append(table)
+        fd = parity["finite_difference"]
+        s.paragraphs.append(f"Finite differences: {fd['note']}.")
+        if fd["errors"]:
+            names = list(spec.parameter_shapes())
+            table = Table("Relative error of each implementation's gradients against "
+                                 "finite differences", ["implementation"] + names + ["max"])
+            for impl, errors in fd["errors"].items():
+                worst = max(float(v) for v in errors.values())
+                table.add(impl, *(f(errors[name]) for name in names), f(worst))
+            s.tables.append(table)
+        out.append(s)
+    train = results["training"]
+    if train is not None:
+        s = Section("2. Training", [
+            f"{train['epochs']} epochs, batch size {train['batch_size'] or 'full'}; every "
+            f"implementation sees the same data order and dropout masks (shared.training). Over "
+            f"many epochs training is chaotic, so the distance after training is informational; "
+            f"the verdict comes from section 3."],
+            plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
+                   "time_per_epoch"])
+        table = Table("Final metrics", ["implementation", "loss", "accuracy", "val loss",
+                                               "val accuracy", "ms / epoch", "total s",
+                                               f"distance from {REFERENCE}"])
+        for impl, r in train["implementations"].items():
+            fin = r["final"]
+            table.add(impl, f(fin["loss"]), f(fin["accuracy"]), f(fin["val_loss"]),
+                      f(fin["val_accuracy"]), f(1e3 * r["seconds_per_epoch"]), f(r["seconds"]),
+                      f(r["distance_from_reference"]))
+        s.tables.append(table)
+        out.append(s)
+    div = results["divergence"]
+    minimum = (metrics.FLOAT32_TRAJECTORY_ATOL if run.dtype == "float32"
+               else metrics.TRAJECTORY_MINIMUM)
+    if div is not None:
+        s = Section("3. Divergence from the reference", [
+            f"The parameters after each of the first {div['steps']} optimizer steps (batch size "
+            f"{div['batch_size'] or 'full'}), as max |difference| from the reference. The noise "
+            f"floor is the reference rerun from weights moved by one ulp: rounding that grows "
+            f"chaotically stays near it; a formula difference lands orders of magnitude above. "
+            f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
+            plots=["divergence"])
+        table = Table("Distance at the last step", ["implementation", "reference",
+                                                           "distance", "noise floor",
+                                                           "worst distance / bound", "verdict"])
+        for impl, c in div["implementations"].items():
+            table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),
+                      f(c["worst_ratio"]), "within" if c["ok"] else
+                      f"left at step {c['first_bad_step']}", bad=not c["ok"])
+        s.tables.append(table)
+        out.append(s)
+    if results["native"]:
+        s = Section("5. Native mode: drift from the nnfs formulas", [
+            "Each framework's built-in formulas against the nnfs reference, after the divergence "
+            "steps; the atlas names the formula differences (the verdict above compares each "
+            "with the reference variant that computes its formulas)."])
+        table = Table("Native drift", ["implementation", "distance from nnfs reference",
+                                              "at initialisation", "explanation"])
+        for impl, n in results["native"].items():
+            table.add(impl, f(n["final_distance"]), n["at_init"], "\n".join(n["explanations"]))
+        s.tables.append(table)
+        out.append(s)
+    if results["sweep"]:
+        sw = results["sweep"]
+        s = Section("Sweep", [
+            f"Each configuration trained {sw['epochs']} epochs in every implementation from the "
+            f"same weights, data order and masks; final weights judged against the noise floor "
+            f"(the reference trained from one-ulp-perturbed weights)."], plots=["sweep"])
+        table = Table("Sweep results", ["configuration", "implementation", "loss",
+                                               "accuracy", "val accuracy", "distance", "bound",
+                                               "ok"])
+        for c in sw["configs"]:
+            for impl, r in c["results"].items():
+                table.add(c["label"], impl, f(r["loss"]), f(r["accuracy"]), f(r["val_accuracy"]),
+                          f(r["distance"]), f(r["bound"]), "yes" if r["ok"] else "NO",
+                          bad=not r["ok"])
+        s.tables.append(table)
+        out.append(s)
+    verdict = results["verdict"]
+    summary = Section("Summary", [
+        "All pairs agree within the harness tolerances." if verdict["ok"] else
+        f"DISAGREEMENT: {verdict['first_divergence']}"]
+        + [f"also: {line}" for line in verdict["failures"][1:]])
+    out.append(summary)
+    return out
+
+
+def write_outputs(run, results: dict, images: dict, started: float) -> list[Section]:
+    """PNGs, report.md and report.html in --out, written atomically; results gets its plots,
+    files and seconds (since ``started``, a perf_counter) for results.json."""
+    out = Path(run.args.out)
+    results["plots"] = [{"name": name, "file": f"{name}.png", "title": PLOT_TITLES[name]}
+                        for name in images]
+    results["files"] = ([f"{name}.png" for name in images]
+                        + ["report.md", "report.html", "results.json"])
+    results["seconds"] = time.perf_counter() - started
+    parts = sections(run, results)
+    plots = {p["name"]: p for p in results["plots"]}
+    for name, data in images.items():
+        atomic_write_bytes(out / f"{name}.png", data)
+    title = f"Rosetta NN comparison: {run.spec.name}"
+    write_text(out / "report.md", markdown(title, parts, plots))
+    write_text(out / "report.html", html_page(title, parts, plots, images))
+    return parts
 
 
 # ----------------------------------------------------------------------------- results.json

@@ -386,7 +386,7 @@ def make_plots(run, results: dict, models: dict) -> dict[str, bytes]:
                 out[:, 0] > 0.5 if spec.metric == "binary" else out[:, 0])
             regions[impl] = label.astype(float).reshape(gx.shape)
         images["decision_regions"] = plot_decision_regions(gx, gy, regions, d.X_train,
-                                                                  d.y_train)
+                                                           d.y_train)
     if models and spec.inputs == 1:
         images["regression_fit"] = plot_regression_fit(
             d.X_train, d.y_train, {impl: m.predict(d.X_train) for impl, m in models.items()})
@@ -438,7 +438,7 @@ def sections(run, results: dict) -> list[Section]:
         if fd["errors"]:
             names = list(spec.parameter_shapes())
             table = Table("Relative error of each implementation's gradients against "
-                                 "finite differences", ["implementation"] + names + ["max"])
+                          "finite differences", ["implementation"] + names + ["max"])
             for impl, errors in fd["errors"].items():
                 worst = max(float(v) for v in errors.values())
                 table.add(impl, *(f(errors[name]) for name in names), f(worst))
@@ -454,8 +454,8 @@ def sections(run, results: dict) -> list[Section]:
             plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
                    "time_per_epoch"])
         table = Table("Final metrics", ["implementation", "loss", "accuracy", "val loss",
-                                               "val accuracy", "ms / epoch", "total s",
-                                               f"distance from {REFERENCE}"])
+                                        "val accuracy", "ms / epoch", "total s",
+                                        f"distance from {REFERENCE}"])
         for impl, r in train["implementations"].items():
             fin = r["final"]
             table.add(impl, f(fin["loss"]), f(fin["accuracy"]), f(fin["val_loss"]),
@@ -475,8 +475,8 @@ def sections(run, results: dict) -> list[Section]:
             f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
             plots=["divergence"])
         table = Table("Distance at the last step", ["implementation", "reference",
-                                                           "distance", "noise floor",
-                                                           "worst distance / bound", "verdict"])
+                                                    "distance", "noise floor",
+                                                    "worst distance / bound", "verdict"])
         for impl, c in div["implementations"].items():
             table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),
                       f(c["worst_ratio"]), "within" if c["ok"] else
@@ -489,7 +489,7 @@ def sections(run, results: dict) -> list[Section]:
             "steps; the atlas names the formula differences (the verdict above compares each "
             "with the reference variant that computes its formulas)."])
         table = Table("Native drift", ["implementation", "distance from nnfs reference",
-                                              "at initialisation", "explanation"])
+                                       "at initialisation", "explanation"])
         for impl, n in results["native"].items():
             table.add(impl, f(n["final_distance"]), n["at_init"], "\n".join(n["explanations"]))
         s.tables.append(table)
@@ -501,8 +501,8 @@ def sections(run, results: dict) -> list[Section]:
             f"same weights, data order and masks; final weights judged against the noise floor "
             f"(the reference trained from one-ulp-perturbed weights)."], plots=["sweep"])
         table = Table("Sweep results", ["configuration", "implementation", "loss",
-                                               "accuracy", "val accuracy", "distance", "bound",
-                                               "ok"])
+                                        "accuracy", "val accuracy", "distance", "bound",
+                                        "ok"])
         for c in sw["configs"]:
             for impl, r in c["results"].items():
                 table.add(c["label"], impl, f(r["loss"]), f(r["accuracy"]), f(r["val_accuracy"]),

@@ -18,7 +18,7 @@ class ReLU:
         return np.maximum(0, inputs, out=self.output)
 
     def backward(self, dvalues):
-        self.dinputs = reuse(self.dinputs, dvalues.shape, np.result_type(dvalues.dtype, bool))
+        self.dinputs = reuse(self.dinputs, dvalues.shape, dvalues.dtype)
         # dvalues * [x > 0], written as "not x <= 0" so that NaN inputs pass the gradient as before
         return np.multiply(dvalues, ~(self.inputs <= 0), out=self.dinputs)
 

@@ -33,7 +33,7 @@ class Dense:
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
         dtype = np.result_type(inputs.dtype, self.weights.dtype)
-        self.output = reuse(self.output, (len(inputs), self.weights.shape[1]), dtype)
+        self.output = reuse(self.output, (*inputs.shape[:-1], self.weights.shape[1]), dtype)
         np.matmul(inputs, self.weights, out=self.output)
         self.output += self.biases
         return self.output
@@ -47,7 +47,7 @@ class Dense:
         if not self.propagate:
             return None
         dtype = np.result_type(dvalues.dtype, self.weights.dtype)
-        self.dinputs = reuse(self.dinputs, (len(dvalues), self.weights.shape[0]), dtype)
+        self.dinputs = reuse(self.dinputs, (*dvalues.shape[:-1], self.weights.shape[0]), dtype)
         return np.matmul(dvalues, self.weights.T, out=self.dinputs)
 
     def _add_penalty_gradients(self, param, dparam, l1, l2):

@@ -4,23 +4,19 @@ Mirrors: impl_pure/activations.py, impl_torch/activations.py, impl_tf/activation
 """
 import numpy as np
 
-from impl_numpy.layers import reuse
-
 
 class ReLU:
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
-    output = dinputs = None
-
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
-        self.output = reuse(self.output, inputs.shape, inputs.dtype)
-        return np.maximum(0, inputs, out=self.output)
+        self.output = np.maximum(0, inputs)
+        return self.output
 
     def backward(self, dvalues):
-        self.dinputs = reuse(self.dinputs, dvalues.shape, dvalues.dtype)
         # dvalues * [x > 0], written as "not x <= 0" so that NaN inputs pass the gradient as before
-        return np.multiply(dvalues, ~(self.inputs <= 0), out=self.dinputs)
+        self.dinputs = dvalues * ~(self.inputs <= 0)
+        return self.dinputs
 
 
 class LeakyReLU:
@@ -67,12 +63,9 @@ class Tanh:
 class Softmax:
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
 
-    output = None
-
     def forward(self, inputs, training=False, mask=None):
-        self.output = exp_values = reuse(self.output, inputs.shape, inputs.dtype)
-        np.exp(inputs - inputs.max(axis=1, keepdims=True), out=exp_values)
-        exp_values /= exp_values.sum(axis=1, keepdims=True)
+        self.output = np.exp(inputs - inputs.max(axis=1, keepdims=True))
+        self.output /= self.output.sum(axis=1, keepdims=True)  # in place: the same quotients
         return self.output
 
     def backward(self, dvalues):

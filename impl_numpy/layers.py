@@ -1,19 +1,8 @@
 """Layers of the NumPy reference: Dense and Dropout (nnfs Layer_Dense, Layer_Dropout).
 
-Layers and activations write into buffers that they keep while the batch shape repeats
-(full-batch training allocates nothing per step): an array a layer returns is overwritten by
-its next call. Model.forward returns a copy.
-
 Mirrors: impl_pure/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
 import numpy as np
-
-
-def reuse(buffer, shape, dtype):
-    """``buffer`` when it has this shape and dtype, else a new empty array to fill with ``out=``."""
-    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
-        return np.empty(shape, dtype)
-    return buffer
 
 
 class Dense:
@@ -28,14 +17,11 @@ class Dense:
         self.variant = variant
         self.propagate = True  # the model turns this off for the first layer: no dL/dX needed
         self.regularized = spec_layer.regularized
-        self.output = self.dinputs = None
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
-        dtype = np.result_type(inputs.dtype, self.weights.dtype)
-        self.output = reuse(self.output, (*inputs.shape[:-1], self.weights.shape[1]), dtype)
-        np.matmul(inputs, self.weights, out=self.output)
-        self.output += self.biases
+        self.output = inputs @ self.weights
+        self.output += self.biases  # in place: one array per call, the same sums
         return self.output
 
     def backward(self, dvalues):
@@ -44,11 +30,8 @@ class Dense:
         if self.regularized:
             self._add_penalty_gradients(self.weights, self.dweights, self.weight_l1, self.weight_l2)
             self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)
-        if not self.propagate:
-            return None
-        dtype = np.result_type(dvalues.dtype, self.weights.dtype)
-        self.dinputs = reuse(self.dinputs, (*dvalues.shape[:-1], self.weights.shape[0]), dtype)
-        return np.matmul(dvalues, self.weights.T, out=self.dinputs)
+        self.dinputs = dvalues @ self.weights.T if self.propagate else None
+        return self.dinputs
 
     def _add_penalty_gradients(self, param, dparam, l1, l2):
         if l1 > 0:

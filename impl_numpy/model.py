@@ -89,8 +89,7 @@ class Model(TrainingMixin):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
         X = check_inputs(self.spec, X).astype(self.dtype, copy=False)
         masks = check_masks(self.spec, dropout_masks, len(X))
-        # A copy: the layers reuse their output buffers on the next call.
-        return self._forward(X, training, masks, draw_masks=True).copy()
+        return self._forward(X, training, masks, draw_masks=True)
 
     def _forward(self, X, training, masks, draw_masks=False):
         output = X

@@ -82,7 +82,7 @@ def _m(name, owner, attribute, description, *edits, also=()):
 MUTANTS = (
     _m("dense_missing_transpose", layers.Dense, "backward",
        "dL/dX = dvalues @ W instead of dvalues @ W.T (silent on a square layer)",
-       (r"np\.matmul\(dvalues, self\.weights\.T", "np.matmul(dvalues, self.weights")),
+       (r"dvalues @ self\.weights\.T", "dvalues @ self.weights")),
     _m("sigmoid_derivative_on_z", activations.Sigmoid, "backward",
        "sigmoid'(z) taken as z (1 - z) on the input instead of y (1 - y) on the output",
        (r"\(1 - self\.output\) \* self\.output", "(1 - self.inputs) * self.inputs"),
@@ -121,7 +121,7 @@ MUTANTS = (
        (r"np\.where\(param < 0, -1\.0, 1\.0\)", "np.sign(param)")),
     _m("softmax_without_max_subtraction", activations.Softmax, "forward",
        "softmax exp(x) / sum exp(x) without subtracting the row maximum (overflows at 1e4)",
-       (r"np\.exp\(inputs - inputs\.max\(axis=1, keepdims=True\)", "np.exp(inputs")),
+       (r"np\.exp\(inputs - inputs\.max\(axis=1, keepdims=True\)\)", "np.exp(inputs)")),
     # Beyond the issue's twelve: more bugs of the same kind.
     _m("tanh_derivative_missing_square", activations.Tanh, "backward",
        "tanh' = 1 - y instead of 1 - y^2",

@@ -143,6 +143,8 @@ class Model(TrainingMixin):
         X = X.astype(self.dtype, copy=False)
         if y.dtype.kind == "f":
             y = y.astype(self.dtype, copy=False)
+        if len(batches) == 1 and np.array_equal(batches[0], np.arange(len(X))):
+            return [self._update(X, y, masks[0])]  # the full batch in order: nothing to gather
         return [self._update(X[idx], y[idx], mask) for idx, mask in zip(batches, masks)]
 
     def _update(self, X, y, masks):

@@ -308,6 +308,19 @@ def test_spiral_reaches_the_reference_accuracy():
     assert distance <= 10 * max(floor, 1e-13), (distance, floor)
 
 
+@pytest.mark.slow
+def test_spiral_reaches_the_090_target():
+    """The spiral target (>= 0.90 training accuracy) with the spec's Adam settings after 700
+    epochs, where impl_numpy first holds it (measured: 0.90 after 500 epochs, 0.923 after 700).
+    After a few hundred epochs the two runs part chaotically (impl_pure: 0.917 at 700), so the
+    accuracy is compared with the target, not with impl_numpy's."""
+    spec = networks.load("spiral")
+    X, y = data(spec)
+    model = impls.build("pure", spec, weights.initial(spec, seed=spec.training.seed))
+    history = model.fit(X, y, epochs=700, eval_every=700)
+    assert history["accuracy"][-1] >= 0.90
+
+
 # --- Determinism, dtype and the harness plumbing ------------------------------------------------
 
 def test_two_identical_runs_are_bitwise_equal():

@@ -39,6 +39,8 @@ def _dot_products(a, b_rows):
 
 def matmul(a, b):
     """a @ b, each element summed over the inner index k in order."""
+    if len(b) <= 3:
+        return _unrolled(a, list(zip(*b)))
     if _by_dot_products(len(b), len(b[0])):
         return _dot_products(a, list(zip(*b)))
     return [linear_combination(row, b) for row in a]
@@ -46,6 +48,8 @@ def matmul(a, b):
 
 def matmul_transposed(a, b):
     """a @ b.T, without transposing b where dot products with its rows are the faster way."""
+    if len(b[0]) <= 3:
+        return _unrolled(a, b)
     if _by_dot_products(len(b[0]), len(b)):
         return _dot_products(a, b)
     columns = list(zip(*b))
@@ -54,6 +58,8 @@ def matmul_transposed(a, b):
 
 def affine(a, b, c):
     """a @ b + c: matmul with the vector c added to every row of the product."""
+    if len(b) <= 3:
+        return _unrolled(a, list(zip(*b)), c)
     if _by_dot_products(len(b), len(b[0])):
         columns = list(zip(*b))
         return [[sum(map(mul, row, column)) + c_j for column, c_j in zip(columns, c)]
@@ -61,22 +67,24 @@ def affine(a, b, c):
     return [linear_combination(row, b, c) for row in a]
 
 
+def _unrolled(a, vectors, offset=None):
+    # [[dot(row, v) + offset_j for v_j in vectors] for row in a] for vectors of 1 to 3 floats
+    # (the short inner dimensions: inputs, classes), unrolled: CPython 3.11 runs float arithmetic
+    # in a comprehension faster than map calls operator functions. Each vector carries its offset
+    # as a last element; without an offset, 0.0 is added: that changes no float but -0.0, to 0.0,
+    # as BLAS's sum from 0 does.
+    offset = repeat(0.0) if offset is None else offset
+    vectors = [(*v, o) for v, o in zip(vectors, offset)]
+    n = len(vectors[0]) - 1
+    if n == 1:
+        return [[w0 * c0 + o for w0, o in vectors] for (c0,) in a]
+    if n == 2:
+        return [[w0 * c0 + w1 * c1 + o for w0, w1, o in vectors] for c0, c1 in a]
+    return [[w0 * c0 + w1 * c1 + w2 * c2 + o for w0, w1, w2, o in vectors] for c0, c1, c2 in a]
+
+
 def linear_combination(coefficients, rows, offset=None):
     """sum_k coefficients[k] * rows[k] (+ offset), accumulated in order of k."""
-    n = len(rows)
-    if n <= 3:
-        # Unrolled for the short inner dimensions (inputs, classes): CPython 3.11 runs float
-        # arithmetic in a comprehension faster than map calls operator functions. Without an
-        # offset, 0.0 is added: that changes no float but -0.0, to 0.0, as BLAS's sum from 0 does.
-        offset = repeat(0.0) if offset is None else offset
-        if n == 1:
-            (c0,), (r0,) = coefficients, rows
-            return [x0 * c0 + o for x0, o in zip(r0, offset)]
-        if n == 2:
-            (c0, c1), (r0, r1) = coefficients, rows
-            return [x0 * c0 + x1 * c1 + o for x0, x1, o in zip(r0, r1, offset)]
-        (c0, c1, c2), (r0, r1, r2) = coefficients, rows
-        return [x0 * c0 + x1 * c1 + x2 * c2 + o for x0, x1, x2, o in zip(r0, r1, r2, offset)]
     terms = zip(coefficients, rows)
     c, row = next(terms)
     total = map(mul, row, repeat(c))

@@ -4,7 +4,7 @@ Mirrors: impl_numpy/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
 from operator import mul
 
-from impl_pure.linalg import affine, dot, matmul_transposed, transpose
+from impl_pure.linalg import affine, dot, matmul_transposed
 
 
 class Dense:
@@ -27,11 +27,11 @@ class Dense:
 
     def backward(self, dvalues):
         # dW = inputs.T @ dvalues: each column of inputs dotted with each column of dvalues.
-        dvalue_columns = transpose(dvalues)
-        dweights = matmul_transposed(transpose(self.inputs), dvalue_columns)
-        for row, new_row in zip(self.dweights, dweights):
-            row[:] = new_row
-        self.dbiases[:] = [sum(column) for column in dvalue_columns]
+        # Both transposed once per step, as tuples, and dW written straight into its rows.
+        dvalue_columns = list(zip(*dvalues))
+        for row, input_column in zip(self.dweights, zip(*self.inputs)):
+            row[:] = [dot(input_column, column) for column in dvalue_columns]
+        self.dbiases[:] = map(sum, dvalue_columns)
         for param_row, dparam_row in zip(self.weights, self.dweights):
             self._add_penalty_gradients(param_row, dparam_row, self.weight_l1, self.weight_l2)
         self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)

@@ -124,18 +124,19 @@ class Adam(Optimizer):
             self.cache = zeros_like(params)
         b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1
         lr, eps = self.current_learning_rate, self.epsilon
+        one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2  # once per step, not once per element
         if self.variant == "keras":
             # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
             alpha = lr * sqrt(1 - b2 ** t) / (1 - b1 ** t)
             for w, g, m, v in zip(params, grads, self.momentums, self.cache):
-                m[:] = [m_i + (g_i - m_i) * (1 - b1) for m_i, g_i in zip(m, g)]
-                v[:] = [v_i + (g_i * g_i - v_i) * (1 - b2) for v_i, g_i in zip(v, g)]
+                m[:] = [m_i + (g_i - m_i) * one_minus_b1 for m_i, g_i in zip(m, g)]
+                v[:] = [v_i + (g_i * g_i - v_i) * one_minus_b2 for v_i, g_i in zip(v, g)]
                 w[:] = [w_i - m_i * alpha / (sqrt(v_i) + eps) for w_i, m_i, v_i in zip(w, m, v)]
             return
         m_correction, v_correction = 1 - b1 ** t, 1 - b2 ** t
         for w, g, m, v in zip(params, grads, self.momentums, self.cache):
-            m[:] = [m_i * b1 + (1 - b1) * g_i for m_i, g_i in zip(m, g)]
-            v[:] = [v_i * b2 + (1 - b2) * (g_i * g_i) for v_i, g_i in zip(v, g)]
+            m[:] = [m_i * b1 + one_minus_b1 * g_i for m_i, g_i in zip(m, g)]
+            v[:] = [v_i * b2 + one_minus_b2 * (g_i * g_i) for v_i, g_i in zip(v, g)]
             w[:] = [w_i - lr * (m_i / m_correction) / (sqrt(v_i / v_correction) + eps)
                     for w_i, m_i, v_i in zip(w, m, v)]
 

@@ -272,7 +272,7 @@ def plot_divergence(divergence: dict) -> bytes:
             ax.plot(steps, np.maximum(_floats(check["noise_floor"]), TINY), "k:",
                     label=f"noise floor ({check['reference']} from 1-ulp weights)")
             ax.plot(steps, np.maximum(_floats(check["bound"]), TINY), "k--", alpha=.5,
-                    label="bound: max(10x floor, 1e-12)")
+                    label="bound: 10x floor, at least 1e-12 (f64) or 1e-5 (f32)")
     ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
     ax.legend(fontsize=8)
     return _png(fig)

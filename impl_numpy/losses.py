@@ -20,8 +20,14 @@ def _one_hot(y_true, n_classes, dtype):
     return np.eye(n_classes, dtype=dtype)[y_true]
 
 
+def _class_indices(y_true):
+    return np.argmax(y_true, axis=1) if y_true.ndim == 2 else y_true
+
+
 class CategoricalCrossentropy:
     """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -42,20 +48,34 @@ class CategoricalCrossentropy:
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
-    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n."""
+    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n; torch and Keras
+    take L from the logits z: L = mean(logsumexp(z) - z[y])."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__(variant)
+        self.from_logits = variant != "nnfs"
+
+    def forward(self, y_pred, y_true):
+        """L from the probabilities (nnfs), or from the logits z (``from_logits``: torch, Keras)."""
+        if not self.from_logits:
+            return super().forward(y_pred, y_true)
+        shifted = y_pred - y_pred.max(axis=1, keepdims=True)  # log-softmax, the max subtracted
+        log_sums = np.log(np.exp(shifted).sum(axis=1))
+        sample_losses = log_sums - shifted[np.arange(len(shifted)), _class_indices(y_true)]
+        return sample_losses.sum() / len(sample_losses)
 
     def backward(self, dvalues, y_true):
         samples = len(dvalues)
         self.dinputs = dvalues.copy()
-        if y_true.ndim == 2:
-            y_true = np.argmax(y_true, axis=1)
-        self.dinputs[np.arange(samples), y_true] -= 1
+        self.dinputs[np.arange(samples), _class_indices(y_true)] -= 1
         self.dinputs /= samples
         return self.dinputs
 
 
 class BinaryCrossentropy:
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -76,8 +96,28 @@ class BinaryCrossentropy:
         return self.dinputs
 
 
+class SigmoidBinaryCrossentropy(BinaryCrossentropy):
+    """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+
+    from_logits = True
+
+    def forward(self, y_pred, y_true):
+        """L from the logits ``y_pred`` (tf.nn.sigmoid_cross_entropy_with_logits)."""
+        z = y_pred
+        sample_losses = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        return np.mean(np.mean(sample_losses, axis=-1))
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = dvalues.shape
+        self.dinputs = (dvalues - y_true) / outputs / samples
+        return self.dinputs
+
+
 class MeanSquaredError:
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -93,6 +133,8 @@ class MeanSquaredError:
 
 class MeanAbsoluteError:
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant

@@ -25,6 +25,8 @@ LOSSES = {
     "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
 }
 
+FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCrossentropy)
+
 
 def build(spec, params, dtype="float64", mode="exact"):
     """The harness entry point: a model of ``spec`` holding a copy of ``params`` (``mode`` is for the frameworks)."""
@@ -42,6 +44,15 @@ def make_optimizer(spec):
     if o.type == "rmsprop":
         return optimizers.RMSprop(o.learning_rate, o.decay, o.epsilon, o.rho, variant)
     return optimizers.Adam(o.learning_rate, o.decay, o.epsilon, o.beta_1, o.beta_2, variant)
+
+
+def make_loss(spec):
+    """The data loss; softmax + cross-entropy fused, and sigmoid + BCE for Keras (variant "keras")."""
+    if spec.loss == "categorical_crossentropy":  # always after softmax (the spec is validated)
+        return losses.SoftmaxCategoricalCrossentropy(spec.variant)
+    if spec.loss == "binary_crossentropy" and spec.variant == "keras":  # after sigmoid
+        return losses.SigmoidBinaryCrossentropy(spec.variant)
+    return LOSSES[spec.loss](spec.variant)
 
 
 class Model(TrainingMixin):
@@ -68,10 +79,8 @@ class Model(TrainingMixin):
         self.regularized = [layer for layer, spec_layer in zip(self.layers, spec.layers)
                             if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
-        fused = spec.loss == "categorical_crossentropy" and spec.output_activation == "softmax"
-        loss_class = losses.SoftmaxCategoricalCrossentropy if fused else LOSSES[spec.loss]
-        self.loss_function = loss_class(variant=spec.variant)
-        self.fused_softmax_loss = fused
+        self.loss_function = make_loss(spec)
+        self.fused_loss = isinstance(self.loss_function, FUSED_LOSSES)
         self.optimizer = make_optimizer(spec)
 
     def _make_layer(self, layer, rng):
@@ -96,11 +105,14 @@ class Model(TrainingMixin):
         for name, layer in zip(self.names, self.layers):
             mask = masks.get(name)
             active = training and (mask is not None or draw_masks)
+            self.logits = output  # ends as the last layer's input: the output activation's logits
             output = layer.forward(output, training=active, mask=mask)
         return output
 
     def _data_loss(self, output, y):
-        return self.loss_function.forward(output, y)
+        # torch's and Keras's cross-entropies take their value from the logits.
+        return self.loss_function.forward(self.logits if self.loss_function.from_logits
+                                          else output, y)
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
@@ -123,8 +135,8 @@ class Model(TrainingMixin):
         output = self._forward(X, True, masks)
         loss = float(self._data_loss(output, y) + self.regularization_loss())
         dvalues = self.loss_function.backward(output, y)
-        # The fused softmax + cross-entropy gradient is already with respect to the logits.
-        stack = self.layers[:-1] if self.fused_softmax_loss else self.layers
+        # A fused loss's gradient (softmax or sigmoid + cross-entropy) is already with respect to the logits.
+        stack = self.layers[:-1] if self.fused_loss else self.layers
         for layer in reversed(stack):
             dvalues = layer.backward(dvalues)
         return loss

@@ -3,7 +3,7 @@
 Mirrors: impl_numpy/losses.py, impl_torch/losses.py, impl_tf/losses.py.
 """
 import sys
-from math import inf, log
+from math import exp, inf, log, log1p
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 TINY = sys.float_info.min  # the smallest normal float64, NumPy's finfo(float64).tiny
@@ -34,6 +34,8 @@ def _mean(values):
 class CategoricalCrossentropy:
     """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
 
+    from_logits = False
+
     def __init__(self, variant="nnfs"):
         self.variant = variant
 
@@ -51,7 +53,23 @@ class CategoricalCrossentropy:
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
-    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n."""
+    """Softmax followed by cross-entropy, fused: dL/dz = (softmax(z) - y) / n; torch and Keras
+    take L from the logits z: L = mean(logsumexp(z) - z[y])."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__(variant)
+        self.from_logits = variant != "nnfs"
+
+    def forward(self, y_pred, y_true):
+        """L from the probabilities (nnfs), or from the logits z (``from_logits``: torch, Keras)."""
+        if not self.from_logits:
+            return super().forward(y_pred, y_true)
+        sample_losses = []
+        for row, label in zip(y_pred, _class_indices(y_true)):
+            largest = max(row)  # log-softmax, the max subtracted
+            shifted = [z - largest for z in row]
+            sample_losses.append(log(sum(exp(s) for s in shifted)) - shifted[label])
+        return _mean(sample_losses)
 
     def backward(self, dvalues, y_true):
         samples = len(dvalues)
@@ -65,6 +83,8 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy:
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -93,8 +113,29 @@ class BinaryCrossentropy:
         return self.dinputs
 
 
+class SigmoidBinaryCrossentropy(BinaryCrossentropy):
+    """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+
+    from_logits = True
+
+    def forward(self, y_pred, y_true):
+        """L from the logits ``y_pred`` (tf.nn.sigmoid_cross_entropy_with_logits)."""
+        return _mean([_mean([max(z, 0.0) - z * t + log1p(exp(-abs(z)))
+                             for z, t in zip(z_row, t_row)])
+                      for z_row, t_row in zip(y_pred, y_true)])
+
+    def backward(self, dvalues, y_true):
+        samples, outputs = len(dvalues), len(dvalues[0])
+        self.dinputs = [[(p - t) / outputs / samples for p, t in zip(p_row, t_row)]
+                        for p_row, t_row in zip(dvalues, y_true)]
+        return self.dinputs
+
+
 class MeanSquaredError:
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -116,6 +157,8 @@ def _sign(x):
 
 class MeanAbsoluteError:
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant

@@ -35,8 +35,24 @@ def _confidences(probabilities, labels):
     return tf.gather(probabilities, labels, axis=1, batch_dims=1)
 
 
+def _softmax_crossentropy_from_logits(logits, labels):
+    """mean(logsumexp(z) - z[y]): torch's CrossEntropyLoss and Keras's on a softmax output."""
+    shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)  # log-softmax, the max subtracted
+    log_sums = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1))
+    return tf.reduce_mean(log_sums - _confidences(shifted, labels))
+
+
+def _binary_crossentropy_from_logits(logits, y_true):
+    """mean(max(z, 0) - z y + log(1 + exp(-|z|))): Keras's BCE on a sigmoid output."""
+    sample_losses = tf.maximum(logits, 0) - logits * y_true + tf.math.log1p(
+        tf.exp(-tf.abs(logits)))
+    return tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
+
+
 class CategoricalCrossentropy:
     """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -57,7 +73,12 @@ class CategoricalCrossentropy:
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
-    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n."""
+    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n; torch and
+    Keras take L from the logits z: L = mean(logsumexp(z) - z[y])."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__(variant)
+        self.from_logits = variant != "nnfs"
 
     def __call__(self, y_true, logits):
         variant = self.variant
@@ -65,8 +86,11 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         @tf.custom_gradient
         def loss(logits):
             probabilities = tf.nn.softmax(logits)
-            value = tf.reduce_mean(
-                -tf.math.log(_confidences(_clip(probabilities, variant), y_true)))
+            if variant != "nnfs":
+                value = _softmax_crossentropy_from_logits(logits, y_true)
+            else:
+                value = tf.reduce_mean(
+                    -tf.math.log(_confidences(_clip(probabilities, variant), y_true)))
 
             def backward(upstream):
                 samples, _ = _rows_and_columns(logits)
@@ -78,6 +102,8 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy:
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -102,8 +128,28 @@ class BinaryCrossentropy:
         return loss(y_pred)
 
 
+class SigmoidBinaryCrossentropy(BinaryCrossentropy):
+    """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+
+    from_logits = True
+
+    def __call__(self, y_true, logits):
+        @tf.custom_gradient
+        def loss(logits):
+            value = _binary_crossentropy_from_logits(logits, y_true)
+
+            def backward(upstream):
+                samples, outputs = _rows_and_columns(logits)
+                return (tf.sigmoid(logits) - y_true) / outputs / samples * upstream
+            return value, backward
+        return loss(logits)
+
+
 class MeanSquaredError:
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant
@@ -122,6 +168,8 @@ class MeanSquaredError:
 
 class MeanAbsoluteError:
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         self.variant = variant

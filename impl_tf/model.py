@@ -139,6 +139,8 @@ def make_loss(spec, mode="exact", dtype="float64"):
         return keras.losses.MeanAbsoluteError(dtype=dtype)
     if spec.loss == "categorical_crossentropy":
         return losses.SoftmaxCategoricalCrossentropy(spec.variant)
+    if spec.loss == "binary_crossentropy" and spec.variant == "keras":
+        return losses.SigmoidBinaryCrossentropy(spec.variant)  # Keras's BCE on logits
     return LOSSES[spec.loss](spec.variant)
 
 
@@ -196,7 +198,7 @@ class Model(TrainingMixin):
         self.set_parameters(params)
         self.loss_function = make_loss(spec, mode, dtype)
         self.takes_logits = spec.loss == "categorical_crossentropy" or (
-            mode == "native" and spec.loss == "binary_crossentropy")
+            spec.loss == "binary_crossentropy" and self.variant == "keras")
         with floatx(dtype):
             self.optimizer = make_optimizer(spec, mode)
             self.optimizer.build(list(self.variables.values()))

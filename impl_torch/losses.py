@@ -44,8 +44,24 @@ def _confidences(probabilities, labels):
     return torch.gather(probabilities, 1, labels.unsqueeze(1)).squeeze(1)
 
 
+def _softmax_crossentropy_from_logits(logits, labels):
+    """mean(logsumexp(z) - z[y]): torch's CrossEntropyLoss and Keras's on a softmax output."""
+    shifted = logits - logits.max(dim=1, keepdim=True).values  # log-softmax, the max subtracted
+    log_sums = torch.log(torch.exp(shifted).sum(dim=1))
+    return torch.mean(log_sums - _confidences(shifted, labels))
+
+
+def _binary_crossentropy_from_logits(logits, y_true):
+    """mean(max(z, 0) - z y + log(1 + exp(-|z|))): Keras's BCE on a sigmoid output."""
+    sample_losses = torch.clamp(logits, min=0) - logits * y_true + torch.log1p(
+        torch.exp(-torch.abs(logits)))
+    return torch.mean(torch.mean(sample_losses, dim=-1))
+
+
 class CategoricalCrossentropy(nn.Module):
     """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         super().__init__()
@@ -56,7 +72,8 @@ class CategoricalCrossentropy(nn.Module):
 
 
 class _SoftmaxCrossentropy(torch.autograd.Function):
-    """Forward: softmax, then nnfs's clipped cross-entropy. Backward: nnfs's fused (softmax(z) - y) / n.
+    """Forward: softmax, then nnfs's clipped cross-entropy (torch, Keras: the value from the
+    logits). Backward: nnfs's fused (softmax(z) - y) / n.
 
     Autograd through the clip would zero the gradient of a sample whose true-class
     probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
@@ -67,6 +84,8 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
     def forward(ctx, logits, labels, variant):
         probabilities = torch.softmax(logits, dim=1)
         ctx.save_for_backward(probabilities, labels)
+        if variant != "nnfs":
+            return _softmax_crossentropy_from_logits(logits, labels)
         clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
         return torch.mean(-torch.log(_confidences(clipped, labels)))
 
@@ -79,7 +98,12 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
-    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n."""
+    """Softmax followed by cross-entropy, on logits; dL/dz = (softmax(z) - y) / n; torch and
+    Keras take L from the logits z: L = mean(logsumexp(z) - z[y])."""
+
+    def __init__(self, variant="nnfs"):
+        super().__init__(variant)
+        self.from_logits = variant != "nnfs"
 
     def forward(self, logits, y_true):
         return _SoftmaxCrossentropy.apply(logits, y_true, self.variant)
@@ -87,6 +111,8 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy(nn.Module):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         super().__init__()
@@ -100,8 +126,36 @@ class BinaryCrossentropy(nn.Module):
         return torch.mean(torch.mean(sample_losses, dim=-1))
 
 
+class _SigmoidBinaryCrossentropy(torch.autograd.Function):
+    """Forward: Keras's BCE from the logits. Backward: the fused (sigmoid(z) - y) / (outputs * n)."""
+
+    @staticmethod
+    def forward(ctx, logits, y_true):
+        ctx.save_for_backward(torch.sigmoid(logits), y_true)
+        return _binary_crossentropy_from_logits(logits, y_true)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        probabilities, y_true = ctx.saved_tensors
+        samples, outputs = probabilities.shape
+        dlogits = (probabilities - y_true) / outputs / samples
+        return dlogits * grad_output, None
+
+
+class SigmoidBinaryCrossentropy(BinaryCrossentropy):
+    """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+
+    from_logits = True
+
+    def forward(self, logits, y_true):
+        return _SigmoidBinaryCrossentropy.apply(logits, y_true)
+
+
 class MeanSquaredError(nn.Module):
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         super().__init__()
@@ -113,6 +167,8 @@ class MeanSquaredError(nn.Module):
 
 class MeanAbsoluteError(nn.Module):
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+
+    from_logits = False
 
     def __init__(self, variant="nnfs"):
         super().__init__()

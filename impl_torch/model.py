@@ -161,6 +161,8 @@ class Model(TrainingMixin):
             return NATIVE_LOSSES[self.spec.loss]()
         if self.spec.loss == "categorical_crossentropy":
             return losses.SoftmaxCategoricalCrossentropy(self.spec.variant)
+        if self.spec.loss == "binary_crossentropy" and self.spec.variant == "keras":
+            return losses.SigmoidBinaryCrossentropy(self.spec.variant)  # Keras's BCE on logits
         return LOSSES[self.spec.loss](self.spec.variant)
 
     def _named_parameters(self):
@@ -171,7 +173,8 @@ class Model(TrainingMixin):
 
     @property
     def takes_logits(self):
-        return self.spec.loss == "categorical_crossentropy"
+        return self.spec.loss == "categorical_crossentropy" or isinstance(
+            self.loss_function, losses.SigmoidBinaryCrossentropy)
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
@@ -203,7 +206,7 @@ class Model(TrainingMixin):
         return {name: self._tensor(mask) for name, mask in masks.items()}
 
     def _targets(self, y):
-        if self.takes_logits:  # class indices; one-hot rows become their argmax
+        if self.spec.loss == "categorical_crossentropy":  # class indices; one-hot rows become their argmax
             return torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y.astype(np.int64))
         return self._tensor(y)
 

@@ -510,3 +510,28 @@ def test_mnist_offline_digits_reach_0_9_test_accuracy():
     history = model.fit(X_train, data.y_train, epochs=3, validation_data=(X_test, data.y_val))
     assert history["val_accuracy"][-1] >= 0.90
     assert model.evaluate(X_test, data.y_val)["accuracy"] == history["val_accuracy"][-1]
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "pure", "torch", "tf"])
+def test_returned_arrays_are_not_changed_by_later_calls(implementation):
+    # The reference keeps buffers and flat parameter views for speed; whatever a model hands
+    # out (outputs, gradients, parameters) must be the caller's own copy, not a view that
+    # later training overwrites.
+    from shared import implementations
+
+    if not implementations.is_available(implementation):
+        pytest.skip(f"{implementation} is not installed")
+    spec = networks.load("spiral")
+    data = datasets.load(spec.dataset.name, **spec.dataset.options)
+    X, y = data.X_train[:40], data.y_train[:40]
+    model = implementations.build(implementation, spec, weights.initial(spec, seed=0))
+    handed_out = (model.forward(X), model.gradients(X, y), model.parameters())
+    kept = (handed_out[0].copy(), {k: v.copy() for k, v in handed_out[1].items()},
+            {k: v.copy() for k, v in handed_out[2].items()})
+    model.fit(X, y, epochs=3, eval_every=3)
+    model.forward(X[:7])
+    model.gradients(X[:9], y[:9])
+    assert np.array_equal(handed_out[0], kept[0])
+    for given, copy in zip(handed_out[1:], kept[1:]):
+        assert all(np.array_equal(given[name], copy[name]) for name in copy)
+    assert not np.array_equal(model.parameters()["dense1.weight"], kept[2]["dense1.weight"])

@@ -49,8 +49,8 @@ def _binary_crossentropy_from_logits(logits, y_true):
     return tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
 
 
-class CategoricalCrossentropy:
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+class Loss:
+    """A loss callable as Keras's ``loss(y_true, y_pred)``, whose gradient is ``backward``, not autograd's."""
 
     from_logits = False
 
@@ -58,18 +58,23 @@ class CategoricalCrossentropy:
         self.variant = variant
 
     def __call__(self, y_true, y_pred):
-        variant = self.variant
-
         @tf.custom_gradient
         def loss(y_pred):
-            value = tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, variant), y_true)))
-
-            def backward(upstream):
-                samples, _ = _rows_and_columns(y_pred)
-                one_hot = tf.one_hot(y_true, tf.shape(y_pred)[1], dtype=y_pred.dtype)
-                return -one_hot / _clip(y_pred, variant) / samples * upstream
-            return value, backward
+            return self.forward(y_pred, y_true), \
+                lambda upstream: self.backward(y_pred, y_true) * upstream
         return loss(y_pred)
+
+
+class CategoricalCrossentropy(Loss):
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+
+    def forward(self, y_pred, y_true):
+        return tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, self.variant), y_true)))
+
+    def backward(self, y_pred, y_true):
+        samples, _ = _rows_and_columns(y_pred)
+        one_hot = tf.one_hot(y_true, tf.shape(y_pred)[1], dtype=y_pred.dtype)
+        return -one_hot / _clip(y_pred, self.variant) / samples
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
@@ -80,52 +85,33 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         super().__init__(variant)
         self.from_logits = variant != "nnfs"
 
-    def __call__(self, y_true, logits):
-        variant = self.variant
+    def forward(self, logits, y_true):
+        if self.variant != "nnfs":
+            return _softmax_crossentropy_from_logits(logits, y_true)
+        return super().forward(tf.nn.softmax(logits), y_true)
 
-        @tf.custom_gradient
-        def loss(logits):
-            probabilities = tf.nn.softmax(logits)
-            if variant != "nnfs":
-                value = _softmax_crossentropy_from_logits(logits, y_true)
-            else:
-                value = tf.reduce_mean(
-                    -tf.math.log(_confidences(_clip(probabilities, variant), y_true)))
-
-            def backward(upstream):
-                samples, _ = _rows_and_columns(logits)
-                one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
-                return (probabilities - one_hot) / samples * upstream
-            return value, backward
-        return loss(logits)
+    def backward(self, logits, y_true):
+        samples, _ = _rows_and_columns(logits)
+        one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
+        return (tf.nn.softmax(logits) - one_hot) / samples
 
 
-class BinaryCrossentropy:
+class BinaryCrossentropy(Loss):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
 
-    from_logits = False
+    def forward(self, y_pred, y_true):
+        nnfs = self.variant == "nnfs"
+        p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP) if nnfs else y_pred
+        log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p)
+        if not nnfs:  # torch's BCELoss clamps each log at -100
+            log_p, log_1mp = tf.maximum(log_p, -100), tf.maximum(log_1mp, -100)
+        sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
+        return tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
 
-    def __init__(self, variant="nnfs"):
-        self.variant = variant
-
-    def __call__(self, y_true, y_pred):
-        variant = self.variant
-
-        @tf.custom_gradient
-        def loss(y_pred):
-            p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP) if variant == "nnfs" else y_pred
-            log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p)
-            if variant != "nnfs":  # torch's BCELoss clamps each log at -100
-                log_p, log_1mp = tf.maximum(log_p, -100), tf.maximum(log_1mp, -100)
-            sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
-            value = tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
-
-            def backward(upstream):
-                samples, outputs = _rows_and_columns(y_pred)
-                p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
-                return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples * upstream
-            return value, backward
-        return loss(y_pred)
+    def backward(self, y_pred, y_true):
+        samples, outputs = _rows_and_columns(y_pred)
+        p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
+        return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
 
 
 class SigmoidBinaryCrossentropy(BinaryCrossentropy):
@@ -134,53 +120,31 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
     from_logits = True
 
-    def __call__(self, y_true, logits):
-        @tf.custom_gradient
-        def loss(logits):
-            value = _binary_crossentropy_from_logits(logits, y_true)
+    def forward(self, logits, y_true):
+        return _binary_crossentropy_from_logits(logits, y_true)
 
-            def backward(upstream):
-                samples, outputs = _rows_and_columns(logits)
-                return (tf.sigmoid(logits) - y_true) / outputs / samples * upstream
-            return value, backward
-        return loss(logits)
+    def backward(self, logits, y_true):
+        samples, outputs = _rows_and_columns(logits)
+        return (tf.sigmoid(logits) - y_true) / outputs / samples
 
 
-class MeanSquaredError:
+class MeanSquaredError(Loss):
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
 
-    from_logits = False
+    def forward(self, y_pred, y_true):
+        return tf.reduce_mean(tf.reduce_mean(tf.square(y_true - y_pred), axis=-1))
 
-    def __init__(self, variant="nnfs"):
-        self.variant = variant
-
-    def __call__(self, y_true, y_pred):
-        @tf.custom_gradient
-        def loss(y_pred):
-            value = tf.reduce_mean(tf.reduce_mean(tf.square(y_true - y_pred), axis=-1))
-
-            def backward(upstream):
-                samples, outputs = _rows_and_columns(y_pred)
-                return -2 * (y_true - y_pred) / outputs / samples * upstream
-            return value, backward
-        return loss(y_pred)
+    def backward(self, y_pred, y_true):
+        samples, outputs = _rows_and_columns(y_pred)
+        return -2 * (y_true - y_pred) / outputs / samples
 
 
-class MeanAbsoluteError:
+class MeanAbsoluteError(Loss):
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
 
-    from_logits = False
+    def forward(self, y_pred, y_true):
+        return tf.reduce_mean(tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))
 
-    def __init__(self, variant="nnfs"):
-        self.variant = variant
-
-    def __call__(self, y_true, y_pred):
-        @tf.custom_gradient
-        def loss(y_pred):
-            value = tf.reduce_mean(tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))
-
-            def backward(upstream):
-                samples, outputs = _rows_and_columns(y_pred)
-                return -tf.sign(y_true - y_pred) / outputs / samples * upstream
-            return value, backward
-        return loss(y_pred)
+    def backward(self, y_pred, y_true):
+        samples, outputs = _rows_and_columns(y_pred)
+        return -tf.sign(y_true - y_pred) / outputs / samples

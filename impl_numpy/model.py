@@ -128,18 +128,21 @@ class Model(TrainingMixin):
     def loss(self, X, y, dropout_masks=None):
         """Mean data loss plus regularization; dropout active only where masks are given."""
         X, y, masks = self._checked(X, y, dropout_masks)
-        output = self._forward(X, True, masks)
-        return float(self._data_loss(output, y) + self.regularization_loss())
+        return float(self._total_loss(self._forward(X, True, masks), y))
+
+    def _total_loss(self, output, y):
+        loss = self._data_loss(output, y)
+        return loss + self.regularization_loss() if self.regularized else loss
 
     def _backward(self, X, y, masks):
         output = self._forward(X, True, masks)
-        loss = float(self._data_loss(output, y) + self.regularization_loss())
+        loss = self._total_loss(output, y)
         dvalues = self.loss_function.backward(output, y)
         # A fused loss's gradient (softmax or sigmoid + cross-entropy) is already with respect to the logits.
         stack = self.layers[:-1] if self.fused_loss else self.layers
         for layer in reversed(stack):
             dvalues = layer.backward(dvalues)
-        return loss
+        return float(loss)
 
     def gradients(self, X, y, dropout_masks=None):
         """d(loss)/d(parameter) by canonical name, in canonical layout."""

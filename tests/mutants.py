@@ -109,7 +109,7 @@ MUTANTS = (
        (r"(\n\s*)step /= denominator", r"\1step /= denominator\1step += self.epsilon")),
     _m("relu_gradient_passes_negatives", activations.ReLU, "backward",
        "ReLU's gradient masked only where x == 0, so it flows through negative inputs",
-       (r"self\.inputs <= 0", "self.inputs == 0")),
+       (r"self\.output != 0", "self.inputs != 0")),
     _m("dropout_not_rescaled", layers.Dropout, "forward",
        "dropout multiplies by the mask without dividing by (1 - rate)",
        (r" / inputs\.dtype\.type\(1 - self\.rate\)", "")),
@@ -121,7 +121,7 @@ MUTANTS = (
        (r"np\.where\(param < 0, -1\.0, 1\.0\)", "np.sign(param)")),
     _m("softmax_without_max_subtraction", activations.Softmax, "forward",
        "softmax exp(x) / sum exp(x) without subtracting the row maximum (overflows at 1e4)",
-       (r"np\.exp\(inputs - inputs\.max\(axis=1, keepdims=True\)\)", "np.exp(inputs)")),
+       (r"exps -= exps\.max\(axis=0\)", "pass")),
     # Beyond the issue's twelve: more bugs of the same kind.
     _m("tanh_derivative_missing_square", activations.Tanh, "backward",
        "tanh' = 1 - y instead of 1 - y^2",

@@ -96,7 +96,7 @@ MUTANTS = (
        (r" / outputs / samples", " / outputs")),
     _m("bias_gradient_not_summed", layers.Dense, "backward",
        "bias gradient taken from the first sample instead of summed over the batch",
-       (r"dvalues\.sum\(axis=0, out=self\.dbiases\)", "self.dbiases[...] = dvalues[0]")),
+       (r"np\.einsum\(\"ij->j\", dvalues, out=self\.dbiases\)", "self.dbiases[...] = dvalues[0]")),
     _m("momentum_sign_flipped", optimizers.SGD, "update_params",
        "v = -mu*v - lr*g instead of v = mu*v - lr*g",
        (r"v \*= mu(\s+)v -= lr \* grads", r"v *= -mu\1v -= lr * grads")),

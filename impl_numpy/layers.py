@@ -74,7 +74,8 @@ class Dropout:
             return inputs
         if mask is None:
             mask = self.rng.binomial(1, 1 - self.rate, size=inputs.shape)
-        self.scaled_mask = np.asarray(mask, dtype=inputs.dtype) / inputs.dtype.type(1 - self.rate)
+        # mask / (1 - rate) in the inputs' dtype, the mask converted on the way (one pass, same bits)
+        self.scaled_mask = np.divide(mask, inputs.dtype.type(1 - self.rate), dtype=inputs.dtype)
         self.output = inputs * self.scaled_mask
         return self.output
 

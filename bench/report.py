@@ -11,6 +11,7 @@ TARGETS = (
     ("impl_numpy spiral f32 time vs torch", "spiral f32", "numpy", "ratio", "<=", 1 / 3),
     ("impl_torch spiral f32 epochs/s", "spiral f32", "torch", "epochs", ">=", 2000),
     ("impl_pure spiral f64 epochs/s", "spiral f64", "pure", "epochs", ">=", 100),
+    ("python compare.py (no arguments) wall s", "compare.py", None, "wall", "<=", 60),
 )
 
 
@@ -18,9 +19,11 @@ def targets(results: dict) -> list[dict]:
     """Each target with the measured median, or None where that implementation did not run."""
     rows = []
     for label, workload, impl, metric, comparison, bound in TARGETS:
-        entry = results["workloads"].get(workload, {}).get("impls", {}).get(impl)
-        value = None
-        if entry is not None:
+        if metric == "wall":  # a whole compare.py run, only when it ran with no arguments
+            run = results.get("compare") or {}
+            value = run.get("wall_s") if run.get("args") == [] and "error" not in run else None
+        else:
+            entry = results["workloads"].get(workload, {}).get("impls", {}).get(impl) or {}
             value = (entry.get("ratio_vs_torch", {}).get("median") if metric == "ratio"
                      else entry.get("epochs_per_second"))
         met = None if value is None else (value <= bound if comparison == "<=" else value >= bound)
@@ -108,6 +111,23 @@ def _notes(results: dict) -> list[str]:
     skipped.update({f"{what}: {impl}": why for what in ("startup", "xor")
                     for impl, why in results[what]["skipped"].items()})
     notes += [f"skipped {key} ({why})" for key, why in skipped.items()]
+    run = results.get("compare")
+    if run:
+        command = " ".join(["python compare.py", *run["args"]])
+        error = f"; {run['error']}" if "error" in run else ""
+        notes.append(f"`{command}` (in an empty folder, imports included): {run['wall_s']:.1f} s "
+                     f"wall, exit status {run['exit_code']}{error}.")
+    pypy = results.get("pypy")
+    if pypy and "skipped" in pypy:
+        notes.append(f"impl_pure on PyPy: skipped ({pypy['skipped']}).")
+    elif pypy:
+        rates = pypy["epochs_per_second"]
+        notes.append(
+            f"impl_pure on {pypy['version']} (bench/pure_on_pypy.py, spiral, {pypy['epochs']} "
+            f"epochs, interleaved with CPython): {_range(rates['pypy'])} epochs/s against "
+            f"{_range(rates['cpython'])} on CPython, {_range(pypy['speedup'])}x; final loss "
+            f"{'bit-identical' if pypy['bit_identical'] else 'DIFFERENT'} "
+            f"({pypy['final_loss']['pypy']}).")
     if meta["unavailable"]:
         notes.append(f"not installed: {', '.join(meta['unavailable'])}")
     return notes

@@ -11,8 +11,11 @@ import datetime
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +229,53 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
     return result
 
 
+def compare_run(quick: bool, log) -> dict:
+    """``python compare.py`` with no arguments (--quick: a tiny NumPy-only run), timed from outside.
+
+    It runs in an empty temporary folder, so that its reports/ does not replace the user's.
+    """
+    args = ["--impls", "numpy", "--epochs", "2", "--parity-steps", "2"] if quick else []
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        process = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args],
+                                 capture_output=True, text=True, cwd=folder, env=os.environ)
+        wall = time.perf_counter() - start
+    log(f". compare.py{' ' + ' '.join(args) if args else ''}\n")
+    result = {"args": args, "wall_s": wall, "exit_code": process.returncode}
+    if process.returncode not in (0, 1):  # 1 is a disagreement: still a timed run
+        lines = (process.stderr or process.stdout).strip().splitlines()
+        result["error"] = lines[-1] if lines else f"exit status {process.returncode}"
+    return result
+
+
+def pypy_runs(epochs: int, repeats: int, log) -> dict:
+    """bench/pure_on_pypy.py under PyPy and this CPython, interleaved: epochs/s and the final loss."""
+    pypy = shutil.which("pypy3")
+    if pypy is None:
+        return {"skipped": "pypy3 is not installed"}
+    script = [str(ROOT / "bench" / "pure_on_pypy.py"), str(epochs)]
+    interpreters = (("pypy", pypy), ("cpython", sys.executable))
+    runs = {"pypy": [], "cpython": []}
+    losses = {}
+    for repeat in range(repeats):
+        for name, exe in interpreters if repeat % 2 == 0 else interpreters[::-1]:
+            process = subprocess.run([exe, *script], capture_output=True, text=True, cwd=ROOT)
+            if process.returncode:
+                return {"skipped": f"{name}: {process.stderr.strip().splitlines()[-1:]}"}
+            line = process.stdout.strip()  # "pypy 3.9.18: 140 epochs/s after ...; final loss X"
+            runs[name].append(float(line.split(": ", 1)[1].split()[0]))
+            losses[name] = line.split("final loss ")[1]
+        log(".")
+    log(" impl_pure on PyPy\n")
+    ratios = [p / c for p, c in zip(runs["pypy"], runs["cpython"])]
+    version = subprocess.run([pypy, "--version"], capture_output=True, text=True)
+    found = re.search(r"PyPy [\d.]+", version.stdout + version.stderr)
+    return {"epochs": epochs, "version": found.group(0) if found else "PyPy",
+            "epochs_per_second": {name: _summary(values) for name, values in runs.items()},
+            "speedup": _summary(ratios), "final_loss": losses,
+            "bit_identical": losses["pypy"] == losses["cpython"]}
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -264,6 +314,9 @@ def main(args) -> int:
     repeats = 0 if args.only else 1 if args.quick else 3
     results["startup"] = subprocess_runs(impls, "startup", repeats, log)
     results["xor"] = subprocess_runs(impls, "xor", repeats, log)
+    results["compare"] = compare_run(args.quick, log) if not args.only else None
+    results["pypy"] = (pypy_runs(60 if args.quick else 300, 1 if args.quick else 3, log)
+                       if not args.only and "pure" in impls else None)
     results["targets"] = report.targets(results)
     meta["seconds"] = time.perf_counter() - started
     path = Path(args.json)

@@ -45,6 +45,11 @@ def test_quick_benchmark_writes_results(tmp_path):
     targets = {row["target"]: row for row in results["targets"]}
     assert targets["impl_numpy spiral f32 epochs/s"]["value"] > 0
     assert targets["impl_torch spiral f32 epochs/s"]["met"] is None
+    # compare.py ran (a tiny NumPy-only run under --quick, so its 60 s target is not judged);
+    # impl_pure did not run, so neither did PyPy.
+    assert results["compare"]["args"] and results["compare"]["exit_code"] == 0
+    assert targets["python compare.py (no arguments) wall s"]["met"] is None
+    assert results["pypy"] is None
     assert "| workload | impl |" in process.stdout  # the --markdown table
     assert "--quick" in process.stdout
 

@@ -28,8 +28,20 @@ class Tanh(nn.Tanh):
 class Softmax(nn.Softmax):
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x), over each row."""
 
-    def __init__(self):
+    def __init__(self, exact=True):
         super().__init__(dim=1)
+        self.exact = exact
+
+    def forward(self, inputs):
+        return softmax(inputs) if self.exact else super().forward(inputs)
+
+
+def softmax(inputs):
+    """impl_numpy's softmax: torch.softmax multiplies by 1/sum and sums in another order."""
+    # On a transposed copy, one row per class, as impl_numpy computes it: the same sums.
+    exps = inputs.T.contiguous()
+    exps = torch.exp(exps - exps.amax(dim=0))
+    return (exps / exps.sum(dim=0)).T
 
 
 class Linear(nn.Identity):

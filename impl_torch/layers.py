@@ -61,15 +61,15 @@ class _AddBias(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        # db = sum of the batch's rows, rounded as NumPy's sum(axis=0) rounds it: torch's own
-        # reduction groups the rows differently, which matters where the sum nearly cancels.
+        # db = sum of the batch's rows, rounded as impl_numpy's einsum("ij->j") rounds it: torch's
+        # own reduction groups the rows differently, which matters where the sum nearly cancels.
         return grad_output, _sum_rows(grad_output)
 
 
 def _sum_rows(rows):
-    """rows.sum(0) computed by NumPy, in the reference's order and dtype."""
+    """rows.sum(0) computed by NumPy, as impl_numpy's Dense.backward computes it (same order and dtype)."""
     with np.errstate(invalid="ignore"):  # inf - inf is nan, silently, as in torch
-        return torch.from_numpy(np.sum(rows.contiguous().numpy(), axis=0))
+        return torch.from_numpy(np.einsum("ij->j", rows.contiguous().numpy()))
 
 
 def add_bias(outputs, bias):

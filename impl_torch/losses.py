@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from impl_torch.activations import softmax
+
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 
 
@@ -73,7 +75,8 @@ class CategoricalCrossentropy(nn.Module):
 
 class _SoftmaxCrossentropy(torch.autograd.Function):
     """Forward: softmax, then nnfs's clipped cross-entropy (torch, Keras: the value from the
-    logits). Backward: nnfs's fused (softmax(z) - y) / n.
+    logits). Backward: nnfs's fused (softmax(z) - y) / n, computed in the forward from the
+    same p[y] the loss takes, as impl_numpy's p[range(n), y] -= 1; /= n.
 
     Autograd through the clip would zero the gradient of a sample whose true-class
     probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
@@ -82,18 +85,18 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, labels, variant):
-        probabilities = torch.softmax(logits, dim=1)
-        ctx.save_for_backward(probabilities, labels)
+        probabilities = softmax(logits).contiguous()
+        index = labels.unsqueeze(1)
+        confidences = torch.gather(probabilities, 1, index)  # p[y], shape (n, 1)
+        dlogits = probabilities.scatter_(1, index, confidences - 1).div_(len(logits))
+        ctx.save_for_backward(dlogits)
         if variant != "nnfs":
             return _softmax_crossentropy_from_logits(logits, labels)
-        clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
-        return torch.mean(-torch.log(_confidences(clipped, labels)))
+        return -torch.mean(torch.log(torch.clamp(confidences, *_bounds(variant, logits.dtype))))
 
     @staticmethod
     def backward(ctx, grad_output):
-        probabilities, labels = ctx.saved_tensors
-        dlogits = probabilities - F.one_hot(labels, probabilities.shape[1])  # softmax(z) - y
-        dlogits /= len(probabilities)
+        (dlogits,) = ctx.saved_tensors
         return dlogits * grad_output, None, None
 
 

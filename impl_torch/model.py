@@ -151,6 +151,8 @@ class Model(TrainingMixin):
                                 exact=self.mode == "exact")
         if layer.type == "dropout":
             return layers.Dropout(layer.rate)
+        if layer.type == "softmax":
+            return activations.Softmax(exact=self.mode == "exact")
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha)
         return ACTIVATIONS[layer.type]()

@@ -16,9 +16,10 @@ class ReLU:
         return self.output
 
     def backward(self, dvalues):
-        # "not x <= 0" rather than "x > 0", so that NaN inputs pass the gradient as in impl_numpy
-        self.dinputs = [[0.0 if x <= 0.0 else d for d, x in zip(d_row, x_row)]
-                        for d_row, x_row in zip(dvalues, self.inputs)]
+        # Read off y, as impl_numpy: y > 0 exactly where x > 0, and y is NaN where x is, which
+        # passes the gradient ("not y <= 0" rather than "y > 0") as in impl_numpy.
+        self.dinputs = [[0.0 if y <= 0.0 else d for d, y in zip(d_row, y_row)]
+                        for d_row, y_row in zip(dvalues, self.output)]
         return self.dinputs
 
 

@@ -19,6 +19,7 @@ class Dense:
         self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
         self.variant = variant
         self.propagate = True  # the model turns this off for the first layer: no dL/dX needed
+        self.regularized = spec_layer.regularized
 
     def forward(self, inputs, training=False, mask=None):
         self.inputs = inputs
@@ -32,9 +33,10 @@ class Dense:
         for row, input_column in zip(self.dweights, zip(*self.inputs)):
             row[:] = [dot(input_column, column) for column in dvalue_columns]
         self.dbiases[:] = map(sum, dvalue_columns)
-        for param_row, dparam_row in zip(self.weights, self.dweights):
-            self._add_penalty_gradients(param_row, dparam_row, self.weight_l1, self.weight_l2)
-        self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)
+        if self.regularized:
+            for param_row, dparam_row in zip(self.weights, self.dweights):
+                self._add_penalty_gradients(param_row, dparam_row, self.weight_l1, self.weight_l2)
+            self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)
         self.dinputs = matmul_transposed(dvalues, self.weights) if self.propagate else None
         return self.dinputs
 

@@ -65,17 +65,23 @@ def affine(a, b, c):
 def _unrolled(a, vectors, offset=None):
     # [[dot(row, v) + offset_j for v_j in vectors] for row in a] for vectors of 1 to 3 floats
     # (the short inner dimensions: inputs, classes), unrolled: CPython 3.11 runs float arithmetic
-    # in a comprehension faster than map calls operator functions. Each vector carries its offset
-    # as a last element; without an offset, 0.0 is added: that changes no float but -0.0, to 0.0,
-    # as BLAS's sum from 0 does.
-    offset = repeat(0.0) if offset is None else offset
-    vectors = [(*v, o) for v, o in zip(vectors, offset)]
-    n = len(vectors[0]) - 1
+    # in a comprehension faster than map calls operator functions. With an offset, each vector
+    # carries it as a last element. Without one nothing is added (adding 0.0 costs ~12% here): a
+    # product sum of -0.0 stays -0.0, which every later sum (from 0.0) turns into 0.0 again.
+    n = len(vectors[0])
+    if offset is not None:
+        vectors = [(*v, o) for v, o in zip(vectors, offset)]
+        if n == 1:
+            return [[w0 * c0 + o for w0, o in vectors] for (c0,) in a]
+        if n == 2:
+            return [[w0 * c0 + w1 * c1 + o for w0, w1, o in vectors] for c0, c1 in a]
+        return [[w0 * c0 + w1 * c1 + w2 * c2 + o for w0, w1, w2, o in vectors]
+                for c0, c1, c2 in a]
     if n == 1:
-        return [[w0 * c0 + o for w0, o in vectors] for (c0,) in a]
+        return [[w0 * c0 for (w0,) in vectors] for (c0,) in a]
     if n == 2:
-        return [[w0 * c0 + w1 * c1 + o for w0, w1, o in vectors] for c0, c1 in a]
-    return [[w0 * c0 + w1 * c1 + w2 * c2 + o for w0, w1, w2, o in vectors] for c0, c1, c2 in a]
+        return [[w0 * c0 + w1 * c1 for w0, w1 in vectors] for c0, c1 in a]
+    return [[w0 * c0 + w1 * c1 + w2 * c2 for w0, w1, w2 in vectors] for c0, c1, c2 in a]
 
 
 def linear_combination(coefficients, rows, offset=None):

@@ -5,7 +5,6 @@ torch keeps a Linear weight as (n_neurons, n_inputs), the transpose of the canon
 
 Mirrors: impl_numpy/layers.py, impl_pure/layers.py, impl_tf/layers.py.
 """
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +27,13 @@ class Dense(nn.Linear):
     def forward(self, inputs):
         if not self.exact:
             return super().forward(inputs)
-        return add_bias(F.linear(inputs, self.weight), self.bias)
+        # x @ W.T + 1 b, the bias entering through a ones column: autograd's backward then
+        # computes db = 1^T dy, a gemm that sums the batch row after row, as impl_numpy's
+        # einsum("ij->j") (tests/test_torch_bias_gradient.py checks the bits). The backward of
+        # x @ W.T + b would be torch's sum(0), which groups the rows differently: that
+        # matters where the sum nearly cancels.
+        ones = inputs.new_ones(len(inputs), 1)
+        return torch.addmm(F.linear(inputs, self.weight), ones, self.bias.unsqueeze(0))
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
@@ -52,29 +57,6 @@ class _NnfsAbs(torch.autograd.Function):
     def backward(ctx, grad_output):
         (param,) = ctx.saved_tensors
         return torch.where(param < 0, -grad_output, grad_output)
-
-
-class _AddBias(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, outputs, bias):
-        return outputs + bias
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # db = sum of the batch's rows, rounded as impl_numpy's einsum("ij->j") rounds it: torch's
-        # own reduction groups the rows differently, which matters where the sum nearly cancels.
-        return grad_output, _sum_rows(grad_output)
-
-
-def _sum_rows(rows):
-    """rows.sum(0) computed by NumPy, as impl_numpy's Dense.backward computes it (same order and dtype)."""
-    with np.errstate(invalid="ignore"):  # inf - inf is nan, silently, as in torch
-        return torch.from_numpy(np.einsum("ij->j", rows.contiguous().numpy()))
-
-
-def add_bias(outputs, bias):
-    """outputs + bias whose bias gradient sums the batch in the reference's order (exact mode)."""
-    return _AddBias.apply(outputs, bias)
 
 
 def nnfs_abs(param):

@@ -29,6 +29,15 @@ class Optimizer(torch.optim.Optimizer):
             state[key] = torch.full_like(param, fill)
         return state[key]
 
+    def _constants(self, param, *values):
+        """The values as 0-d tensors of param's dtype, made once: an op given a Python float
+        converts it to such a tensor on every call, which costs more than the op on small nets."""
+        constants = self.state[param].setdefault("constants", {})
+        for value in values:
+            if value not in constants:
+                constants[value] = torch.tensor(value, dtype=param.dtype)
+        return [constants[value] for value in values]
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = _evaluate(closure)
@@ -146,11 +155,12 @@ class Adam(Optimizer):
                 _sqrt(v, out=scratch).add_(eps)
                 param.sub_(torch.mul(m, alpha, out=scratch2).div_(scratch))
                 continue
-            m.mul_(b1)
-            m.add_(torch.mul(grad, 1 - b1, out=scratch))
-            v.mul_(b2)
-            v.add_(torch.mul(grad, grad, out=scratch).mul_(1 - b2))
-            _sqrt(torch.div(v, 1 - b2 ** t, out=scratch)).add_(eps)  # sqrt(v_hat) + eps
+            # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; w -= lr*m_hat / (sqrt(v_hat) + eps)
+            b1_, b2_, eps_, one_minus_b1, one_minus_b2 = self._constants(
+                param, b1, b2, eps, 1 - b1, 1 - b2)
+            m.mul_(b1_).add_(torch.mul(grad, one_minus_b1, out=scratch))
+            v.mul_(b2_).add_(torch.mul(grad, grad, out=scratch).mul_(one_minus_b2))
+            _sqrt(torch.div(v, 1 - b2 ** t, out=scratch)).add_(eps_)  # sqrt(v_hat) + eps
             param.sub_(torch.div(m, 1 - b1 ** t, out=scratch2).mul_(lr).div_(scratch))
 
 

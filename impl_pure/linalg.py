@@ -28,7 +28,8 @@ def _by_dot_products(inner, outer):
     return outer * (10 + inner) <= inner * (10 + 1.5 * outer)
 
 
-def _dot_products(a, b_rows):
+def dot_products(a, b_rows):
+    """[[dot(row, b_row) for b_row in b_rows] for row in a], that is a @ b.T, with no call per dot."""
     return [[sum(map(mul, row, b_row)) for b_row in b_rows] for row in a]
 
 
@@ -37,7 +38,7 @@ def matmul(a, b):
     if len(b) <= 3:
         return _unrolled(a, list(zip(*b)))
     if _by_dot_products(len(b), len(b[0])):
-        return _dot_products(a, list(zip(*b)))
+        return dot_products(a, list(zip(*b)))
     return [linear_combination(row, b) for row in a]
 
 
@@ -46,7 +47,7 @@ def matmul_transposed(a, b):
     if len(b[0]) <= 3:
         return _unrolled(a, b)
     if _by_dot_products(len(b[0]), len(b)):
-        return _dot_products(a, b)
+        return dot_products(a, b)
     columns = list(zip(*b))
     return [linear_combination(row, columns) for row in a]
 

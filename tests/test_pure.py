@@ -99,6 +99,33 @@ def test_no_numpy_in_the_source():
         assert "numpy" not in path.read_text().replace("impl_numpy", ""), path.name
 
 
+# --- linalg: every element summed in order, on every path ---------------------------------------
+
+@pytest.mark.parametrize("inner, outer", [(1, 5), (2, 64), (3, 64), (64, 3), (8, 200)])
+def test_linalg_sums_each_element_in_order(inner, outer):
+    """affine, matmul and matmul_transposed equal the plain left-to-right loop over k bit for
+    bit on each of their paths (unrolled for inner <= 3, dot products, linear combinations)."""
+    import random
+
+    from impl_pure import linalg
+    rng = random.Random(inner * 1000 + outer)
+    a = [[rng.gauss(0, 1) for _ in range(inner)] for _ in range(7)]
+    b = [[rng.gauss(0, 1) for _ in range(outer)] for _ in range(inner)]
+    c = [rng.gauss(0, 1) for _ in range(outer)]
+
+    def in_order(row, j):
+        total = row[0] * b[0][j]
+        for k in range(1, inner):
+            total += row[k] * b[k][j]
+        return total
+
+    expected = [[in_order(row, j) for j in range(outer)] for row in a]
+    b_transposed = [list(column) for column in zip(*b)]
+    assert linalg.matmul(a, b) == expected
+    assert linalg.matmul_transposed(a, b_transposed) == expected
+    assert linalg.affine(a, b, c) == [[e + c_j for e, c_j in zip(row, c)] for row in expected]
+
+
 # --- Forward, loss and gradients on the built-in networks --------------------------------------
 
 @pytest.mark.parametrize("name, n", [("xor", None), ("and", None), ("or", None),

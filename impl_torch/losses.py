@@ -75,8 +75,8 @@ class CategoricalCrossentropy(nn.Module):
 
 class _SoftmaxCrossentropy(torch.autograd.Function):
     """Forward: softmax, then nnfs's clipped cross-entropy (torch, Keras: the value from the
-    logits). Backward: nnfs's fused (softmax(z) - y) / n, computed in the forward from the
-    same p[y] the loss takes, as impl_numpy's p[range(n), y] -= 1; /= n.
+    logits). Backward: nnfs's fused (softmax(z) - y) / n, computed in the forward as
+    impl_numpy computes it: p[range(n), y] -= 1; /= n.
 
     Autograd through the clip would zero the gradient of a sample whose true-class
     probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
@@ -86,13 +86,16 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, labels, variant):
         probabilities = softmax(logits).contiguous()
-        index = labels.unsqueeze(1)
-        confidences = torch.gather(probabilities, 1, index)  # p[y], shape (n, 1)
-        dlogits = probabilities.scatter_(1, index, confidences - 1).div_(len(logits))
+        if variant == "nnfs":  # -mean(log p[y]), p clipped
+            clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
+            loss = F.nll_loss(torch.log(clipped), labels)
+        else:
+            loss = _softmax_crossentropy_from_logits(logits, labels)
+        # p[range(n), y] -= 1; p /= n
+        minus_ones = probabilities.new_full((len(labels), 1), -1.0)
+        dlogits = probabilities.scatter_add_(1, labels.unsqueeze(1), minus_ones).div_(len(logits))
         ctx.save_for_backward(dlogits)
-        if variant != "nnfs":
-            return _softmax_crossentropy_from_logits(logits, labels)
-        return -torch.mean(torch.log(torch.clamp(confidences, *_bounds(variant, logits.dtype))))
+        return loss
 
     @staticmethod
     def backward(ctx, grad_output):

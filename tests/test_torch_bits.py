@@ -4,6 +4,7 @@
   autograd's backward sums the batch by BLAS, db = dy.T @ 1. That must round as impl_numpy's
   einsum("ij->j"), row after row (for one column einsum adds in another order, so there
   BLAS is checked against a plain row-after-row loop), and the forward must equal x @ W.T + b.
+- softmax: given the same exps, the sums over (up to 4) classes and the divisions are impl_numpy's.
 - Adam: the update of the flat buffer, with its constants held as 0-d tensors, equals
   impl_numpy's to the last bit for equal gradients.
 """
@@ -13,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import impl_numpy.optimizers  # noqa: E402
-from impl_torch import layers, model, optimizers  # noqa: E402
+from impl_torch import activations, layers, model, optimizers  # noqa: E402
 from shared.spec import from_dict  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
@@ -66,3 +67,18 @@ def test_adam_update_equals_the_reference_bit_for_bit(dtype):
             param.grad.copy_(torch.from_numpy(grad))
             adam.step()
             assert np.array_equal(param.numpy(), expected), (trial, step)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_sums_and_divides_as_the_reference(dtype):
+    # torch's exp and NumPy's differ in the last bit for some inputs; given torch's exps,
+    # the sums over up to 4 classes and the divisions must be impl_numpy's (for more
+    # classes torch's sums on the transposed copy are only mostly NumPy's).
+    model.set_threads()
+    rng = np.random.default_rng(2)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 400)), int(rng.integers(1, 5))
+        logits = torch.from_numpy((rng.standard_normal((n, k)) * 10.0 ** rng.uniform(-1, 1.5)).astype(dtype))
+        exps = torch.exp(logits - logits.amax(dim=1, keepdim=True)).numpy().T.copy()
+        exps /= exps.sum(axis=0)  # impl_numpy's Softmax.forward, from the same exps
+        assert np.array_equal(activations.softmax(logits).numpy(), exps.T), (n, k)

@@ -73,10 +73,22 @@ class CategoricalCrossentropy(nn.Module):
         return torch.mean(-torch.log(_confidences(_clip(y_pred, self.variant), y_true)))
 
 
+def _softmax_crossentropy(logits, labels, variant):
+    """(L, dL/dz): nnfs's clipped cross-entropy of softmax(z) (torch, Keras: L from the logits)
+    and nnfs's fused (softmax(z) - y) / n, computed as impl_numpy computes it."""
+    probabilities = softmax(logits).contiguous()
+    if variant == "nnfs":  # -mean(log p[y]), p clipped
+        clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
+        loss = F.nll_loss(torch.log(clipped), labels)
+    else:
+        loss = _softmax_crossentropy_from_logits(logits, labels)
+    # p[range(n), y] -= 1; p /= n
+    minus_ones = probabilities.new_full((len(labels), 1), -1.0)
+    return loss, probabilities.scatter_add_(1, labels.unsqueeze(1), minus_ones).div_(len(logits))
+
+
 class _SoftmaxCrossentropy(torch.autograd.Function):
-    """Forward: softmax, then nnfs's clipped cross-entropy (torch, Keras: the value from the
-    logits). Backward: nnfs's fused (softmax(z) - y) / n, computed in the forward as
-    impl_numpy computes it: p[range(n), y] -= 1; /= n.
+    """Forward: L; backward: nnfs's fused dL/dz, never clipped.
 
     Autograd through the clip would zero the gradient of a sample whose true-class
     probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
@@ -85,15 +97,7 @@ class _SoftmaxCrossentropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, labels, variant):
-        probabilities = softmax(logits).contiguous()
-        if variant == "nnfs":  # -mean(log p[y]), p clipped
-            clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
-            loss = F.nll_loss(torch.log(clipped), labels)
-        else:
-            loss = _softmax_crossentropy_from_logits(logits, labels)
-        # p[range(n), y] -= 1; p /= n
-        minus_ones = probabilities.new_full((len(labels), 1), -1.0)
-        dlogits = probabilities.scatter_add_(1, labels.unsqueeze(1), minus_ones).div_(len(logits))
+        loss, dlogits = _softmax_crossentropy(logits, labels, variant)
         ctx.save_for_backward(dlogits)
         return loss
 
@@ -114,6 +118,11 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
     def forward(self, logits, y_true):
         return _SoftmaxCrossentropy.apply(logits, y_true, self.variant)
 
+    def value_and_gradient(self, logits, y_true):
+        """(L, dL/dz) without a graph (see Model._backward)."""
+        with torch.no_grad():
+            return _softmax_crossentropy(logits, y_true, self.variant)
+
 
 class BinaryCrossentropy(nn.Module):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
@@ -132,19 +141,25 @@ class BinaryCrossentropy(nn.Module):
         return torch.mean(torch.mean(sample_losses, dim=-1))
 
 
+def _sigmoid_binary_crossentropy(logits, y_true):
+    """(L, dL/dz): Keras's BCE from the logits and the fused (sigmoid(z) - y) / (outputs * n)."""
+    samples, outputs = logits.shape
+    dlogits = (torch.sigmoid(logits) - y_true) / outputs / samples
+    return _binary_crossentropy_from_logits(logits, y_true), dlogits
+
+
 class _SigmoidBinaryCrossentropy(torch.autograd.Function):
-    """Forward: Keras's BCE from the logits. Backward: the fused (sigmoid(z) - y) / (outputs * n)."""
+    """Forward: L; backward: the fused dL/dz."""
 
     @staticmethod
     def forward(ctx, logits, y_true):
-        ctx.save_for_backward(torch.sigmoid(logits), y_true)
-        return _binary_crossentropy_from_logits(logits, y_true)
+        loss, dlogits = _sigmoid_binary_crossentropy(logits, y_true)
+        ctx.save_for_backward(dlogits)
+        return loss
 
     @staticmethod
     def backward(ctx, grad_output):
-        probabilities, y_true = ctx.saved_tensors
-        samples, outputs = probabilities.shape
-        dlogits = (probabilities - y_true) / outputs / samples
+        (dlogits,) = ctx.saved_tensors
         return dlogits * grad_output, None
 
 
@@ -156,6 +171,11 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
     def forward(self, logits, y_true):
         return _SigmoidBinaryCrossentropy.apply(logits, y_true)
+
+    def value_and_gradient(self, logits, y_true):
+        """(L, dL/dz) without a graph (see Model._backward)."""
+        with torch.no_grad():
+            return _sigmoid_binary_crossentropy(logits, y_true)
 
 
 class MeanSquaredError(nn.Module):

@@ -38,6 +38,8 @@ NATIVE_LOSSES = {
     "categorical_crossentropy": nn.CrossEntropyLoss, "binary_crossentropy": nn.BCELoss,
     "mse": nn.MSELoss, "mae": nn.L1Loss,
 }
+# Losses fused with the output activation: their gradient is with respect to the logits.
+FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCrossentropy)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MODES = ("exact", "native")
 THREADS_ENV = "ROSETTA_TORCH_THREADS"
@@ -222,9 +224,24 @@ class Model(TrainingMixin):
             return self._total_loss(*self._checked(X, y, dropout_masks)).item()
 
     def _backward(self, X, y, masks):
+        # Autograd accumulates into the flat gradient buffer, in place.
         self.flat_params.grad.zero_()
-        loss = self._total_loss(X, y, masks)
-        loss.backward()  # accumulates into the flat gradient buffer, in place
+        if not isinstance(self.loss_function, FUSED_LOSSES):
+            loss = self._total_loss(X, y, masks)
+            loss.backward()
+            return loss.item()
+        # A fused loss hands its dL/dz to autograd at the logits, as impl_numpy's backward
+        # starts from the loss's dinputs: the same gradient as loss.backward() through the
+        # loss's Function, without a Python backward call (40 us of a 500 us spiral step).
+        logits = self.network(X, masks, logits=True)
+        loss, dlogits = self.loss_function.value_and_gradient(logits, y)
+        roots, grads = [logits], [dlogits]
+        if self.regularized:
+            penalty = self.regularization_loss()
+            roots.append(penalty)
+            grads.append(None)
+            loss = loss + penalty.detach()
+        torch.autograd.backward(roots, grads)
         return loss.item()
 
     def gradients(self, X, y, dropout_masks=None):

@@ -77,8 +77,9 @@ class Softmax:
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
 
     def forward(self, inputs, training=False, mask=None):
-        # Computed on a transposed copy, one row per class: the max and the sum over a few classes
-        # then run along contiguous memory (3x faster for 3 classes), with the same bits.
+        # Computed on a transposed copy, one row per class: the max and the sum over the classes
+        # then run along contiguous memory (3x faster for 3 classes), and the sum adds the classes
+        # in order, as impl_pure does (a row sum of 8 or more would add them pairwise).
         exps = inputs.T.copy()
         exps -= exps.max(axis=0)
         np.exp(exps, out=exps)

@@ -26,9 +26,13 @@ class Dense:
 
     def backward(self, dvalues):
         np.matmul(self.inputs.T, dvalues, out=self.dweights)
-        # db = sum over the samples i, row after row as sum(axis=0) adds them (also for a single
-        # column, which sum(axis=0) would add pairwise); einsum's loop is 1.5-2x faster on narrow layers.
-        np.einsum("ij->j", dvalues, out=self.dbiases)
+        # db = sum over the samples i (nnfs: np.sum(dvalues, axis=0)). einsum adds the rows in the
+        # same order, with the same bits, 1.5-2x faster on narrow layers; but a single column is
+        # contiguous, and there sum(axis=0) adds pairwise and einsum in yet another order.
+        if dvalues.shape[1] == 1:
+            dvalues.sum(axis=0, out=self.dbiases)
+        else:
+            np.einsum("ij->j", dvalues, out=self.dbiases)
         if self.regularized:
             self._add_penalty_gradients(self.weights, self.dweights, self.weight_l1, self.weight_l2)
             self._add_penalty_gradients(self.biases, self.dbiases, self.bias_l1, self.bias_l2)

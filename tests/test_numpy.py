@@ -71,6 +71,71 @@ def assert_gradients_match(model, X, y, masks=None, coords=None):
         assert np.linalg.norm(picked) > 0, f"{name}: an all-zero gradient checks nothing"
 
 
+# --- the fast forms keep the textbook formulas' bits ---------------------------------------------
+# impl_numpy writes a few formulas in faster but equivalent forms (see the comments there); the
+# oracles here are the plain textbook expressions and loops, compared bit for bit.
+
+def _bits(array):
+    return np.ascontiguousarray(array).view(np.uint8)
+
+
+def _awkward_values(rng, shape, dtype):
+    x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4)).astype(dtype)
+    x.flat[::7] = -0.0
+    x.flat[::11] = 0.0
+    x.flat[::13] = np.nan
+    x.flat[::17] = np.inf
+    x.flat[::19] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_max_0_x_and_its_gradient_passes_where_not_x_le_0(dtype):
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (300, 64), (7, 3), (64, 256)]:
+        x = _awkward_values(rng, shape, dtype)
+        d = rng.standard_normal(shape).astype(dtype)
+        relu = activations.ReLU()
+        with np.errstate(invalid="ignore"):
+            assert np.array_equal(_bits(relu.forward(x)), _bits(np.maximum(0, x)))  # -0.0 kept
+            assert np.array_equal(_bits(relu.backward(d)), _bits(d * ~(x <= 0)))  # NaN passes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_is_exp_x_minus_max_over_the_sum_in_class_order(dtype):
+    rng = np.random.default_rng(1)
+    for shape in [(1, 2), (300, 3), (64, 10), (5, 40)]:
+        x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-2, 5)).astype(dtype)
+        exps = np.exp(x - np.max(x, axis=1, keepdims=True))
+        total = exps[:, 0].copy()
+        for column in exps.T[1:]:  # class after class, as impl_pure's sum()
+            total = total + column
+        expected = exps / total[:, None]
+        assert np.array_equal(_bits(activations.Softmax().forward(x)), _bits(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradient_is_nnfs_sum_over_the_samples(dtype):
+    # nnfs's np.sum(dvalues, axis=0): row after row for two or more columns, pairwise for one.
+    rng = np.random.default_rng(2)
+    for trial in range(60):
+        n, width = int(rng.integers(1, 500)), int(rng.choice([1, 2, 3, 10, 64, 256]))
+        spec = from_dict({"inputs": 2, "loss": "mse", "layers": [
+            {"type": "dense", "units": width}, {"type": "linear"}]})
+        model = impl_numpy.build(spec, weights.initial(spec, seed=trial), dtype=dtype.__name__)
+        X = rng.standard_normal((n, 2))
+        y = rng.standard_normal((n, width)) * 10.0 ** rng.integers(-5, 5)
+        dvalues = model.loss_function.backward(model.forward(X), y.astype(dtype))
+        expected = np.sum(dvalues, axis=0)
+        if width > 1:  # the order it adds in, spelled out
+            in_order = dvalues[0].copy()
+            for row in dvalues[1:]:
+                in_order = in_order + row
+            assert np.array_equal(_bits(in_order), _bits(expected))
+        got = model.gradients(X, y)["dense1.bias"]
+        assert np.array_equal(_bits(got), _bits(expected)), (n, width, got - expected)
+
+
 # --- finite differences: single layers ---------------------------------------------------------
 
 @pytest.mark.parametrize("cls", [activations.ReLU, activations.LeakyReLU, activations.Sigmoid,

@@ -28,10 +28,11 @@ class Dense(nn.Linear):
         if not self.exact:
             return super().forward(inputs)
         # x @ W.T + outer(1, b): autograd's backward then computes db = dy.T @ 1, a BLAS gemv
-        # that sums the batch row after row, as impl_numpy's einsum("ij->j") does
-        # (tests/test_torch_bits.py checks the bits). The backward of x @ W.T + b would be
-        # torch's sum(0), which groups the rows differently: that matters where the sum
-        # nearly cancels.
+        # that sums the batch row after row, as impl_numpy's einsum("ij->j") does for two or
+        # more outputs (tests/test_torch_bits.py checks the bits; a single output NumPy sums
+        # pairwise, so there the two can differ in the last bit). The backward of x @ W.T + b
+        # would be torch's sum(0), which groups the rows differently: that matters where the
+        # sum nearly cancels.
         return torch.addr(F.linear(inputs, self.weight), inputs.new_ones(len(inputs)), self.bias)
 
     def regularization_loss(self):

@@ -37,7 +37,7 @@ class CategoricalCrossentropy:
             y_pred = np.sum(y_pred * y_true.astype(y_pred.dtype), axis=1)
         else:  # p[y]: the same bits as the sum over a one-hot row, without building it
             y_pred = y_pred[np.arange(len(y_pred)), y_true]
-        # -(sum of logs) / n: np.mean's bits for the mean of -log p, with two calls fewer
+        # -(sum of logs) / n: np.mean's bits for the mean of -log p, without negating the array
         return -np.log(_clip(y_pred, self.variant)).sum() / len(y_pred)
 
     def backward(self, dvalues, y_true):

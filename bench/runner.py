@@ -261,7 +261,8 @@ def pypy_runs(epochs: int, repeats: int, log) -> dict:
         for name, exe in interpreters if repeat % 2 == 0 else interpreters[::-1]:
             process = subprocess.run([exe, *script], capture_output=True, text=True, cwd=ROOT)
             if process.returncode:
-                return {"skipped": f"{name}: {process.stderr.strip().splitlines()[-1:]}"}
+                lines = (process.stderr or process.stdout).strip().splitlines()
+                return {"skipped": f"{name}: {lines[-1] if lines else process.returncode}"}
             line = process.stdout.strip()  # "pypy 3.9.18: 140 epochs/s after ...; final loss X"
             runs[name].append(float(line.split(": ", 1)[1].split()[0]))
             losses[name] = line.split("final loss ")[1]

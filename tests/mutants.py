@@ -90,7 +90,7 @@ MUTANTS = (
               ((r"(\n\s*)self\.output = ", r"\1self.inputs = inputs\1self.output = "),))]),
     _m("loss_not_divided_by_batch", losses.SoftmaxCategoricalCrossentropy, "backward",
        "softmax + cross-entropy gradient not divided by the batch size",
-       (r"self\.dinputs /= samples", "pass")),
+       (r"self\.dinputs /= len\(dvalues\)", "pass")),
     _m("mse_not_divided_by_batch", losses.MeanSquaredError, "backward",
        "mean squared error gradient not divided by the batch size",
        (r" / outputs / samples", " / outputs")),

@@ -136,6 +136,24 @@ def test_bias_gradient_is_nnfs_sum_over_the_samples(dtype):
         assert np.array_equal(_bits(got), _bits(expected)), (n, width, got - expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_crossentropy_gradient_is_nnfs_copy_minus_1_at_the_labels(dtype):
+    # nnfs Activation_Softmax_Loss_CategoricalCrossentropy.backward, spelled out: a copy of the
+    # probabilities, 1 subtracted at each sample's label, divided by the number of samples.
+    rng = np.random.default_rng(3)
+    for n, classes in [(1, 2), (300, 3), (64, 10), (7, 40)]:
+        probabilities = activations.Softmax().forward(rng.standard_normal((n, classes)).astype(dtype))
+        labels = rng.integers(0, classes, n)
+        expected = probabilities.copy()
+        for i, label in enumerate(labels):
+            expected[i, label] -= 1
+        expected = expected / n
+        loss = losses.SoftmaxCategoricalCrossentropy()
+        for y in (labels, np.eye(classes)[labels]):  # sparse and one-hot labels
+            got = loss.backward(probabilities, y)
+            assert got.dtype == dtype and np.array_equal(_bits(got), _bits(expected))
+
+
 # --- finite differences: single layers ---------------------------------------------------------
 
 @pytest.mark.parametrize("cls", [activations.ReLU, activations.LeakyReLU, activations.Sigmoid,
@@ -550,17 +568,25 @@ def test_spiral_reaches_0_9_with_the_nnfs_adam_settings():
 
 
 @pytest.mark.slow
-def test_sine_regression_accuracy_with_the_spec_settings():
+def test_sine_regression_fits_with_the_spec_settings():
     # The spec's settings (1-64-64-1, Glorot uniform, Adam lr 0.005, decay 1e-3, 10,000
-    # full-batch epochs); measured nnfs regression accuracy 0.900 after 1,000 epochs, 0.938
-    # after 2,000 and 0.961 after 10,000. The book's 0.01*randn init stalls at 0.571, which is
-    # why the spec uses Glorot (nnfs Ch. 17 raises its init to 0.1*randn instead).
+    # full-batch epochs). The book's 0.01*randn init stalls at accuracy 0.571, which is why the
+    # spec uses Glorot (nnfs Ch. 17 raises its init to 0.1*randn instead).
+    # nnfs's regression accuracy (|error| < std(y) / 250) is too strict to assert at one epoch:
+    # late in the run Adam's loss spikes now and then, and a change in the last bit moves the
+    # spikes. Measured here with the spec seed: accuracy 0.900 / 0.938 / 0.961 after 1,000 /
+    # 2,000 / 10,000 epochs. With its initial weights moved by a few ulps (7 runs): 0.85-0.963
+    # at epoch 10,000, down to 0.314 in spikes at epoch 9,000, at least 0.96 at its best
+    # checkpoint, and a final MSE of 1.7e-6 to 3.8e-6 (1.1e-5 in that spike). Seeds 1-5 end
+    # at MSE 3e-6 to 3e-5 (the bound below holds for them too; the accuracy bound does not).
     spec = networks.load("sine")
     assert spec.init == "glorot_uniform" and spec.training.epochs == 10_000
     data = datasets.load(spec.dataset.name, **spec.dataset.options)
     model = impl_numpy.build(spec, weights.initial(spec, seed=spec.training.seed))
-    model.fit(data.X_train, data.y_train, eval_every=spec.training.epochs)
-    assert accuracy("regression", model.predict(data.X_train), data.y_train) >= 0.90
+    history = model.fit(data.X_train, data.y_train, eval_every=1000)
+    mse = float(np.mean((model.predict(data.X_train) - data.y_train) ** 2))
+    assert mse <= 1e-4, f"MSE {mse:.2e}: the net has not fitted sin(2 pi x) (variance 0.5)"
+    assert max(history["accuracy"]) >= 0.90, history["accuracy"]
 
 
 @pytest.mark.slow

@@ -5,6 +5,8 @@ torch keeps a Linear weight as (n_neurons, n_inputs), the transpose of the canon
 
 Mirrors: impl_numpy/layers.py, impl_pure/layers.py, impl_tf/layers.py.
 """
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +35,7 @@ class Dense(nn.Linear):
         # pairwise, so there the two can differ in the last bit). The backward of x @ W.T + b
         # would be torch's sum(0), which groups the rows differently: that matters where the
         # sum nearly cancels.
-        return torch.addr(F.linear(inputs, self.weight), inputs.new_ones(len(inputs)), self.bias)
+        return torch.addr(F.linear(inputs, self.weight), _ones(len(inputs), inputs.dtype), self.bias)
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
@@ -45,6 +47,12 @@ class Dense(nn.Linear):
             if l2 > 0:
                 loss = loss + l2 * torch.sum(param * param)
         return loss
+
+
+@lru_cache(maxsize=16)
+def _ones(n, dtype):
+    """A vector of n ones, kept per length and dtype (never written to)."""
+    return torch.ones(n, dtype=dtype)
 
 
 class _NnfsAbs(torch.autograd.Function):

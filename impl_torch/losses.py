@@ -11,6 +11,8 @@ cross-entropy has its own backward.
 
 Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_tf/losses.py.
 """
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,9 +84,21 @@ def _softmax_crossentropy(logits, labels, variant):
         loss = F.nll_loss(torch.log(clipped), labels)
     else:
         loss = _softmax_crossentropy_from_logits(logits, labels)
-    # p[range(n), y] -= 1; p /= n
-    minus_ones = probabilities.new_full((len(labels), 1), -1.0)
-    return loss, probabilities.scatter_add_(1, labels.unsqueeze(1), minus_ones).div_(len(logits))
+    # (y_hat - one_hot(y)) / n, with n a 0-d tensor: a Python number costs an op ~3 us more
+    one_hot = _identity(logits.shape[1], logits.dtype).index_select(0, labels)
+    return loss, torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
+
+
+@lru_cache(maxsize=16)
+def _identity(n_classes, dtype):
+    """An identity matrix, kept per size and dtype (never written to): its rows are the one-hot labels."""
+    return torch.eye(n_classes, dtype=dtype)
+
+
+@lru_cache(maxsize=64)
+def _count(n, dtype):
+    """n as a 0-d tensor of dtype, kept (never written to)."""
+    return torch.tensor(n, dtype=dtype)
 
 
 class _SoftmaxCrossentropy(torch.autograd.Function):

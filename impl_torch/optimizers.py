@@ -38,6 +38,17 @@ class Optimizer(torch.optim.Optimizer):
                 constants[value] = torch.tensor(value, dtype=param.dtype)
         return [constants[value] for value in values]
 
+    def _scalars(self, param, *values):
+        """Per-step values (lr, 1 - b^t) as 0-d tensors of param's dtype: written into one tensor
+        made once, through its NumPy view, for the same reason as ``_constants``."""
+        state = self.state[param]
+        if "scalars" not in state:
+            scalars = torch.empty(len(values), dtype=param.dtype)
+            state["scalars"] = scalars.numpy(), scalars.unbind()
+        array, tensors = state["scalars"]
+        array[:] = values  # rounded to param's dtype, as torch rounds a Python float operand
+        return tensors
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = _evaluate(closure)
@@ -149,7 +160,7 @@ class Adam(Optimizer):
             scratch, scratch2 = self._state(param, "scratch"), self._state(param, "scratch2")
             if group["variant"] == "keras":
                 # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
-                alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                (alpha,) = self._scalars(param, lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t))
                 m.add_(torch.sub(grad, m, out=scratch).mul_(1 - b1))
                 v.add_(torch.mul(grad, grad, out=scratch).sub_(v).mul_(1 - b2))
                 _sqrt(v, out=scratch).add_(eps)
@@ -158,10 +169,11 @@ class Adam(Optimizer):
             # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; w -= lr*m_hat / (sqrt(v_hat) + eps)
             b1_, b2_, eps_, one_minus_b1, one_minus_b2 = self._constants(
                 param, b1, b2, eps, 1 - b1, 1 - b2)
+            correction_1, correction_2, lr_ = self._scalars(param, 1 - b1 ** t, 1 - b2 ** t, lr)
             m.mul_(b1_).add_(torch.mul(grad, one_minus_b1, out=scratch))
             v.mul_(b2_).add_(torch.mul(grad, grad, out=scratch).mul_(one_minus_b2))
-            _sqrt(torch.div(v, 1 - b2 ** t, out=scratch)).add_(eps_)  # sqrt(v_hat) + eps
-            param.sub_(torch.div(m, 1 - b1 ** t, out=scratch2).mul_(lr).div_(scratch))
+            _sqrt(torch.div(v, correction_2, out=scratch)).add_(eps_)  # sqrt(v_hat) + eps
+            param.sub_(torch.div(m, correction_1, out=scratch2).mul_(lr_).div_(scratch))
 
 
 def _sqrt(tensor, out=None):

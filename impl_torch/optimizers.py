@@ -41,11 +41,11 @@ class Optimizer(torch.optim.Optimizer):
     def _scalars(self, param, *values):
         """Per-step values (lr, 1 - b^t) as 0-d tensors of param's dtype: written into one tensor
         made once, through its NumPy view, for the same reason as ``_constants``."""
-        state = self.state[param]
-        if "scalars" not in state:
+        state, key = self.state[param], f"scalars{len(values)}"
+        if key not in state:
             scalars = torch.empty(len(values), dtype=param.dtype)
-            state["scalars"] = scalars.numpy(), scalars.unbind()
-        array, tensors = state["scalars"]
+            state[key] = scalars.numpy(), scalars.unbind()
+        array, tensors = state[key]
         array[:] = values  # rounded to param's dtype, as torch rounds a Python float operand
         return tensors
 

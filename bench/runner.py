@@ -196,6 +196,12 @@ def _summary(values) -> dict:
             "max": float(np.max(values))}
 
 
+def _failure(process) -> str:
+    """A failed subprocess in one line: its last line of output, or its exit status."""
+    lines = (process.stderr or process.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {process.returncode}"
+
+
 def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
     """``python -m bench.child MODE IMPL`` per implementation, interleaved; wall time includes start-up."""
     runs = {name: [] for name in impls}
@@ -210,8 +216,7 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
                                      capture_output=True, text=True, cwd=ROOT, env=os.environ)
             wall = time.perf_counter() - start
             if process.returncode:
-                lines = (process.stderr or process.stdout).strip().splitlines()
-                errors[name] = lines[-1] if lines else f"exit status {process.returncode}"
+                errors[name] = _failure(process)
                 continue
             run = json.loads(process.stdout.strip().splitlines()[-1])
             run["wall_s"] = wall
@@ -243,8 +248,7 @@ def compare_run(quick: bool, log) -> dict:
     log(f". compare.py{' ' + ' '.join(args) if args else ''}\n")
     result = {"args": args, "wall_s": wall, "exit_code": process.returncode}
     if process.returncode not in (0, 1):  # 1 is a disagreement: still a timed run
-        lines = (process.stderr or process.stdout).strip().splitlines()
-        result["error"] = lines[-1] if lines else f"exit status {process.returncode}"
+        result["error"] = _failure(process)
     return result
 
 
@@ -261,8 +265,7 @@ def pypy_runs(epochs: int, repeats: int, log) -> dict:
         for name, exe in interpreters if repeat % 2 == 0 else interpreters[::-1]:
             process = subprocess.run([exe, *script], capture_output=True, text=True, cwd=ROOT)
             if process.returncode:
-                lines = (process.stderr or process.stdout).strip().splitlines()
-                return {"skipped": f"{name}: {lines[-1] if lines else process.returncode}"}
+                return {"skipped": f"{name}: {_failure(process)}"}
             line = process.stdout.strip()  # "pypy 3.9.18: 140 epochs/s after ...; final loss X"
             runs[name].append(float(line.split(": ", 1)[1].split()[0]))
             losses[name] = line.split("final loss ")[1]

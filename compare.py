@@ -45,6 +45,7 @@ PARITY_SAMPLES = 128         # parity at init on the first 128 samples of big da
 PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000
 FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps (GUIDE §3)
 SLOW_ON_MNIST = ("pure",)    # left out of MNIST unless named in --impls
+LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 
 EPILOG = """examples:
   python compare.py                                  # spiral, every installed implementation
@@ -241,7 +242,10 @@ def console_for(args):
     from rich.console import Console
 
     # With --json, stdout carries the JSON only; everything for people goes to stderr.
-    return Console(stderr=args.json, highlight=False)
+    stream = sys.stderr if args.json else sys.stdout
+    # Piped or in a CI log, rich would wrap the tables at 80 columns and split the numbers.
+    width = None if stream.isatty() or "COLUMNS" in os.environ else LOG_WIDTH
+    return Console(stderr=args.json, highlight=False, width=width)
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -85,15 +86,19 @@ def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
 
 def test_spiral_json_on_stdout_only(tmp_path):
     out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run([sys.executable, "compare.py", "--network", "spiral", "--impls",
                            "numpy,pure", *FAST, "--json", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(proc.stdout)  # nothing but JSON on stdout
     assert report.validate(results) == []
     assert results == json.loads((out / "results.json").read_text())
     assert results["network"] == "spiral" and results["settings"]["epochs"] == 5
     assert "Parity at initialisation" in proc.stderr  # the human report went to stderr
+    # Not a terminal: the tables are laid out 120 columns wide, not wrapped at rich's 80.
+    assert max(map(len, proc.stderr.splitlines())) == compare.LOG_WIDTH
+    assert re.search(r"│ gradient +│ dense1\.weight +│ pure vs numpy +│", proc.stderr)
     assert {"decision_regions", "divergence"} <= {p["name"] for p in results["plots"]}
 
 

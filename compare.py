@@ -136,6 +136,13 @@ def configure(args, console) -> comparison.Run:
         spec = networks.load(args.network)
     except SpecError as error:
         raise UsageError(f"--network: {error}") from None
+    for name, value, low in (("--seed", args.seed, 0), ("--epochs", args.epochs, 1),
+                             ("--batch-size", args.batch_size, 0),
+                             ("--parity-steps", args.parity_steps, 1),
+                             ("--parity-samples", args.parity_samples, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
+
     optimizer = {"learning_rate": args.learning_rate, "decay": args.decay,
                  "momentum": args.momentum, "epsilon": args.epsilon, "rho": args.rho,
                  "beta_1": args.beta_1, "beta_2": args.beta_2, "clip_value": args.clip_value,
@@ -148,17 +155,9 @@ def configure(args, console) -> comparison.Run:
             spec = sweep.with_dropout(spec, args.dropout)
         if args.init:
             spec = spec.replace(init=args.init)
-        if args.seed < 0:
-            raise ValueError(f"--seed: expected an integer >= 0, got {args.seed}")
         spec = spec.replace(training={"seed": args.seed})
     except (SpecError, ValueError) as error:
         raise UsageError(f"optimizer/regularization options: {error}") from None
-
-    for name, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 0),
-                             ("--parity-steps", args.parity_steps, 1),
-                             ("--parity-samples", args.parity_samples, 1)):
-        if value is not None and value < low:
-            raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
 
     out = Path(args.out)
     try:

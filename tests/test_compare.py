@@ -189,6 +189,7 @@ def test_a_different_step_size_leaves_the_noise_floor_at_step_1(tmp_path, monkey
     (["--impls", "numpy,jax"], "--impls: unknown implementation(s) ['jax']"),
     (["--dtype", "float32", "--impls", "pure"], "Python floats (float64 only)"),
     (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+    (["--seed", "-1"], "compare.py: error: --seed: expected an integer >= 0, got -1"),
     (["--network", "xor", "--batch-size", "5"], "at most the 4 training samples"),
     (["--lr", "-1"], "optimizer.learning_rate"),
     (["--mode", "fast"], "invalid choice: 'fast'"),

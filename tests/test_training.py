@@ -77,7 +77,7 @@ def test_epoch_masks_rates_shapes_and_determinism():
     assert [m["dropout2"].shape for m in masks] == [(64, 128), (64, 128), (8, 128)]
     kept = np.concatenate([m["dropout1"].ravel() for m in masks] +
                           [m["dropout2"].ravel() for m in masks])
-    assert set(np.unique(kept)) == {0.0, 1.0}
+    assert kept.dtype == np.bool_ and kept.any() and not kept.all()
     # 52,000 Bernoulli(0.8) draws: sd of the mean is 0.0018.
     assert abs(kept.mean() - 0.8) < 0.01
     again = epoch_masks(spec, seed=0, epoch=0, batch_sizes=[64, 64, 8])

@@ -176,3 +176,21 @@ def test_a_weight_file_saved_by_one_implementation_loads_bit_exactly_in_another(
         assert list(loaded) == list(saved)
         for name in saved:
             assert np.array_equal(loaded[name], saved[name]), (writer, reader, name)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bool_float_and_int_masks_give_the_same_bits(impl):
+    """epoch_masks draws bool masks; 0/1 floats or ints from a user must compute the same step."""
+    require(impl)
+    c = case("mnist")
+    assert all(mask.dtype == np.bool_ for mask in c.masks.values())
+    results = []
+    for dtype in (np.bool_, np.float64, np.int64):
+        model = c.build(impl)
+        masks = {name: mask.astype(dtype) for name, mask in c.masks.items()}
+        loss = model.step(c.X, c.y, masks)
+        results.append((loss, model.parameters()))
+    (loss, params), others = results[0], results[1:]
+    for other_loss, other_params in others:
+        assert other_loss == loss
+        assert all(np.array_equal(other_params[k], params[k]) for k in params)

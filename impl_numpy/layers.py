@@ -78,7 +78,7 @@ class Dropout:
             return inputs
         if mask is None:
             mask = self.rng.binomial(1, 1 - self.rate, size=inputs.shape)
-        # mask / (1 - rate) in the inputs' dtype, the mask converted on the way (one pass, same bits)
+        # mask / (1 - rate) in the inputs' dtype, converting the mask on the way (one pass)
         self.scaled_mask = np.divide(mask, inputs.dtype.type(1 - self.rate), dtype=inputs.dtype)
         self.output = inputs * self.scaled_mask
         return self.output

@@ -138,7 +138,8 @@ class Model(TrainingMixin):
         output = self._forward(X, True, masks)
         loss = self._total_loss(output, y)
         dvalues = self.loss_function.backward(output, y)
-        # A fused loss's gradient (softmax or sigmoid + cross-entropy) is already with respect to the logits.
+        # A fused loss's gradient (softmax or sigmoid + cross-entropy) is already the
+        # gradient with respect to the logits.
         stack = self.layers[:-1] if self.fused_loss else self.layers
         for layer in reversed(stack):
             dvalues = layer.backward(dvalues)

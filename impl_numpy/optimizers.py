@@ -23,7 +23,8 @@ class Optimizer:
 
     def pre_update_params(self):
         if self.decay:
-            self.current_learning_rate = self.learning_rate * (1.0 / (1.0 + self.decay * self.iterations))
+            decayed = 1.0 / (1.0 + self.decay * self.iterations)
+            self.current_learning_rate = self.learning_rate * decayed
 
     def post_update_params(self):
         self.iterations += 1

@@ -37,7 +37,8 @@ def _confidences(probabilities, labels):
 
 def _softmax_crossentropy_from_logits(logits, labels):
     """mean(logsumexp(z) - z[y]): torch's CrossEntropyLoss and Keras's on a softmax output."""
-    shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)  # log-softmax, the max subtracted
+    # log-softmax, the max subtracted
+    shifted = logits - tf.reduce_max(logits, axis=1, keepdims=True)
     log_sums = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=1))
     return tf.reduce_mean(log_sums - _confidences(shifted, labels))
 

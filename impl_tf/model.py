@@ -108,8 +108,9 @@ def make_optimizer(spec, mode="exact"):
         if o.type == "sgd":
             return keras.optimizers.SGD(lr, momentum=f64(o.momentum), nesterov=o.nesterov, **clip)
         if o.type == "adagrad":
-            return keras.optimizers.Adagrad(lr, initial_accumulator_value=f64(o.initial_accumulator),
-                                            epsilon=f64(o.epsilon), **clip)
+            return keras.optimizers.Adagrad(
+                lr, initial_accumulator_value=f64(o.initial_accumulator), epsilon=f64(o.epsilon),
+                **clip)
         if o.type == "rmsprop":
             return keras.optimizers.RMSprop(lr, rho=f64(o.rho), epsilon=f64(o.epsilon), **clip)
         return keras.optimizers.Adam(lr, beta_1=f64(o.beta_1), beta_2=f64(o.beta_2),
@@ -259,7 +260,8 @@ class Model(TrainingMixin):
         return {name: self._tensor(mask) for name, mask in masks.items()}
 
     def _targets(self, y):
-        if self.spec.loss == "categorical_crossentropy":  # class indices; one-hot rows become their argmax
+        # Cross-entropy takes class indices: one-hot rows become their argmax.
+        if self.spec.loss == "categorical_crossentropy":
             return tf.convert_to_tensor(np.argmax(y, axis=1) if y.ndim == 2 else y.astype(np.int64))
         return self._tensor(y)
 

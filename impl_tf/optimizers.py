@@ -106,9 +106,9 @@ class Adagrad(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         cache = self._slot(self.caches, variable)
         self.assign_add(cache, gradient * gradient)
-        self.assign_sub(variable, _scaled_step(gradient, cache, self._constant(learning_rate, variable),
-                                               self._constant(self.epsilon, variable),
-                                               self.variant == "keras"))
+        step = _scaled_step(gradient, cache, self._constant(learning_rate, variable),
+                            self._constant(self.epsilon, variable), self.variant == "keras")
+        self.assign_sub(variable, step)
 
 
 class RMSprop(Optimizer):
@@ -127,9 +127,9 @@ class RMSprop(Optimizer):
         cache = self._slot(self.caches, variable)
         self.assign(cache, cache * self._constant(self.rho, variable))
         self.assign_add(cache, self._constant(1 - self.rho, variable) * (gradient * gradient))
-        self.assign_sub(variable, _scaled_step(gradient, cache, self._constant(learning_rate, variable),
-                                               self._constant(self.epsilon, variable),
-                                               self.variant == "keras"))
+        step = _scaled_step(gradient, cache, self._constant(learning_rate, variable),
+                            self._constant(self.epsilon, variable), self.variant == "keras")
+        self.assign_sub(variable, step)
 
 
 def _scaled_step(gradient, cache, lr, eps, eps_inside_root):

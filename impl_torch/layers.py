@@ -35,7 +35,8 @@ class Dense(nn.Linear):
         # pairwise, so there the two can differ in the last bit). The backward of x @ W.T + b
         # would be torch's sum(0), which groups the rows differently: that matters where the
         # sum nearly cancels.
-        return torch.addr(F.linear(inputs, self.weight), _ones(len(inputs), inputs.dtype), self.bias)
+        ones = _ones(len(inputs), inputs.dtype)
+        return torch.addr(F.linear(inputs, self.weight), ones, self.bias)
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""

@@ -208,7 +208,8 @@ class Model(TrainingMixin):
         return {name: self._tensor(mask) for name, mask in masks.items()}
 
     def _targets(self, y):
-        if self.spec.loss == "categorical_crossentropy":  # class indices; one-hot rows become their argmax
+        # Cross-entropy takes class indices: one-hot rows become their argmax.
+        if self.spec.loss == "categorical_crossentropy":
             return torch.from_numpy(np.argmax(y, axis=1) if y.ndim == 2 else y.astype(np.int64))
         return self._tensor(y)
 

@@ -4,7 +4,7 @@ Mirrors: impl_numpy/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
 from operator import mul
 
-from impl_pure.linalg import affine, dot, dot_products, matmul_transposed
+from impl_pure.linalg import affine, dot, dot_products, matmul_transposed, transpose
 
 
 class Dense:
@@ -28,9 +28,9 @@ class Dense:
 
     def backward(self, dvalues):
         # dW = inputs.T @ dvalues: each column of inputs dotted with each column of dvalues.
-        # Both transposed once per step, as tuples, and dW copied into its own rows.
-        dvalue_columns = list(zip(*dvalues))
-        for row, dots in zip(self.dweights, dot_products(zip(*self.inputs), dvalue_columns)):
+        # Both transposed once per step, and dW copied into its own rows.
+        dvalue_columns = transpose(dvalues)
+        for row, dots in zip(self.dweights, dot_products(transpose(self.inputs), dvalue_columns)):
             row[:] = dots
         self.dbiases[:] = map(sum, dvalue_columns)
         if self.regularized:

@@ -1,4 +1,4 @@
-"""The little linear algebra impl_pure needs in place of NumPy: dot, matmul, affine.
+"""The little linear algebra impl_pure needs in place of NumPy: dot, transpose, matmul, affine.
 
 A matrix is a list of rows, each row a list of floats. The inner loops run in C where they
 can: ``sum(map(mul, a, b))`` and ``map(add, ...)`` chains instead of Python-level ``for``
@@ -7,6 +7,7 @@ loops, which is several times faster on CPython; short inner dimensions (2 input
 
 No mirror: NumPy, torch and TensorFlow have these built in.
 """
+import sys
 from itertools import repeat
 from operator import add, mul
 
@@ -14,6 +15,19 @@ from operator import add, mul
 def dot(a, b):
     """sum_i a_i * b_i, accumulated in order."""
     return sum(map(mul, a, b))
+
+
+def transpose_by_zip(rows):
+    """The columns of a list of rows, as tuples (CPython runs zip in C: 1.5x faster there)."""
+    return list(zip(*rows))
+
+
+def transpose_by_index(rows):
+    """The columns of a list of rows, as lists (PyPy's JIT runs this 5x faster than zip)."""
+    return [[row[j] for row in rows] for j in range(len(rows[0]))] if rows else []
+
+
+transpose = transpose_by_index if sys.implementation.name == "pypy" else transpose_by_zip
 
 
 def zeros_like(rows):
@@ -36,9 +50,9 @@ def dot_products(a, b_rows):
 def matmul(a, b):
     """a @ b, each element summed over the inner index k in order."""
     if len(b) <= 3:
-        return _unrolled(a, list(zip(*b)))
+        return _unrolled(a, transpose(b))
     if _by_dot_products(len(b), len(b[0])):
-        return dot_products(a, list(zip(*b)))
+        return dot_products(a, transpose(b))
     return [linear_combination(row, b) for row in a]
 
 
@@ -48,16 +62,16 @@ def matmul_transposed(a, b):
         return _unrolled(a, b)
     if _by_dot_products(len(b[0]), len(b)):
         return dot_products(a, b)
-    columns = list(zip(*b))
+    columns = transpose(b)
     return [linear_combination(row, columns) for row in a]
 
 
 def affine(a, b, c):
     """a @ b + c: matmul with the vector c added to every row of the product."""
     if len(b) <= 3:
-        return _unrolled(a, list(zip(*b)), c)
+        return _unrolled(a, transpose(b), c)
     if _by_dot_products(len(b), len(b[0])):
-        columns = list(zip(*b))
+        columns = transpose(b)
         return [[sum(map(mul, row, column)) + c_j for column, c_j in zip(columns, c)]
                 for row in a]
     return [linear_combination(row, b, c) for row in a]

@@ -101,13 +101,16 @@ def test_no_numpy_in_the_source():
 
 # --- linalg: every element summed in order, on every path ---------------------------------------
 
+@pytest.mark.parametrize("transpose", ["transpose_by_zip", "transpose_by_index"])
 @pytest.mark.parametrize("inner, outer", [(1, 5), (2, 64), (3, 64), (64, 3), (8, 200)])
-def test_linalg_sums_each_element_in_order(inner, outer):
+def test_linalg_sums_each_element_in_order(inner, outer, transpose, monkeypatch):
     """affine, matmul and matmul_transposed equal the plain left-to-right loop over k bit for
-    bit on each of their paths (unrolled for inner <= 3, dot products, linear combinations)."""
+    bit on each of their paths (unrolled for inner <= 3, dot products, linear combinations),
+    with CPython's transpose and with PyPy's."""
     import random
 
     from impl_pure import linalg
+    monkeypatch.setattr(linalg, "transpose", getattr(linalg, transpose))
     rng = random.Random(inner * 1000 + outer)
     a = [[rng.gauss(0, 1) for _ in range(inner)] for _ in range(7)]
     b = [[rng.gauss(0, 1) for _ in range(outer)] for _ in range(inner)]
@@ -124,6 +127,18 @@ def test_linalg_sums_each_element_in_order(inner, outer):
     assert linalg.matmul(a, b) == expected
     assert linalg.matmul_transposed(a, b_transposed) == expected
     assert linalg.affine(a, b, c) == [[e + c_j for e, c_j in zip(row, c)] for row in expected]
+
+
+def test_both_transposes_give_the_columns_and_each_interpreter_gets_its_own():
+    import sys
+
+    from impl_pure import linalg
+    for rows in ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[1.0], [2.0]], [[7.0, 8.0]], []):
+        columns = [[row[j] for row in rows] for j in range(len(rows[0]) if rows else 0)]
+        assert [list(c) for c in linalg.transpose_by_zip(rows)] == columns
+        assert linalg.transpose_by_index(rows) == columns
+    expected = "transpose_by_index" if sys.implementation.name == "pypy" else "transpose_by_zip"
+    assert linalg.transpose is getattr(linalg, expected)
 
 
 # --- Forward, loss and gradients on the built-in networks --------------------------------------

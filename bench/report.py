@@ -90,6 +90,15 @@ PROCESS_HEADER = ("impl", "import s", "peak MB after import", "peak MB training"
                   "XOR end to end s", "XOR accuracy")
 
 
+def _interpreter_note(rates: dict) -> str:
+    start, end = rates["start"], rates["end"]
+    return (f"Interpreter speed (best of several, start / end of the run): a float comprehension "
+            f"{start['python_ns_per_element']:.1f} / {end['python_ns_per_element']:.1f} ns per "
+            f"element, a NumPy ufunc call on 300x3 {start['numpy_us_per_call']:.2f} / "
+            f"{end['numpy_us_per_call']:.2f} us; higher means a slower phase for impl_pure and "
+            f"the spiral net.")
+
+
 def _notes(results: dict) -> list[str]:
     meta = results["meta"]
     gemm = ", ".join(f"{key}: {value:.1f}" for key, value in results["gemm_gflops"].items())
@@ -98,6 +107,7 @@ def _notes(results: dict) -> list[str]:
         f"Python {meta['machine']['python']}, NumPy {meta['machine']['numpy']}; "
         f"threads {meta['threads']}.",
         f"NumPy GEMM rate (GFLOP/s, best of several): {gemm}.",
+        _interpreter_note(results["interpreter"]),
         f"MNIST data: {meta['mnist_data']}. Each round times one chunk per implementation "
         f"(MNIST: a fixed number of mini-batches, not a whole epoch; spiral: a fixed number of "
         f"full-batch epochs), in rotating order; {meta['rounds']} rounds after one warm-up round. "

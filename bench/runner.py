@@ -98,6 +98,34 @@ def gemm_rates(quick: bool) -> dict:
     return rates
 
 
+def interpreter_rates(quick: bool) -> dict:
+    """How fast this machine runs Python-bound work now (best of several runs).
+
+    The GEMM rate says little about impl_pure and the spiral net, which are bound by the
+    interpreter and by NumPy's per-call overhead; these two rates, taken at the start and the
+    end of a run, tell a slow phase from a slow change: a float comprehension (ns per element,
+    impl_pure's kind of loop) and a NumPy ufunc on a 300x3 array (us per call, spiral's kind).
+    """
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.random(10_000).tolist() for _ in range(3))
+    small, out = rng.random((300, 3)), np.empty((300, 3))
+    reps, count = (3, 5) if quick else (7, 50)
+
+    def best(function, units):
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            for _ in range(count):
+                function()
+            times.append((time.perf_counter() - start) / count / units)
+        return min(times)
+
+    return {"python_ns_per_element": 1e9 * best(
+                lambda: [x * y + z for x, y, z in zip(a, b, c)], len(a)),
+            "numpy_us_per_call": 1e6 * best(lambda: [np.add(small, small, out=out)
+                                                     for _ in range(100)], 100)}
+
+
 def shared_epoch_seconds(n: int) -> float:
     """What fit spends per MNIST b64 epoch outside the implementation: the shuffle and the masks."""
     spec = networks.load("mnist")
@@ -310,7 +338,8 @@ def main(args) -> int:
             "mnist_data": source, "command": "python -m bench " + " ".join(sys.argv[1:])}
     log(f"bench: {', '.join(impls)}; {rounds} interleaved rounds per workload; MNIST data: "
         f"{source}\n")
-    results = {"meta": meta, "gemm_gflops": gemm_rates(args.quick), "workloads": {}}
+    results = {"meta": meta, "gemm_gflops": gemm_rates(args.quick), "workloads": {},
+               "interpreter": {"start": interpreter_rates(args.quick)}}
     meta["shared_epoch_s"] = shared_epoch_seconds(len(X))
     for workload in workloads(args.quick, args.pure_mnist):
         if args.only in workload.name:
@@ -321,6 +350,7 @@ def main(args) -> int:
     results["compare"] = compare_run(args.quick, log) if not args.only else None
     results["pypy"] = (pypy_runs(60 if args.quick else 300, 1 if args.quick else 3, log)
                        if not args.only and "pure" in impls else None)
+    results["interpreter"]["end"] = interpreter_rates(args.quick)
     results["targets"] = report.targets(results)
     meta["seconds"] = time.perf_counter() - started
     path = Path(args.json)

@@ -36,6 +36,10 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert set(results["gemm_gflops"]) == {f"{dtype} {shape}" for dtype in ("float32", "float64")
                                            for shape in ("512x512x512",
                                                          "mnist layer 1 (256x784x256)")}
+    for moment in ("start", "end"):
+        rates = results["interpreter"][moment]
+        assert rates["python_ns_per_element"] > 0 and rates["numpy_us_per_call"] > 0
+    assert "Interpreter speed" in process.stdout
     startup = results["startup"]["impls"]["numpy"]
     assert startup["import_s"]["median"] > 0
     assert 0 < startup["import_peak_mb"]["median"] <= startup["train_peak_mb"]["median"]

@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a float32 constant
 
 
 def _clip(y_pred, variant):
@@ -83,7 +84,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
 
     from_logits = False
 
@@ -101,6 +102,11 @@ class BinaryCrossentropy:
 
     def backward(self, dvalues, y_true):
         samples, outputs = dvalues.shape
+        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+            p = dvalues
+            self.dinputs = ((p - y_true) / np.maximum((1 - p) * p, TORCH_BCE_EPSILON)
+                            / (samples * outputs))
+            return self.dinputs
         p = np.clip(dvalues, CLIP, 1 - CLIP)
         self.dinputs = -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
         return self.dinputs

@@ -2,11 +2,14 @@
 
 Mirrors: impl_numpy/losses.py, impl_torch/losses.py, impl_tf/losses.py.
 """
+import struct
 import sys
 from math import exp, inf, log, log1p
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 TINY = sys.float_info.min  # the smallest normal float64, NumPy's finfo(float64).tiny
+# torch's BCELoss backward: a float32 constant 1e-12, read back as a float64
+TORCH_BCE_EPSILON = struct.unpack("f", struct.pack("f", 1e-12))[0]
 
 
 def _clip(p, variant):
@@ -82,7 +85,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
 
     from_logits = False
 
@@ -105,6 +108,11 @@ class BinaryCrossentropy:
 
     def backward(self, dvalues, y_true):
         samples, outputs = len(dvalues), len(dvalues[0])
+        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+            self.dinputs = [[(p - t) / max((1 - p) * p, TORCH_BCE_EPSILON) / (samples * outputs)
+                             for p, t in zip(p_row, t_row)]
+                            for p_row, t_row in zip(dvalues, y_true)]
+            return self.dinputs
         self.dinputs = []
         for p_row, t_row in zip(dvalues, y_true):
             p_row = [min(max(p, CLIP), 1 - CLIP) for p in p_row]

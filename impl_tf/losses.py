@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
+TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a float32 constant
 
 
 def _clip(y_pred, variant):
@@ -99,7 +100,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(Loss):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
 
     def forward(self, y_pred, y_true):
         nnfs = self.variant == "nnfs"
@@ -112,6 +113,9 @@ class BinaryCrossentropy(Loss):
 
     def backward(self, y_pred, y_true):
         samples, outputs = _rows_and_columns(y_pred)
+        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+            p = y_pred
+            return (p - y_true) / tf.maximum((1 - p) * p, TORCH_BCE_EPSILON) / (samples * outputs)
         p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
         return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
 

@@ -139,7 +139,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(nn.Module):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
 
     from_logits = False
 

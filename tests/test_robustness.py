@@ -471,6 +471,31 @@ def test_reference_losses_at_probabilities_0_and_1(variant, strict_floats):
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_torch_variant_bce_gradient_is_torchs_near_0_and_1(name):
+    """Variant "torch" takes torch's BCELoss gradient, (p - y) / max(p(1 - p), 1e-12) / n, not
+    nnfs's at p clipped to [1e-7, 1 - 1e-7]: with output biases of +-20 and +-30, 1 - p and p fall
+    below 1e-7 (the clip would shrink the gradient up to ~70x). Golden: torch's own autograd of
+    F.binary_cross_entropy over a forward written here."""
+    require(name)
+    require("torch")
+    import torch
+    import torch.nn.functional as F
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
+                       {"type": "dense", "units": 2}, {"type": "sigmoid"}], "binary_crossentropy",
+                   metric="binary", variant="torch")
+    params = weights.initial(spec, seed=1, scheme="glorot_uniform")
+    params["dense2.bias"] = np.array([20.0, -30.0])
+    y = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    hidden = torch.tanh(torch.tensor(X4) @ tensors["dense1.weight"] + tensors["dense1.bias"])
+    p = torch.sigmoid(hidden @ tensors["dense2.weight"] + tensors["dense2.bias"])
+    F.binary_cross_entropy(p, torch.tensor(y)).backward()
+    grads = implementations.build(name, spec, params).gradients(X4, y)
+    for key, tensor in tensors.items():
+        np.testing.assert_allclose(grads[key], tensor.grad.numpy(), rtol=1e-9, atol=0, err_msg=key)
+
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_nan_loss_stops_training_with_epoch_and_step(name):
     """SGD with lr 1e60 on a linear model: the weights grow ~1e60x per step, so the loss
     (squared) passes 1e308 at the 4th update: epoch 2, step 2 with two batches per epoch."""

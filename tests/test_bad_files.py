@@ -1,0 +1,333 @@
+"""Bad and unusual files: narrow safetensors dtypes, file modes of atomic writes, IDX headers
+whose size overflows int64, damaged or empty mnist.npz archives, and data_dir mistakes."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+from shared import datasets, networks, report, weights
+from shared.datasets import DataError
+from shared.weights import WeightsError
+
+XOR = networks.load("xor")
+
+
+# ---------------------------------------------------------------- safetensors dtypes
+
+def write_safetensors(path, tensors):
+    """Write a safetensors file by hand (8-byte header length, JSON header, data), so that
+    any dtype can be stored: ``tensors`` maps name -> (dtype, shape, raw little-endian bytes)."""
+    header, offset = {}, 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text
+                     + b"".join(raw for _, _, raw in tensors.values()))
+    return path
+
+
+# bfloat16 bit patterns and their values from the format (sign, 8 exponent bits with bias
+# 127, 7 fraction bits), worked out by hand.
+BF16 = {
+    0x3F80: 1.0,
+    0xC000: -2.0,
+    0x3FC0: 1.5,
+    0x3E80: 0.25,
+    0x4049: 3.140625,                   # 2 * (1 + 73/128)
+    0x0001: 2.0**-133,                  # the smallest subnormal: 2**-126 * 2**-7
+    0x7F7F: (2 - 2.0**-7) * 2.0**127,   # the largest finite value
+    0x8000: -0.0,
+}
+
+
+def test_bfloat16_weights_load_exactly(tmp_path):
+    bits, values = list(BF16), list(BF16.values())
+    tensors, expected, i = {}, {}, 0
+    for name, shape in XOR.parameter_shapes().items():
+        n = int(np.prod(shape))
+        chosen = [(i + k) % len(bits) for k in range(n)]
+        i += n
+        tensors[name] = ("BF16", shape, struct.pack(f"<{n}H", *(bits[c] for c in chosen)))
+        expected[name] = np.array([values[c] for c in chosen]).reshape(shape)
+    params = weights.load(write_safetensors(tmp_path / "bf16.safetensors", tensors), XOR)
+    for name, want in expected.items():
+        assert params[name].dtype == np.float64
+        np.testing.assert_array_equal(params[name], want)
+        assert np.array_equal(np.signbit(params[name]), np.signbit(want)), name
+
+
+@pytest.mark.parametrize("dtype", ["F8_E4M3", "F8_E5M2"])
+def test_float8_weights_are_refused_by_file_name_and_dtype(tmp_path, dtype):
+    tensors = {name: ("F64", array.shape, array.astype("<f8").tobytes())
+               for name, array in weights.initial(XOR).items()}
+    tensors["dense1.weight"] = (dtype, (2, 4), bytes(8))  # one byte per value
+    path = write_safetensors(tmp_path / "f8.safetensors", tensors)
+    with pytest.raises(WeightsError) as error:
+        weights.load(path, XOR)
+    message = str(error.value)
+    assert str(path) in message and dtype in message and "dense1.weight" in message
+    assert "expected a float array" in message
+
+
+# ---------------------------------------------------------------- file modes
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test; the previous one is restored afterwards."""
+    previous = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(previous)
+
+
+MNIST_GZ = [stem + ".gz" for stem in datasets.MNIST_FILES.values()]
+TARGET = MNIST_GZ[0]  # every writer below writes directory / TARGET (download_mnist all four)
+
+
+def _save_weights(directory, monkeypatch):
+    weights.save(directory / TARGET, weights.initial(XOR))
+    return [directory / TARGET]
+
+
+def _atomic_write_bytes(directory, monkeypatch):
+    weights.atomic_write_bytes(directory / TARGET, b"new")
+    return [directory / TARGET]
+
+
+def _report_write_text(directory, monkeypatch):
+    report.write_text(directory / TARGET, "new")
+    return [directory / TARGET]
+
+
+def _download_mnist(directory, monkeypatch):
+    """download_mnist from a fake server that answers b'<name> data' for every file."""
+    def urlopen(url, timeout):
+        return io.BytesIO(f"{url.rsplit('/', 1)[1]} data".encode())
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
+    digests = {name: hashlib.sha256(f"{name} data".encode()).hexdigest() for name in MNIST_GZ}
+    return list(datasets.download_mnist(directory, "https://example.org/mnist", digests).values())
+
+
+WRITERS = {"weights.save": _save_weights, "atomic_write_bytes": _atomic_write_bytes,
+           "report.write_text": _report_write_text, "download_mnist": _download_mnist}
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+@pytest.mark.parametrize("writer", WRITERS)
+def test_new_files_get_the_mode_that_the_umask_gives(tmp_path, umask, monkeypatch, writer, mask):
+    umask(mask)
+    written = WRITERS[writer](tmp_path / "out", monkeypatch)
+    assert len(written) == (4 if writer == "download_mnist" else 1)
+    for path in written:  # what open() would have made: 0o666 less the umask
+        assert _mode(path) == 0o666 & ~mask, (path, oct(_mode(path)))
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_replaced_files_keep_their_mode(tmp_path, umask, monkeypatch, writer):
+    umask(0o077)  # so that the kept mode cannot come from the umask
+    directory = tmp_path / "out"
+    directory.mkdir()
+    for name in MNIST_GZ:
+        (directory / name).write_bytes(b"old")
+        os.chmod(directory / name, 0o604)
+    written = WRITERS[writer](directory, monkeypatch)
+    for path in written:
+        assert path.read_bytes() != b"old"
+        assert _mode(path) == 0o604, (path, oct(_mode(path)))
+
+
+# ---------------------------------------------------------------- IDX sizes
+
+@pytest.mark.parametrize("dims, size", [
+    ((2**22, 2**21, 2**21), 2**64),               # int64 wrapped this to 0
+    ((2**32 - 1, 2**32 - 1), 2**64 - 2**33 + 1),  # and this to -8589934591
+])
+def test_idx_size_beyond_int64_is_reported_exactly(tmp_path, dims, size):
+    path = tmp_path / "huge.idx"
+    path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+    with pytest.raises(DataError, match=rf"huge\.idx: truncated data: expected {size} bytes "
+                                        rf"after the header for shape .* of uint8, got 0"):
+        datasets.read_idx(path)
+
+
+# ---------------------------------------------------------------- mnist.npz
+
+def digits(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n) % 10
+
+
+def npz_arrays(n_train=6, n_test=4):
+    x_train, y_train = digits(n_train, 1)
+    x_test, y_test = digits(n_test, 2)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def npz_bytes(arrays=None, compressed=False):
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **(arrays or npz_arrays()))
+    return buffer.getvalue()
+
+
+def zip_of(members):
+    """An .npz-like zip with the given raw bytes as its members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, raw in members.items():
+            archive.writestr(name, raw)
+    return buffer.getvalue()
+
+
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def flip_inside_member(raw, member):
+    """Flip one byte in the middle of ``member``'s stored data (after its local header)."""
+    info = zipfile.ZipFile(io.BytesIO(raw)).getinfo(member)
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    damaged = bytearray(raw)
+    damaged[start + info.compress_size // 2] ^= 0xFF
+    return bytes(damaged)
+
+
+def _load_npz(tmp_path, raw):
+    (tmp_path / "mnist.npz").write_bytes(raw)
+    with pytest.raises(DataError) as error:
+        datasets.mnist(tmp_path)
+    message = str(error.value)
+    assert str(tmp_path / "mnist.npz") in message
+    return message
+
+
+@pytest.mark.parametrize("case", ["cut in half", "empty"])
+def test_truncated_npz_is_named(tmp_path, case):
+    good = npz_bytes()
+    message = _load_npz(tmp_path, good[:len(good) // 2] if case == "cut in half" else b"")
+    assert "not an .npz archive, or a truncated or corrupt one" in message
+    assert "pickle" not in message
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_with_a_damaged_member_is_named(tmp_path, compressed):
+    raw = flip_inside_member(npz_bytes(compressed=compressed), "x_train.npy")
+    message = _load_npz(tmp_path, raw)
+    assert "member x_train is truncated or corrupt" in message
+    assert "pickle" not in message
+
+
+@pytest.mark.parametrize("x_train", [
+    npy_bytes(digits(6)[0])[:300],   # cut short after its header
+    b"not a .npy file at all",       # np.load would hand this back as bytes
+], ids=["cut short", "not npy"])
+def test_npz_member_that_is_not_a_whole_array_is_not_blamed_on_pickle(tmp_path, x_train):
+    members = {f"{key}.npy": npy_bytes(array) for key, array in npz_arrays().items()}
+    members["x_train.npy"] = x_train
+    message = _load_npz(tmp_path, zip_of(members))
+    assert "member x_train is truncated or corrupt" in message
+    assert "pickle" not in message and "object array" not in message
+
+
+@pytest.mark.parametrize("content", [
+    b"x_train,y_train\n1,2\n",   # text
+    gzip.compress(npz_bytes()),  # an .npz gzipped once more
+    b"",
+], ids=["text", "gzip of npz", "empty"])
+def test_file_that_is_no_zip_is_not_an_npz_archive(tmp_path, content):
+    message = _load_npz(tmp_path, content)
+    assert "not an .npz archive" in message
+    assert "pickle" not in message
+
+
+# ---------------------------------------------------------------- no images
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_npz_without_images_is_refused(tmp_path, split):
+    arrays = npz_arrays()
+    arrays[f"x_{split}"] = np.zeros((0, 28, 28), np.uint8)
+    arrays[f"y_{split}"] = np.zeros(0, np.int64)
+    message = _load_npz(tmp_path, npz_bytes(arrays))
+    assert f"x_{split}/y_{split}: no images" in message
+
+
+def idx_bytes(array):
+    code = 0x08 << 8 | array.ndim
+    return code.to_bytes(4, "big") + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def write_idx_dir(directory, arrays):
+    for key, stem in datasets.MNIST_FILES.items():
+        (directory / stem).write_bytes(idx_bytes(arrays[key].astype(np.uint8)))
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_dir_without_images_is_refused(tmp_path, split):
+    arrays = npz_arrays()
+    arrays[f"x_{split}"] = np.zeros((0, 28, 28), np.uint8)
+    arrays[f"y_{split}"] = np.zeros(0, np.uint8)
+    write_idx_dir(tmp_path, arrays)
+    stem = datasets.MNIST_FILES[f"x_{split}"]
+    with pytest.raises(DataError, match="no images") as error:
+        datasets.mnist(tmp_path)
+    assert str(tmp_path / stem) in str(error.value)
+
+
+# ---------------------------------------------------------------- data_dir
+
+@pytest.fixture
+def cwd_with_data(tmp_path, monkeypatch):
+    """The current directory holds good MNIST IDX files, which an empty data_dir would find."""
+    write_idx_dir(tmp_path, npz_arrays())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
+
+
+@pytest.mark.parametrize("loader", [
+    lambda: datasets.mnist(data_dir=""),
+    lambda: datasets.load("mnist", data_dir=""),
+    lambda: datasets.fashion_mnist(""),
+    lambda: datasets.fashion_mnist_available(""),
+], ids=["mnist", "load", "fashion_mnist", "fashion_mnist_available"])
+def test_empty_data_dir_is_refused_not_taken_for_the_current_directory(cwd_with_data, loader):
+    with pytest.raises(DataError, match="data_dir is empty"):
+        loader()
+
+
+def test_data_dir_may_name_the_npz_file_itself(tmp_path):
+    arrays = npz_arrays()
+    (tmp_path / "digits.npz").write_bytes(npz_bytes(arrays))
+    data = datasets.mnist(tmp_path / "digits.npz")
+    np.testing.assert_array_equal(data.X_train, arrays["x_train"].reshape(6, 784) / 255.0)
+    np.testing.assert_array_equal(data.y_val, arrays["y_test"])
+
+
+def test_data_dir_that_is_another_file_says_so(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not data")
+    with pytest.raises(DataError) as error:
+        datasets.mnist(path)
+    message = str(error.value)
+    assert str(path) in message and "got a file" in message
+    assert "expected a folder holding mnist.npz or the four IDX files" in message
+    assert "does not exist" not in message

@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from shared import comparison, datasets, implementations, networks, report  # noqa: E402
+from shared import checks, comparison, datasets, implementations, networks, report  # noqa: E402
 from shared import sweep, weights  # noqa: E402
 from shared.spec import INITIALIZERS, OPTIMIZERS, SpecError  # noqa: E402
 
@@ -46,6 +46,20 @@ PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000
 FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps (GUIDE §3)
 SLOW_ON_MNIST = ("pure",)    # left out of MNIST unless named in --impls
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
+PARITY_STEPS = 100           # default --parity-steps
+# --sweep-* option -> (its destination, sweep.grid's axis, default)
+SWEEP_OPTIONS = {"--sweep-optimizers": ("sweep_optimizers", "optimizers", sweep.DEFAULT_OPTIMIZERS),
+                 "--sweep-lrs": ("sweep_lrs", "learning_rates", sweep.DEFAULT_LEARNING_RATES),
+                 "--sweep-batch-sizes": ("sweep_batch_sizes", "batch_sizes",
+                                         sweep.DEFAULT_BATCH_SIZES),
+                 "--sweep-regs": ("sweep_regs", "regularizations", sweep.DEFAULT_REGULARIZATIONS)}
+# options that --sweep replaces by its own configurations (or does not use)
+NOT_WITH_SWEEP = {"--batch-size": "batch_size", "--optimizer": "optimizer",
+                  "--lr": "learning_rate", "--decay": "decay", "--momentum": "momentum",
+                  "--epsilon": "epsilon", "--rho": "rho", "--beta-1": "beta_1",
+                  "--beta-2": "beta_2", "--nesterov": "nesterov", "--clip-value": "clip_value",
+                  "--clip-norm": "clip_norm", "--l2": "l2", "--dropout": "dropout",
+                  "--parity-steps": "parity_steps", "--parity-samples": "parity_samples"}
 
 EPILOG = """examples:
   python compare.py                                  # spiral, every installed implementation
@@ -108,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--l2", type=float, help="L2 factor on every dense layer's weights and biases")
     o.add_argument("--dropout", type=float, help="dropout rate after every hidden layer")
     c = p.add_argument_group("comparison")
-    c.add_argument("--parity-steps", type=int, default=100,
-                   help="optimizer steps of the divergence check (default 100; float32: 10)")
+    c.add_argument("--parity-steps", type=int,
+                   help=f"optimizer steps of the divergence check (default {PARITY_STEPS}; "
+                        f"float32: {FLOAT32_STEPS})")
     c.add_argument("--parity-samples", type=int,
                    help=f"samples for parity at init (default all up to {PARITY_ALL_UP_TO}, "
                         f"else {PARITY_SAMPLES})")
@@ -117,31 +132,47 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true",
                    help="print results.json on stdout (and nothing else there)")
     c.add_argument("--quiet", action="store_true", help="only skip notices and the verdict")
-    s = p.add_argument_group("sweep (optimizer x learning rate x batch size x regularization)")
+    s = p.add_argument_group(
+        "sweep (optimizer x learning rate x batch size x regularization)",
+        "Each configuration is what its label says: the network's layers without their own "
+        "regularization, the optimizer from its nnfs defaults with the sweep's learning rate. "
+        "So --batch-size, the optimizer overrides, --l2, --dropout, --parity-steps and "
+        "--parity-samples are refused with --sweep, and --sweep-* without it. A network "
+        "without a hidden layer (and, or) gets no dropout configurations: left out of the "
+        "default --sweep-regs with a note, a usage error when asked for.")
     s.add_argument("--sweep", action="store_true",
                    help=f"run the sweep instead of sections 1-3 (default {sweep.DEFAULT_EPOCHS} "
                         "epochs per configuration)")
-    s.add_argument("--sweep-optimizers", type=_csv(str), default=list(sweep.DEFAULT_OPTIMIZERS))
-    s.add_argument("--sweep-lrs", type=_csv(float), default=list(sweep.DEFAULT_LEARNING_RATES))
-    s.add_argument("--sweep-batch-sizes", type=_csv(int), default=list(sweep.DEFAULT_BATCH_SIZES),
-                   help="0 = full batch")
-    s.add_argument("--sweep-regs", type=_csv(str), default=list(sweep.DEFAULT_REGULARIZATIONS),
-                   help=f"subset of {','.join(sweep.REGULARIZATIONS)}")
+    s.add_argument("--sweep-optimizers", type=_csv(str),
+                   help=f"subset of {','.join(OPTIMIZERS)} "
+                        f"(default {','.join(sweep.DEFAULT_OPTIMIZERS)})")
+    s.add_argument("--sweep-lrs", type=_csv(float),
+                   help=f"default {','.join(map(str, sweep.DEFAULT_LEARNING_RATES))}")
+    s.add_argument("--sweep-batch-sizes", type=_csv(int),
+                   help=f"0 = full batch (default "
+                        f"{','.join(map(str, sweep.DEFAULT_BATCH_SIZES))})")
+    s.add_argument("--sweep-regs", type=_csv(str),
+                   help=f"subset of {','.join(sweep.REGULARIZATIONS)} "
+                        f"(default {','.join(sweep.DEFAULT_REGULARIZATIONS)})")
     return p
 
 
 def configure(args, console) -> comparison.Run:
-    """Check every option against the spec and data; raise UsageError with a helpful message."""
+    """Check every option against the spec and data; raise UsageError with a helpful message.
+    The output directory is created last, so that a usage error leaves nothing behind."""
     try:
         spec = networks.load(args.network)
     except SpecError as error:
         raise UsageError(f"--network: {error}") from None
+    if not args.out:
+        raise UsageError("--out: expected a directory path, got an empty string")
     for name, value, low in (("--seed", args.seed, 0), ("--epochs", args.epochs, 1),
                              ("--batch-size", args.batch_size, 0),
                              ("--parity-steps", args.parity_steps, 1),
                              ("--parity-samples", args.parity_samples, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
+    check_sweep_options(args)
 
     optimizer = {"learning_rate": args.learning_rate, "decay": args.decay,
                  "momentum": args.momentum, "epsilon": args.epsilon, "rho": args.rho,
@@ -151,21 +182,16 @@ def configure(args, console) -> comparison.Run:
         spec = sweep.with_optimizer(spec, args.optimizer, **optimizer)
         if args.l2 is not None:
             spec = sweep.with_l2(spec, args.l2)
-        if args.dropout is not None:
-            spec = sweep.with_dropout(spec, args.dropout)
         if args.init:
             spec = spec.replace(init=args.init)
         spec = spec.replace(training={"seed": args.seed})
     except (SpecError, ValueError) as error:
         raise UsageError(f"optimizer/regularization options: {error}") from None
-
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
-    if not os.access(out, os.W_OK):
-        raise UsageError(f"--out: the output directory {out} is not writable")
+    if args.dropout is not None:
+        try:
+            spec = sweep.with_dropout(spec, args.dropout)
+        except (SpecError, ValueError) as error:
+            raise UsageError(f"--dropout: {error}") from None
 
     requested = args.impls
     if requested is not None:
@@ -180,10 +206,17 @@ def configure(args, console) -> comparison.Run:
                          "(--impls pure,numpy,torch) or use --dtype float64")
 
     try:
-        overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+        overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
         data = datasets.for_spec(spec, **overrides)
     except (datasets.DataError, OSError, ValueError) as error:
         raise UsageError(f"data for network {spec.name!r}: {error}") from None
+    try:  # a spec that does not fit its data fails here, not in the middle of the run
+        for X, y in ((data.X_train, data.y_train), (data.X_val, data.y_val)):
+            if X is not None:
+                checks.check_targets(spec, y, len(checks.check_inputs(spec, X)))
+    except checks.InputError as error:
+        raise UsageError(f"--network: {spec.name!r} does not fit its dataset "
+                         f"{spec.dataset.name!r}: {error}") from None
     n = len(data.X_train)
     batch_size = spec.training.batch_size if args.batch_size is None else args.batch_size
     if batch_size > n:
@@ -191,15 +224,8 @@ def configure(args, console) -> comparison.Run:
                          f"{spec.name!r} (or 0 for full batch), got {batch_size}")
     if args.parity_samples is not None and args.parity_samples > n:
         raise UsageError(f"--parity-samples: expected at most {n}, got {args.parity_samples}")
-    for name in args.sweep_optimizers if args.sweep else ():
-        if name not in OPTIMIZERS:
-            raise UsageError(f"--sweep-optimizers: expected a subset of {OPTIMIZERS}, got {name!r}")
-    if args.sweep:
-        try:
-            sweep.grid(args.sweep_optimizers, args.sweep_lrs, args.sweep_batch_sizes,
-                       args.sweep_regs)
-        except ValueError as error:
-            raise UsageError(f"--sweep-*: {error}") from None
+    notes = []
+    configs = sweep_configs(args, spec, n, notes) if args.sweep else []
 
     default_epochs = (sweep.DEFAULT_EPOCHS if args.sweep
                       else COMPARE_EPOCHS.get(args.network, min(spec.training.epochs,
@@ -210,17 +236,18 @@ def configure(args, console) -> comparison.Run:
             + (f" (the spec says {spec.training.epochs}; pass --epochs "
                f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs
                else ""))
-    steps = args.parity_steps
-    if args.dtype == "float32" and steps > FLOAT32_STEPS:
+    requested_steps = args.parity_steps or PARITY_STEPS
+    steps = requested_steps
+    if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
         steps = FLOAT32_STEPS
     run = comparison.Run(args=args, spec=spec, data=data, impls=impls,
                          params=weights.initial(spec, args.seed, spec.init), epochs=epochs,
                          epochs_note=note, batch_size=batch_size, parity_steps=steps,
                          parity_samples=args.parity_samples or (n if n <= PARITY_ALL_UP_TO
                                                                 else PARITY_SAMPLES),
-                         console=console)
-    if steps != args.parity_steps:
-        run.notes.append(f"float32: divergence over {steps} steps, not {args.parity_steps} "
+                         console=console, notes=notes, sweep_configs=configs)
+    if steps != requested_steps:
+        run.notes.append(f"float32: divergence over {steps} steps, not {requested_steps} "
                          f"(float32 trajectories drift apart; long-run parity is float64's)")
     for impl in list(run.impls):
         if not implementations.is_available(impl):
@@ -234,7 +261,58 @@ def configure(args, console) -> comparison.Run:
         run.notes.append(f"{REFERENCE} is not in --impls but runs as the reference")
     elif run.impls == [REFERENCE] and args.mode == "exact":
         run.notes.append(f"only the reference {REFERENCE} runs: there is no pair to compare")
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out: the output directory {out} is not writable")
     return run
+
+
+def check_sweep_options(args) -> None:
+    """--sweep-* only with --sweep, and none of the options it replaces; check the values given."""
+    given = [flag for flag, (dest, _, _) in SWEEP_OPTIONS.items()
+             if getattr(args, dest) is not None]
+    if given and not args.sweep:
+        raise UsageError(f"{given[0]}: only used with --sweep; add --sweep or drop {given[0]}")
+    replaced = [flag for flag, dest in NOT_WITH_SWEEP.items() if getattr(args, dest) is not None]
+    if replaced and args.sweep:
+        raise UsageError(f"{', '.join(replaced)}: not used with --sweep, whose configurations "
+                         f"set the optimizer (from its nnfs defaults), learning rate, batch size "
+                         f"and regularization; use --sweep-optimizers, --sweep-lrs, "
+                         f"--sweep-batch-sizes and --sweep-regs, or run without --sweep")
+    for flag, (dest, axis, _) in SWEEP_OPTIONS.items():
+        if getattr(args, dest) is not None:
+            try:
+                sweep.check(axis, getattr(args, dest))
+            except ValueError as error:
+                raise UsageError(f"{flag}: {error}") from None
+
+
+def sweep_configs(args, spec, n: int, notes: list) -> list:
+    """The sweep's configurations, each checked against ``spec`` (batch sizes >= n: full batch)."""
+    axes = {dest: list(default if getattr(args, dest) is None else getattr(args, dest))
+            for dest, _, default in SWEEP_OPTIONS.values()}
+    regs = axes["sweep_regs"]
+    if "dropout" in regs and not sweep.has_hidden_layer(spec):
+        reason = f"network {spec.name!r} has no hidden layer to put dropout after"
+        if args.sweep_regs is not None:
+            raise UsageError(f"--sweep-regs: dropout: {reason}; expected a subset of "
+                             f"{','.join(r for r in sweep.REGULARIZATIONS if r != 'dropout')}")
+        regs.remove("dropout")
+        notes.append(f"sweep: no dropout configurations, {reason}")
+    sizes = [0 if size >= n else size for size in axes["sweep_batch_sizes"]]
+    configs = list(dict.fromkeys(sweep.grid(axes["sweep_optimizers"], axes["sweep_lrs"], sizes,
+                                            regs)))
+    for config in configs:
+        try:
+            config.apply(spec)
+        except (SpecError, ValueError) as error:
+            raise UsageError(f"--sweep: configuration {config.label!r}: {error}") from None
+    return configs
 
 
 def console_for(args):
@@ -270,7 +348,8 @@ def main(argv=None) -> int:
                "network": run.spec.name, "spec": run.spec.to_dict(),
                "settings": {"dtype": args.dtype, "mode": args.mode, "init": run.spec.init,
                             "seed": args.seed, "epochs": run.epochs,
-                            "epochs_note": run.epochs_note, "batch_size": run.batch_size,
+                            "epochs_note": run.epochs_note,
+                            "batch_size": None if args.sweep else run.batch_size,
                             "parity_steps": run.parity_steps,
                             "parity_samples": run.parity_samples, "reference": REFERENCE,
                             "sweep": args.sweep},

@@ -44,6 +44,7 @@ class Run:
     skipped: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sweep_configs: list[sweep.Config] = field(default_factory=list)  # --sweep, checked
 
     @property
     def dtype(self):
@@ -70,6 +71,18 @@ class Run:
             self.impls.remove(impl)
         print(f"skipping {impl}: {reason}", file=sys.stderr, flush=True)  # even with --quiet
 
+    def build_all(self) -> dict:
+        """Each implementation (and the reference) built once from the initial weights; one that
+        fails to import or to build is skipped."""
+        models = {}
+        for impl in list(self.impls) if REFERENCE in self.impls else [REFERENCE] + self.impls:
+            try:
+                models[impl] = self.build(impl)
+            except Exception as error:
+                if impl == REFERENCE:
+                    raise
+                self.skip(impl, f"{type(error).__name__}: {error}")
+        return models
 
 
 # ----------------------------------------------------------------------------- 1. parity
@@ -81,14 +94,7 @@ def check_parity(run: Run):
     if run.spec.dropout_layers:
         masks = training.epoch_masks(run.spec, run.spec.training.seed, 0, [len(X)])[0]
         conditions.append(("dropout masks of epoch 1", masks))
-    models, differences = {}, []
-    for impl in list(run.impls) if REFERENCE in run.impls else [REFERENCE] + run.impls:
-        try:
-            models[impl] = run.build(impl)
-        except Exception as error:  # a framework that fails to import or to build is skipped
-            if impl == REFERENCE:
-                raise
-            run.skip(impl, f"{type(error).__name__}: {error}")
+    models, differences = run.build_all(), []
     for impl, model in models.items():
         ref_spec, label = run.reference(impl)
         if impl == REFERENCE and label == REFERENCE:
@@ -175,6 +181,13 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
         path = metrics.trajectory(build_reference(run.params), X, y, steps, **plan)
         floor = metrics.noise_floor(build_perturbed if run.dtype == "float32" else build_reference,
                                     run.params, path, X, y, steps, **plan)
+        if run.dtype == "float32":
+            # float32 rounds a near-cancelling gradient sum by percents, and Adam's g / (|g| + eps)
+            # amplifies that where |g| ~ eps: the floor is also the reference's own rounding
+            # error, its distance from the same steps in float64.
+            exact = implementations.build(REFERENCE, ref_spec, run.params, "float64", "exact")
+            floor = np.maximum(floor, metrics.distances(
+                path, metrics.trajectory(exact, X, y, steps, **plan)))
         references[label] = (path, floor)
     checks, paths = {}, {}
     for impl in run.impls:
@@ -201,11 +214,15 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
                        f"step {t}: {label} {float(ref_path[t, k])!r} vs {impl} "
                        f"{float(path[t, k])!r}; distance {check.distance[t]:.3g} > bound "
                        f"{check.bound[t]:.3g} (noise floor {check.floor[t]:.3g})")
+            if check.diverged_step is not None:
+                message += (f"; the run diverged (non-finite parameters) at step "
+                            f"{check.diverged_step}")
             run.failures.append(message)
         checks[impl] = {"reference": label, "distance": list(check.distance),
                         "noise_floor": list(check.floor), "bound": list(check.bound),
                         "ok": check.ok, "first_bad_step": check.first_bad_step,
-                        "worst_ratio": check.worst_ratio, "message": message}
+                        "worst_ratio": check.worst_ratio,
+                        "diverged_step": check.diverged_step, "message": message}
         paths[impl] = path[-1]
     drift = {}
     if run.mode == "native":
@@ -305,45 +322,42 @@ def explain_native(run: Run, drift: dict) -> dict:
 def run_sweep(run: Run, progress) -> dict:
     """Train every configuration in every implementation; judge final weights by the noise floor."""
     d = run.data
-    n = len(d.X_train)
     validation = (d.X_val, d.y_val) if d.X_val is not None else None
-    a = run.args
-    sizes = [0 if size >= n else size for size in a.sweep_batch_sizes]
-    configs = list(dict.fromkeys(sweep.grid(a.sweep_optimizers, a.sweep_lrs, sizes, a.sweep_regs)))
-    task = progress.add_task("sweep", total=len(configs)) if progress else None
+    run.build_all()  # skips a framework that fails to import, as sections 1-3 do
+    task = progress.add_task("sweep", total=len(run.sweep_configs)) if progress else None
     out = []
-    for config in configs:
+    for config in run.sweep_configs:
         spec = config.apply(run.spec)
 
         def fit(impl, params, spec_):
+            """(final flat weights or None if training diverged, history, seconds)."""
             model = implementations.build(impl, spec_, params, run.dtype,
                                           run.mode if impl != REFERENCE else "exact")
+            start = time.perf_counter()
             try:
                 h = model.fit(d.X_train, d.y_train, epochs=run.epochs,
                               batch_size=config.batch_size, seed=spec.training.seed,
                               validation_data=validation, eval_every=run.epochs)
             except training.TrainingDiverged:
-                return None, None
-            return metrics.flatten(model.parameters()), h
+                return None, None, time.perf_counter() - start
+            return metrics.flatten(model.parameters()), h, time.perf_counter() - start
 
         results, references = {}, {}
         for impl in run.impls:
             ref_spec = implementations.reference_spec(spec, impl, run.mode)
             if ref_spec.variant not in references:
-                final, history = fit(REFERENCE, run.params, ref_spec)
-                perturbed, _ = fit(REFERENCE, metrics.perturb_one_ulp(run.params), ref_spec)
-                references[ref_spec.variant] = (final, history, perturbed)
-            ref_final, ref_history, perturbed = references[ref_spec.variant]
-            start = time.perf_counter()
+                fitted = fit(REFERENCE, run.params, ref_spec)
+                perturbed, _, _ = fit(REFERENCE, metrics.perturb_one_ulp(run.params), ref_spec)
+                references[ref_spec.variant] = (fitted, perturbed)
+            (ref_final, ref_history, ref_seconds), perturbed = references[ref_spec.variant]
             try:
-                final, history = (fit(impl, run.params, spec) if impl != REFERENCE
-                                  or ref_spec.variant != spec.variant
-                                  else (ref_final, ref_history))
+                final, history, seconds = (fit(impl, run.params, spec) if impl != REFERENCE
+                                           or ref_spec.variant != spec.variant
+                                           else (ref_final, ref_history, ref_seconds))
             except Exception as error:
                 run.failures.append(f"sweep {config.label}: {impl} raised "
                                     f"{type(error).__name__}: {error}")
                 continue
-            seconds = time.perf_counter() - start
             if final is None or ref_final is None:  # diverged: agree only if both did
                 ok = final is None and ref_final is None
                 distance = bound = float("nan")

@@ -258,12 +258,15 @@ class TrajectoryCheck:
     bound: tuple[float, ...]
     ok: bool
     first_bad_step: int | None  # the first step whose distance exceeds its bound
-    worst_ratio: float          # max over steps of distance / bound
+    worst_ratio: float          # max over steps of distance / bound (inf/inf steps left out)
+    diverged_step: int | None = None  # the first step with a non-finite distance or floor
 
     def describe(self, label: str = "") -> str:
         prefix = f"{label}: " if label else ""
         final = (f"final distance {self.distance[-1]:.3g}, noise floor {self.floor[-1]:.3g}, "
                  f"worst distance/bound {self.worst_ratio:.3g}")
+        if self.diverged_step is not None:
+            final += f"; the run diverged (non-finite parameters) at step {self.diverged_step}"
         if self.ok:
             return f"{prefix}within the noise-floor bound at every step ({final})"
         t = self.first_bad_step
@@ -277,9 +280,14 @@ def check_trajectory(distance, floor, factor: float = TRAJECTORY_FACTOR,
     distance, floor = np.asarray(distance, float), np.asarray(floor, float)
     bound = np.maximum(factor * floor, minimum)
     bad = np.flatnonzero(~(distance <= bound))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isnan(distance), np.inf, distance) / bound
+    ratio = ratio[~np.isnan(ratio)]  # inf / inf: both runs diverged, no ratio to speak of
+    blown = np.flatnonzero(~np.isfinite(distance) | ~np.isfinite(floor))
     return TrajectoryCheck(tuple(distance.tolist()), tuple(floor.tolist()), tuple(bound.tolist()),
                            bad.size == 0, int(bad[0]) if bad.size else None,
-                           float(np.max(distance / bound)))
+                           float(ratio.max()) if ratio.size else math.nan,
+                           int(blown[0]) if blown.size else None)
 
 
 # ----------------------------------------------------------------------- finite differences

@@ -15,6 +15,7 @@ import html
 import io
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from shared.weights import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 TINY = 1e-20  # exact zeros are drawn here on log axes
+HUGE = 1e100  # larger values are drawn here (matplotlib's log ticks overflow near 1e257)
 GRID = 70     # decision-region grid per axis
 MNIST_DIGITS = 16
 
@@ -220,16 +222,23 @@ def _floats(values) -> np.ndarray:
     return np.array([float(v) for v in values], dtype=float)
 
 
+def _log_values(values) -> np.ndarray:
+    """Values for a log axis: clipped to [TINY, HUGE], non-finite ones masked (not drawn)."""
+    v = _floats(values)
+    return np.where(np.isfinite(v), np.clip(v, TINY, HUGE), np.nan)
+
+
 def plot_loss_accuracy(training: dict) -> bytes:
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     for k, (impl, run) in enumerate(training.items()):
         # thinner lines on top, so that curves which agree stay visible
         h, style = run["history"], {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
-        ax_loss.plot(h["epoch"], h["loss"], label=f"{impl} train", **style)
+        ax_loss.plot(h["epoch"], _log_values(h["loss"]), label=f"{impl} train", **style)
         ax_acc.plot(h["epoch"], h["accuracy"], label=f"{impl} train", **style)
         if h["val_loss"]:
-            ax_loss.plot(h["epoch"], h["val_loss"], "--", label=f"{impl} val", **style)
+            ax_loss.plot(h["epoch"], _log_values(h["val_loss"]), "--", label=f"{impl} val",
+                         **style)
             ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", **style)
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
@@ -247,7 +256,7 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
     for k, pair in enumerate(pairs):
         values = {d["name"]: float(d["max_abs"]) for d in grads
                   if " vs ".join(reversed(d["pair"])) == pair}
-        heights = [max(values.get(n, 0.0), TINY) for n in names]
+        heights = _log_values([values.get(n, 0.0) for n in names])
         impl = pair.split(" vs ")[0]
         ax.bar(np.arange(len(names)) + k * width, heights, width, label=pair,
                color=COLORS.get(impl))
@@ -262,18 +271,23 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
 def plot_divergence(divergence: dict) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    drawn_floors = set()
+    drawn_floors, values = set(), []
     for impl, check in divergence["implementations"].items():
         steps = np.arange(len(check["distance"]))
-        ax.plot(steps, np.maximum(_floats(check["distance"]), TINY), label=f"{impl} vs "
+        values += [_floats(check[key]) for key in ("distance", "noise_floor", "bound")]
+        ax.plot(steps, _log_values(check["distance"]), label=f"{impl} vs "
                 f"{check['reference']}", color=COLORS.get(impl))
         if check["reference"] not in drawn_floors:
             drawn_floors.add(check["reference"])
-            ax.plot(steps, np.maximum(_floats(check["noise_floor"]), TINY), "k:",
+            ax.plot(steps, _log_values(check["noise_floor"]), "k:",
                     label=f"noise floor ({check['reference']} from 1-ulp weights)")
-            ax.plot(steps, np.maximum(_floats(check["bound"]), TINY), "k--", alpha=.5,
+            ax.plot(steps, _log_values(check["bound"]), "k--", alpha=.5,
                     label="bound: 10x floor, at least 1e-12 (f64) or 1e-5 (f32)")
     ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
+    every = np.concatenate(values) if values else np.zeros(0)
+    if not np.all(np.isfinite(every)) or np.any(every > HUGE):
+        ax.set_title(f"diverged: values above {HUGE:g} drawn at {HUGE:g}, non-finite ones "
+                     f"not drawn", fontsize=9, color="#b00")
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -360,47 +374,67 @@ def plot_sweep(sweep: dict) -> bytes:
 
 
 def make_plots(run, results: dict, models: dict) -> dict[str, bytes]:
-    """PNG bytes by plot name, for the sections that ran."""
-    images = {}
+    """PNG bytes by plot name, for the sections that ran. A plot that fails is left out and
+    its error goes to results["plot_errors"] and stderr: it never costs the report."""
+    images, results["plot_errors"] = {}, []
+    for name, draw in _plot_jobs(run, results, models):
+        try:
+            images[name] = draw()
+        except Exception as error:
+            _pyplot().close("all")
+            message = f"plot {name} failed: {type(error).__name__}: {error}"
+            results["plot_errors"].append(message)
+            print(f"compare.py: {message}", file=sys.stderr, flush=True)
+    return images
+
+
+def _plot_jobs(run, results: dict, models: dict):
+    """(name, function drawing its PNG) for each plot of the sections that ran."""
     if results["sweep"]:
-        images["sweep"] = plot_sweep(results["sweep"])
-        return images
-    if results["training"] and results["training"]["implementations"]:
-        images["loss_accuracy"] = plot_loss_accuracy(results["training"]["implementations"])
+        yield "sweep", lambda: plot_sweep(results["sweep"])
+        return
+    training = results["training"]["implementations"] if results["training"] else None
+    if training:
+        yield "loss_accuracy", lambda: plot_loss_accuracy(training)
     if results["parity"] and results["parity"]["differences"]:
-        images["gradient_differences"] = plot_gradient_differences(
+        yield "gradient_differences", lambda: plot_gradient_differences(
             results["parity"]["differences"])
     if results["divergence"] and results["divergence"]["implementations"]:
-        images["divergence"] = plot_divergence(results["divergence"])
+        yield "divergence", lambda: plot_divergence(results["divergence"])
     d, spec = run.data, run.spec
     if models and spec.inputs == 2:
-        lo, hi = d.X_train.min(axis=0), d.X_train.max(axis=0)
-        pad = 0.1 * (hi - lo + 1e-9)
-        gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID),
-                             np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID))
-        grid = np.column_stack([gx.ravel(), gy.ravel()])
-        regions = {}
-        for impl, model in models.items():
-            out = model.predict(grid)
-            label = np.argmax(out, axis=1) if out.shape[1] > 1 else (
-                out[:, 0] > 0.5 if spec.metric == "binary" else out[:, 0])
-            regions[impl] = label.astype(float).reshape(gx.shape)
-        images["decision_regions"] = plot_decision_regions(gx, gy, regions, d.X_train,
-                                                           d.y_train)
+        yield "decision_regions", lambda: _decision_regions(d, spec, models)
     if models and spec.inputs == 1:
-        images["regression_fit"] = plot_regression_fit(
+        yield "regression_fit", lambda: plot_regression_fit(
             d.X_train, d.y_train, {impl: m.predict(d.X_train) for impl, m in models.items()})
     if models and spec.inputs == 784:
-        X = d.X_val if d.X_val is not None else d.X_train
-        y = d.y_val if d.y_val is not None else d.y_train
-        X, y = X[:MNIST_DIGITS], y[:MNIST_DIGITS]
-        labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-        images["mnist_predictions"] = plot_mnist(
-            X, labels, {impl: np.argmax(m.predict(X), axis=1) for impl, m in models.items()})
-    if results["training"] and results["training"]["implementations"]:
-        images["time_per_epoch"] = plot_time_per_epoch(
-            results["training"]["implementations"])
-    return images
+        yield "mnist_predictions", lambda: _mnist_predictions(d, models)
+    if training:
+        yield "time_per_epoch", lambda: plot_time_per_epoch(training)
+
+
+def _decision_regions(d, spec, models: dict) -> bytes:
+    lo, hi = d.X_train.min(axis=0), d.X_train.max(axis=0)
+    pad = 0.1 * (hi - lo + 1e-9)
+    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    regions = {}
+    for impl, model in models.items():
+        out = model.predict(grid)
+        label = np.argmax(out, axis=1) if out.shape[1] > 1 else (
+            out[:, 0] > 0.5 if spec.metric == "binary" else out[:, 0])
+        regions[impl] = label.astype(float).reshape(gx.shape)
+    return plot_decision_regions(gx, gy, regions, d.X_train, d.y_train)
+
+
+def _mnist_predictions(d, models: dict) -> bytes:
+    X = d.X_val if d.X_val is not None else d.X_train
+    y = d.y_val if d.y_val is not None else d.y_train
+    X, y = X[:MNIST_DIGITS], y[:MNIST_DIGITS]
+    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+    return plot_mnist(X, labels, {impl: np.argmax(m.predict(X), axis=1)
+                                  for impl, m in models.items()})
 
 
 # ----------------------------------------------------------------------------- compare.py's report
@@ -410,11 +444,14 @@ def sections(run, results: dict) -> list[Section]:
     f = fmt
     spec, out = run.spec, []
     o = spec.optimizer
+    training = ("optimizer, learning rate, batch size and regularization per configuration "
+                "(see Sweep)" if results["sweep"] else
+                f"optimizer {o.type} lr {o.learning_rate:g} decay {o.decay:g}; batch size "
+                f"{run.batch_size or 'full'}")
     head = Section("Settings", [
         f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
-        f"{run.mode} mode, init {spec.init}, seed {run.args.seed}; optimizer {o.type} "
-        f"lr {o.learning_rate:g} decay {o.decay:g}; batch size "
-        f"{run.batch_size or 'full'}; implementations {', '.join(run.impls) or 'none'}"
+        f"{run.mode} mode, init {spec.init}, seed {run.args.seed}; {training}; "
+        f"implementations {', '.join(run.impls) or 'none'}"
         + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else "")]
         + ([run.epochs_note] if run.epochs_note else []) + run.notes)
     out.append(head)
@@ -472,15 +509,20 @@ def sections(run, results: dict) -> list[Section]:
             f"{div['batch_size'] or 'full'}), as max |difference| from the reference. The noise "
             f"floor is the reference rerun from weights moved by one ulp: rounding that grows "
             f"chaotically stays near it; a formula difference lands orders of magnitude above. "
-            f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
+            + ("In float32 the floor is at least the reference's own distance from the same "
+               "steps in float64 (Adam amplifies the rounding of a gradient that nearly "
+               "cancels). " if run.dtype == "float32" else "")
+            + f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
             plots=["divergence"])
         table = Table("Distance at the last step", ["implementation", "reference",
                                                     "distance", "noise floor",
                                                     "worst distance / bound", "verdict"])
         for impl, c in div["implementations"].items():
+            verdict = "within" if c["ok"] else f"left at step {c['first_bad_step']}"
+            if c["diverged_step"] is not None:
+                verdict += f"; diverged (non-finite parameters) at step {c['diverged_step']}"
             table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),
-                      f(c["worst_ratio"]), "within" if c["ok"] else
-                      f"left at step {c['first_bad_step']}", bad=not c["ok"])
+                      f(c["worst_ratio"]), verdict, bad=not c["ok"])
         s.tables.append(table)
         out.append(s)
     if results["native"]:
@@ -499,7 +541,10 @@ def sections(run, results: dict) -> list[Section]:
         s = Section("Sweep", [
             f"Each configuration trained {sw['epochs']} epochs in every implementation from the "
             f"same weights, data order and masks; final weights judged against the noise floor "
-            f"(the reference trained from one-ulp-perturbed weights)."], plots=["sweep"])
+            f"(the reference trained from one-ulp-perturbed weights). A configuration is what "
+            f"its label says: the optimizer from its nnfs defaults with that learning rate, the "
+            f"network's layers with only that regularization (none: no L1/L2, no dropout)."],
+            plots=["sweep"])
         table = Table("Sweep results", ["configuration", "implementation", "loss",
                                         "accuracy", "val accuracy", "distance", "bound",
                                         "ok"])
@@ -514,7 +559,8 @@ def sections(run, results: dict) -> list[Section]:
     summary = Section("Summary", [
         "All pairs agree within the harness tolerances." if verdict["ok"] else
         f"DISAGREEMENT: {verdict['first_divergence']}"]
-        + [f"also: {line}" for line in verdict["failures"][1:]])
+        + [f"also: {line}" for line in verdict["failures"][1:]]
+        + results.get("plot_errors", []))
     out.append(summary)
     return out
 
@@ -568,10 +614,11 @@ _HISTORY = {
 _TRAJECTORY = {
     "type": "object",
     "required": ["reference", "distance", "noise_floor", "bound", "ok", "first_bad_step",
-                 "worst_ratio", "message"],
+                 "worst_ratio", "diverged_step", "message"],
     "properties": {"reference": {"type": "string"}, "distance": _NUMS, "noise_floor": _NUMS,
                    "bound": _NUMS, "ok": {"type": "boolean"}, "first_bad_step": _INT_OR_NULL,
-                   "worst_ratio": _NUM, "message": {"type": "string"}},
+                   "worst_ratio": _NUM, "diverged_step": _INT_OR_NULL,
+                   "message": {"type": "string"}},
 }
 _SWEEP_RESULT = {
     "type": "object",
@@ -585,7 +632,7 @@ RESULTS_SCHEMA = {
     "type": "object",
     "required": ["schema_version", "command", "network", "spec", "settings", "implementations",
                  "skipped", "parity", "training", "divergence", "native", "sweep", "plots",
-                 "files", "verdict", "seconds"],
+                 "plot_errors", "files", "verdict", "seconds"],
     "properties": {
         "schema_version": {"enum": [SCHEMA_VERSION]},
         "command": {"type": "string"},
@@ -600,7 +647,7 @@ RESULTS_SCHEMA = {
                            "init": {"type": "string"}, "seed": {"type": "integer"},
                            "epochs": {"type": "integer", "minimum": 1},
                            "epochs_note": {"type": "string"},
-                           "batch_size": {"type": "integer", "minimum": 0},
+                           "batch_size": {"type": ["integer", "null"], "minimum": 0},
                            "parity_steps": {"type": "integer", "minimum": 1},
                            "parity_samples": {"type": "integer", "minimum": 1},
                            "reference": {"type": "string"}, "sweep": {"type": "boolean"}},
@@ -666,6 +713,7 @@ RESULTS_SCHEMA = {
             "type": "object", "required": ["name", "file", "title"],
             "properties": {"name": {"enum": list(PLOT_TITLES)}, "file": {"type": "string"},
                            "title": {"type": "string"}}}},
+        "plot_errors": _STRS,
         "files": _STRS,
         "verdict": {"type": "object",
                     "required": ["ok", "exit_code", "first_divergence", "failures"],

@@ -3,12 +3,15 @@
 A sweep is the "which optimizer, which step size" study of the tutorials: optimizer x
 learning rate x batch size (0 = full batch) x regularization ("none", "l2", "dropout"),
 each configuration trained in every implementation from the same weights, data order
-and dropout masks. NumPy-free: these are plain transformations of a :class:`Spec`.
+and dropout masks. A configuration is what its label says (:meth:`Config.apply`): no
+hyperparameter or regularization is inherited from the spec. NumPy-free: these are plain
+transformations of a :class:`Spec`.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 from shared.spec import OPTIMIZER_DEFAULTS, OPTIMIZERS, Layer, Optimizer, Spec
 
@@ -61,6 +64,22 @@ def with_dropout(spec: Spec, rate: float = DROPOUT_RATE) -> Spec:
     return spec.replace(layers=tuple(layers))
 
 
+def has_hidden_layer(spec: Spec) -> bool:
+    """Whether :func:`with_dropout` has somewhere to put a dropout layer."""
+    try:
+        with_dropout(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def unregularized(spec: Spec) -> Spec:
+    """``spec`` without L1/L2 factors and dropout layers (the other layers keep their names)."""
+    zero = {"weight_l1": 0.0, "weight_l2": 0.0, "bias_l1": 0.0, "bias_l2": 0.0}
+    return spec.replace(layers=tuple(dataclasses.replace(layer, **zero) for layer in spec.layers
+                                     if layer.type != "dropout"))
+
+
 def regularized(spec: Spec, regularization: str) -> Spec:
     """``spec`` with the sweep's regularization "none", "l2" or "dropout"."""
     if regularization == "l2":
@@ -88,26 +107,37 @@ class Config:
         return f"{self.optimizer} lr={self.learning_rate:g} {batch} {self.regularization}"
 
     def apply(self, spec: Spec) -> Spec:
-        """The spec of this configuration (batch size goes to fit, not into the spec)."""
-        spec = with_optimizer(spec, self.optimizer, learning_rate=self.learning_rate)
-        return regularized(spec, self.regularization)
+        """The spec of this configuration, determined by the label alone: the network's layers
+        without their own regularization, the optimizer from its nnfs defaults with this
+        learning rate (the batch size goes to fit, not into the spec)."""
+        fresh = Optimizer(type=self.optimizer, **dict(OPTIMIZER_DEFAULTS[self.optimizer],
+                                                      learning_rate=self.learning_rate))
+        return regularized(unregularized(spec).replace(optimizer=fresh), self.regularization)
+
+
+def check(axis: str, values) -> None:
+    """Raise ValueError saying what ``axis`` of :func:`grid` expects, when ``values`` do not fit."""
+    if not values:
+        raise ValueError("expected at least one value")
+    for value in values:
+        if axis == "optimizers" and value not in OPTIMIZERS:
+            raise ValueError(f"expected a subset of {','.join(OPTIMIZERS)}, got {value!r}")
+        if axis == "learning_rates" and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"expected finite numbers > 0, got {value!r}")
+        if axis == "batch_sizes" and value < 0:
+            raise ValueError(f"expected 0 (full batch) or more, got {value!r}")
+        if axis == "regularizations" and value not in REGULARIZATIONS:
+            raise ValueError(f"expected a subset of {','.join(REGULARIZATIONS)}, got {value!r}")
 
 
 def grid(optimizers=DEFAULT_OPTIMIZERS, learning_rates=DEFAULT_LEARNING_RATES,
          batch_sizes=DEFAULT_BATCH_SIZES, regularizations=DEFAULT_REGULARIZATIONS) -> list[Config]:
     """Every combination, optimizer slowest; checked so a typo fails before any training."""
-    for name in optimizers:
-        if name not in OPTIMIZERS:
-            raise ValueError(f"sweep optimizer: expected one of {OPTIMIZERS}, got {name!r}")
-    for lr in learning_rates:
-        if not lr > 0:
-            raise ValueError(f"sweep learning rate: expected a number > 0, got {lr!r}")
-    for size in batch_sizes:
-        if size < 0:
-            raise ValueError(f"sweep batch size: expected 0 (full batch) or more, got {size!r}")
-    for name in regularizations:
-        if name not in REGULARIZATIONS:
-            raise ValueError(f"sweep regularization: expected one of {REGULARIZATIONS}, "
-                             f"got {name!r}")
-    return [Config(*point) for point in itertools.product(optimizers, learning_rates,
-                                                         batch_sizes, regularizations)]
+    axes = {"optimizers": optimizers, "learning_rates": learning_rates,
+            "batch_sizes": batch_sizes, "regularizations": regularizations}
+    for axis, values in axes.items():
+        try:
+            check(axis, values)
+        except ValueError as error:
+            raise ValueError(f"sweep {axis}: {error}") from None
+    return [Config(*point) for point in itertools.product(*axes.values())]

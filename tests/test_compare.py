@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 
 import compare
-from shared import datasets, implementations, report, sweep
+from shared import datasets, implementations, metrics, report, sweep, weights
 from shared.networks import load
+from shared.spec import Optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = implementations.is_available("torch")
 FAST = ["--epochs", "5", "--parity-steps", "10"]
+QUICK = ["--network", "xor", "--impls", "numpy", "--epochs", "1"]  # seconds even when it runs
 
 
 def run(tmp_path, *argv):
@@ -182,6 +184,29 @@ def test_a_different_step_size_leaves_the_noise_floor_at_step_1(tmp_path, monkey
                     r"left the noise-floor bound at step 1: numpy -?\d", first), first
 
 
+def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
+    """The default spiral in float32: at lr 0.05 a hidden bias gradient nearly cancels, and
+    float32 rounds it differently in NumPy (and torch) than in TF; Adam's g / (|g| + eps) makes
+    that a 3e-3 jump at step 7, 1,000x the one-ulp floor, and this run exited 1. The floor now
+    includes the float32 reference's own distance from float64, computed here independently."""
+    from conftest import require
+    require("tf")
+    code, results, _ = run(tmp_path, "--dtype", "float32", "--epochs", "1",
+                           "--impls", "numpy,tf")
+    assert code == 0, results["verdict"]
+    check = results["divergence"]["implementations"]["tf"]
+    spec = load("spiral")
+    d = datasets.for_spec(spec)
+    params = weights.initial(spec, seed=0)  # compare.py's default --seed
+    paths = [metrics.trajectory(implementations.build("numpy", spec, params, dtype), d.X_train,
+                                d.y_train, len(check["distance"]) - 1)
+             for dtype in ("float32", "float64")]
+    precision = metrics.distances(*paths)
+    assert precision[-1] > 100 * metrics.FLOAT32_TRAJECTORY_ATOL  # the jump is real
+    assert np.all(np.asarray(check["noise_floor"]) >= precision)
+    assert check["distance"][-1] > 10 * metrics.FLOAT32_TRAJECTORY_ATOL  # TF differs, within
+
+
 # ----------------------------------------------------------------------------- usage errors
 
 @pytest.mark.parametrize("argv,message", [
@@ -193,15 +218,51 @@ def test_a_different_step_size_leaves_the_noise_floor_at_step_1(tmp_path, monkey
     (["--network", "xor", "--batch-size", "5"], "at most the 4 training samples"),
     (["--lr", "-1"], "optimizer.learning_rate"),
     (["--mode", "fast"], "invalid choice: 'fast'"),
-    (["--sweep", "--sweep-regs", "l3"], "regularization: expected one of"),
+    (["--sweep", "--sweep-regs", "l3"], "--sweep-regs: expected a subset of none,l2,dropout"),
     (["--sweep-lrs", "a,b"], "comma-separated list of float"),
     (["--out", "/dev/null/reports"], "--out: cannot create the output directory"),
+    (["--sweep", "--sweep-lrs", "inf"], "--sweep-lrs: expected finite numbers > 0, got inf"),
+    (["--sweep", *QUICK, "--sweep-lrs", ""], "--sweep-lrs: expected at least one value"),
+    (["--sweep", *QUICK, "--sweep-optimizers", ""],
+     "--sweep-optimizers: expected at least one value"),
+    (["--sweep", *QUICK, "--sweep-regs", ""], "--sweep-regs: expected at least one value"),
+    (["--sweep", *QUICK, "--sweep-batch-sizes", ""],
+     "--sweep-batch-sizes: expected at least one value"),
+    ([*QUICK, "--sweep-lrs", "0.1"], "--sweep-lrs: only used with --sweep"),
+    (["--sweep", *QUICK, "--lr", "0.1", "--sweep-regs", "none", "--sweep-batch-sizes", "0"],
+     "--lr: not used with --sweep"),
+    (["--sweep", "--network", "and", "--impls", "numpy", "--epochs", "1", "--sweep-regs",
+      "none,dropout"], "--sweep-regs: dropout: network 'and' has no hidden layer"),
 ])
 def test_usage_errors_exit_2_with_a_helpful_message(tmp_path, capsys, argv, message):
     assert compare.main(["--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "usage: compare.py" in err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_out_is_checked_and_created_only_after_every_other_option(tmp_path, monkeypatch,
+                                                                   capsys):
+    monkeypatch.chdir(tmp_path)
+    assert compare.main(["--out", "", *QUICK, "--parity-steps", "2", "--quiet"]) == 2
+    assert "--out: expected a directory path, got an empty string" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written to the current directory
+    assert compare.main(["--out", str(tmp_path / "new"), "--impls", "numpy,jax"]) == 2
+    assert "--impls" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_a_spec_that_does_not_fit_its_data_is_a_usage_error(tmp_path, capsys):
+    text = (ROOT / "shared" / "specs" / "spiral.toml").read_text()
+    assert "inputs = 2" in text and "units = 3" in text
+    for change, message in ((("inputs = 2", "inputs = 3"), "X: expected shape (n, 3)"),
+                            (("units = 3", "units = 2"), "y: labels must lie in [0, 1]")):
+        path = tmp_path / "net.toml"
+        path.write_text(text.replace(*change))
+        out = tmp_path / "out"
+        assert compare.main(["--network", str(path), "--impls", "numpy", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--network: 'spiral' does not fit its dataset 'spiral'" in err and message in err
+        assert "Traceback" not in err and not out.exists()
 
 
 def test_help_has_examples(capsys):
@@ -227,6 +288,65 @@ def test_sweep_tiny_grid(tmp_path):
         assert c["results"]["numpy"]["distance"] == 0 and c["results"]["pure"]["ok"]
     assert results["parity"] is None and results["training"] is None
     assert_complete_report(results, out, ["sweep"])
+
+
+def test_sweep_leaves_dropout_out_for_a_network_without_hidden_layer(tmp_path):
+    code, results, out = run(tmp_path, "--network", "and", "--impls", "numpy", "--sweep",
+                             "--epochs", "1", "--sweep-optimizers", "sgd", "--sweep-lrs", "0.1",
+                             "--sweep-batch-sizes", "0")
+    assert code == 0
+    assert [c["label"] for c in results["sweep"]["configs"]] == ["sgd lr=0.1 full none",
+                                                                 "sgd lr=0.1 full l2"]
+    assert "no dropout configurations, network 'and' has no hidden layer" in (
+        out / "report.md").read_text()
+
+
+class SlowFit:
+    """A model whose fit() first sleeps: a lower bound on any honest timing of it."""
+
+    SLEEP = 0.05
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, attribute):
+        return getattr(self.model, attribute)
+
+    def fit(self, *args, **kwargs):
+        import time
+        time.sleep(self.SLEEP)
+        return self.model.fit(*args, **kwargs)
+
+
+def test_sweep_skips_a_broken_framework_times_the_reference_and_inherits_nothing(
+        tmp_path, monkeypatch, capsys):
+    real, optimizers = implementations.build, []
+
+    def build(name, spec, params, dtype="float64", mode="exact"):
+        if name == "torch":
+            raise ImportError("torch is broken")
+        optimizers.append(spec.optimizer)
+        return SlowFit(real(name, spec, params, dtype, mode))
+
+    monkeypatch.setattr(implementations, "build", build)
+    monkeypatch.setattr(implementations, "is_available", lambda name: True)
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,pure,torch",
+                             "--sweep", "--epochs", "2", "--sweep-optimizers", "sgd",
+                             "--sweep-lrs", "0.5", "--sweep-batch-sizes", "0", "--sweep-regs",
+                             "none")
+    assert code == 0, results["verdict"]
+    assert "skipping torch: ImportError: torch is broken" in capsys.readouterr().err
+    assert [s["name"] for s in results["skipped"]] == ["torch"]
+    assert results["implementations"] == ["numpy", "pure"]
+    (config,) = results["sweep"]["configs"]
+    assert set(config["results"]) == {"numpy", "pure"}
+    # the reference's time is its own fit, not the reuse of its result
+    assert config["results"]["numpy"]["seconds"] >= SlowFit.SLEEP
+    # "sgd lr=0.5" is plain SGD, not xor's SGD with momentum 0.9
+    assert {o for o in optimizers if o.learning_rate == 0.5} == {
+        Optimizer(type="sgd", learning_rate=0.5)}
+    assert results["settings"]["batch_size"] is None and report.validate(results) == []
+    assert "batch size and regularization per configuration" in (out / "report.md").read_text()
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
@@ -258,7 +378,75 @@ def test_mnist_grid_of_digits(tmp_path, monkeypatch):
     assert conditions == ({"dropout off", "dropout masks of epoch 1"} if HAS_TORCH else set())
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows are the point
+def test_a_diverging_run_still_writes_its_report(tmp_path):
+    # lr 1e10: the parameters reach 1e255 in 3 steps, then inf (the divergence plot's log
+    # axis used to overflow, and an inf / inf step made the worst ratio nan)
+    code, results, out = run(tmp_path, "--network", "sine", "--epochs", "3", "--optimizer",
+                             "sgd", "--lr", "1e10", "--l2", "5e-4", "--parity-steps", "5",
+                             "--impls", "numpy,torch" if HAS_TORCH else "numpy,pure")
+    assert code == 1
+    assert_complete_report(results, out, ["divergence"])
+    assert results["plot_errors"] == []
+    (check,) = results["divergence"]["implementations"].values()
+    assert "inf" in check["distance"] and isinstance(check["diverged_step"], int)
+    assert isinstance(check["worst_ratio"], float)  # not "nan"
+    assert f"diverged (non-finite parameters) at step {check['diverged_step']}" in (
+        out / "report.md").read_text()
+
+
+def test_a_failing_plot_is_reported_and_the_report_still_written(tmp_path, monkeypatch, capsys):
+    def broken(training):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(report, "plot_time_per_epoch", broken)
+    code, results, out = run(tmp_path, *QUICK, "--parity-steps", "2")
+    assert code == 0
+    message = "plot time_per_epoch failed: RuntimeError: boom"
+    assert results["plot_errors"] == [message] and message in capsys.readouterr().err
+    assert message in (out / "report.md").read_text()
+    assert "time_per_epoch" not in {p["name"] for p in results["plots"]}
+    assert_complete_report(results, out, ["loss_accuracy"])
+
+
 # ----------------------------------------------------------------------------- units
+
+def test_plot_divergence_copes_with_huge_and_non_finite_values():
+    inf = float("inf")
+    check = {"reference": "numpy", "distance": [0, 8.1e-06, 7.8e+39, 4.8e+255, inf, inf],
+             "noise_floor": [1e-13, 6.5e-07, 6.8e+39, 1.87e+256, inf, inf],
+             "bound": [1e-12, 6.5e-06, 6.8e+40, 1.87e+257, inf, inf]}
+    png = report.plot_divergence({"implementations": {"torch": check}})
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_worst_ratio_over_a_diverged_trajectory():
+    inf, nan = float("inf"), float("nan")
+    check = metrics.check_trajectory([0, 8.1e-06, 7.8e+39, 4.8e+255, inf, inf],
+                                     [1e-13, 6.5e-07, 6.8e+39, 1.87e+256, inf, inf])
+    # inf / inf steps are left out: the worst ratio is step 1's
+    assert check.worst_ratio == pytest.approx(8.1e-06 / 6.5e-06)
+    assert (check.first_bad_step, check.diverged_step) == (1, 4)
+    assert "diverged (non-finite parameters) at step 4" in check.describe()
+    assert metrics.check_trajectory([0, inf], [1e-13, 1e-9]).worst_ratio == inf
+    assert metrics.check_trajectory([0, nan], [1e-13, 1e-9]).worst_ratio == inf
+    fine = metrics.check_trajectory([0, 1e-12], [1e-13, 1e-12])
+    assert fine.diverged_step is None and fine.worst_ratio == pytest.approx(0.1)
+
+
+def test_sweep_configurations_are_what_their_labels_say():
+    xor = sweep.Config("sgd", 0.5, 0, "none").apply(load("xor"))
+    assert load("xor").optimizer.momentum == 0.9
+    assert xor.optimizer == Optimizer(type="sgd", learning_rate=0.5)
+    mnist = load("mnist")
+    assert mnist.dropout_layers and mnist.optimizer.type == "adam"
+    plain = sweep.Config("adam", 0.01, 0, "none").apply(mnist)
+    assert not plain.dropout_layers and not any(layer.regularized for layer in plain.layers)
+    assert plain.optimizer == Optimizer(type="adam", learning_rate=0.01)
+    l2 = sweep.Config("adam", 0.01, 0, "l2").apply(mnist)
+    assert not l2.dropout_layers and all(d.weight_l2 == sweep.L2 for d in l2.dense_layers)
+    dropped = sweep.Config("adam", 0.01, 0, "dropout").apply(mnist)
+    assert [d.rate for d in dropped.dropout_layers] == [sweep.DROPOUT_RATE] * 2
 
 def test_schema_rejects_what_it_should():
     assert report.validate({"schema_version": 1}) != []

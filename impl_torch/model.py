@@ -88,13 +88,29 @@ def make_optimizer(spec, params, mode="exact"):
         optimizer, lambda t: 1.0 / (1.0 + decay * t))
 
 
+def make_loss(spec, mode="exact"):
+    """The data loss: impl_numpy's formulas (exact) or torch's own; cross-entropy takes logits."""
+    # Cross-entropy always follows softmax (the spec is validated).
+    if mode == "native":
+        return NATIVE_LOSSES[spec.loss]()
+    if spec.loss == "categorical_crossentropy":
+        return losses.SoftmaxCategoricalCrossentropy(spec.variant)
+    if spec.loss == "binary_crossentropy" and spec.variant == "keras":
+        return losses.SigmoidBinaryCrossentropy(spec.variant)  # Keras's BCE on logits
+    return LOSSES[spec.loss](spec.variant)
+
+
 class Network(nn.Module):
     """y_hat = f_L(...f_1(X)): the spec's layers in order, by name (dense1, relu1, dropout1, ...)."""
 
     def __init__(self, named_layers):
         super().__init__()
-        self.layers = nn.ModuleDict(named_layers)
-        self.sequence = list(self.layers.items())
+        # A ModuleList and the names beside it, not an nn.ModuleDict: that refuses the names of
+        # its own attributes ("type", "keys", "training"), which are fine layer names.
+        self.names = list(named_layers)
+        self.stack = nn.ModuleList(named_layers.values())
+        self.by_name = dict(zip(self.names, self.stack))
+        self.sequence = list(self.by_name.items())
         self.hidden = self.sequence[:-1]  # every layer but the output activation
 
     def forward(self, inputs, masks=None, logits=False):
@@ -142,9 +158,9 @@ class Model(TrainingMixin):
         for name, param in self._named_parameters():
             param.grad = self.grad_views[name]
         self.set_parameters(params)
-        self.regularized = [self.network.layers[layer.name] for layer in spec.dense_layers
+        self.regularized = [self.network.by_name[layer.name] for layer in spec.dense_layers
                             if layer.regularized]
-        self.loss_function = self._make_loss()
+        self.loss_function = make_loss(spec, mode)
         self.takes_logits = self.spec.loss == "categorical_crossentropy" or isinstance(
             self.loss_function, losses.SigmoidBinaryCrossentropy)
         self.optimizer, self.scheduler = make_optimizer(spec, [self.flat_params], mode)
@@ -162,19 +178,9 @@ class Model(TrainingMixin):
             return activations.LeakyReLU(layer.alpha)
         return ACTIVATIONS[layer.type]()
 
-    def _make_loss(self):
-        # Cross-entropy always follows softmax (the spec is validated), so it takes logits.
-        if self.mode == "native":
-            return NATIVE_LOSSES[self.spec.loss]()
-        if self.spec.loss == "categorical_crossentropy":
-            return losses.SoftmaxCategoricalCrossentropy(self.spec.variant)
-        if self.spec.loss == "binary_crossentropy" and self.spec.variant == "keras":
-            return losses.SigmoidBinaryCrossentropy(self.spec.variant)  # Keras's BCE on logits
-        return LOSSES[self.spec.loss](self.spec.variant)
-
     def _named_parameters(self):
         for layer in self.spec.dense_layers:
-            dense = self.network.layers[layer.name]
+            dense = self.network.by_name[layer.name]
             yield f"{layer.name}.weight", dense.weight
             yield f"{layer.name}.bias", dense.bias
 

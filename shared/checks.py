@@ -10,52 +10,69 @@ class InputError(ValueError):
     """Inputs or targets that do not fit the network; the message says what was expected."""
 
 
-def check_inputs(spec: Spec, X) -> np.ndarray:
-    """``X`` as a float array of shape (n, spec.inputs), n >= 1, all finite."""
-    X = np.asarray(X)
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise InputError(f"X: expected a numeric array, got dtype {X.dtype}")
+def _is_real(array: np.ndarray) -> bool:
+    """bool, integer or float: not complex (whose imaginary part a cast drops), not object or time."""
+    return array.dtype.kind in "biuf"
+
+
+def _array(value, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise InputError(f"{name}: expected a rectangular array ({error})") from None
+
+
+def check_inputs(spec: Spec, X, name: str = "X") -> np.ndarray:
+    """``X`` as a real array of shape (n, spec.inputs), n >= 1, all finite."""
+    X = _array(X, name)
+    if not _is_real(X):
+        raise InputError(f"{name}: expected a real numeric array, got dtype {X.dtype}")
     if X.ndim != 2 or X.shape[1] != spec.inputs:
-        raise InputError(f"X: expected shape (n, {spec.inputs}) for network {spec.name!r}, "
+        raise InputError(f"{name}: expected shape (n, {spec.inputs}) for network {spec.name!r}, "
                          f"got {X.shape}")
     if len(X) == 0:
-        raise InputError("X: the batch is empty; expected at least one sample")
+        raise InputError(f"{name}: the batch is empty; expected at least one sample")
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise InputError(f"X: holds NaN or inf (first at row {bad[0]}, column {bad[1]}); "
+        raise InputError(f"{name}: holds NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          f"expected finite numbers")
     return X
 
 
-def check_targets(spec: Spec, y, n: int) -> np.ndarray:
+def check_targets(spec: Spec, y, n: int, name: str = "y") -> np.ndarray:
     """``y`` checked against the loss: class indices (n,) or one-hot (n, C) for cross-entropy, else (n, outputs)."""
-    y = np.asarray(y)
+    y = _array(y, name)
+    if not _is_real(y):
+        raise InputError(f"{name}: expected a real numeric array, got dtype {y.dtype}")
     outputs = spec.outputs
     if spec.loss == "categorical_crossentropy":
         if y.ndim == 1:
             if not np.issubdtype(y.dtype, np.integer):
-                raise InputError(f"y: expected integer class indices for {spec.loss}, "
+                raise InputError(f"{name}: expected integer class indices for {spec.loss}, "
                                  f"got dtype {y.dtype}")
             if len(y) != n:
-                raise InputError(f"y: expected {n} labels (one per sample), got {len(y)}")
+                raise InputError(f"{name}: expected {n} labels (one per sample), got {len(y)}")
             if len(y) and (y.min() < 0 or y.max() >= outputs):
-                raise InputError(f"y: labels must lie in [0, {outputs - 1}], "
+                raise InputError(f"{name}: labels must lie in [0, {outputs - 1}], "
                                  f"got values from {y.min()} to {y.max()}")
             return y
         if y.shape != (n, outputs):
-            raise InputError(f"y: expected class indices of shape ({n},) or one-hot labels of "
+            raise InputError(f"{name}: expected class indices of shape ({n},) or one-hot labels of "
                              f"shape ({n}, {outputs}), got {y.shape}")
         if not np.all((y == 0) | (y == 1)) or not np.all(y.sum(axis=1) == 1):
-            raise InputError("y: one-hot labels must hold a single 1 per row and 0 elsewhere")
+            raise InputError(f"{name}: one-hot labels must hold a single 1 per row and 0 elsewhere")
         return y
     if y.shape != (n, outputs):
         hint = (f"; reshape to ({n}, 1) (a ({n},) target against a ({n}, 1) output would "
                 f"broadcast to ({n}, {n}))" if y.shape == (n,) and outputs == 1 else "")
-        raise InputError(f"y: expected shape ({n}, {outputs}) for {spec.loss}, got {y.shape}{hint}")
-    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
-        raise InputError(f"y: expected finite numbers for {spec.loss}")
+        raise InputError(f"{name}: expected shape ({n}, {outputs}) for {spec.loss}, "
+                         f"got {y.shape}{hint}")
+    if not np.all(np.isfinite(y)):
+        raise InputError(f"{name}: expected finite numbers for {spec.loss}")
+    if y.dtype.kind != "f":  # bool or integer targets: as numbers, cast to the model's dtype
+        y = y.astype(np.float64)
     if spec.loss == "binary_crossentropy" and (y.min() < 0 or y.max() > 1):
-        raise InputError(f"y: binary_crossentropy expects targets in [0, 1], "
+        raise InputError(f"{name}: binary_crossentropy expects targets in [0, 1], "
                          f"got values from {y.min()} to {y.max()}")
     return y
 
@@ -71,7 +88,10 @@ def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
                          f"{sorted(widths)}")
     checked = {}
     for name, mask in dropout_masks.items():
-        mask = np.asarray(mask)
+        mask = _array(mask, f"dropout_masks[{name!r}]")
+        if not _is_real(mask):
+            raise InputError(f"dropout_masks[{name!r}]: expected a bool or real 0/1 array, "
+                             f"got dtype {mask.dtype}")
         if mask.shape != (n, widths[name]):
             raise InputError(f"dropout_masks[{name!r}]: expected shape ({n}, {widths[name]}), "
                              f"got {mask.shape}")

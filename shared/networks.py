@@ -22,6 +22,8 @@ def load(name_or_path: str | Path) -> Spec:
                             f"or the path of a TOML file, and no such file exists")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not a UTF-8 text file, as TOML must be ({error})") from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{path}: not valid TOML ({error})") from None
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear", "step")
@@ -18,6 +19,11 @@ INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
 # A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
 VARIANTS = ("nnfs", "torch", "keras")
 METRICS = ("categorical", "binary", "regression")
+# The metric a spec gets when it names none: the one its loss is made for.
+DEFAULT_METRICS = {"categorical_crossentropy": "categorical", "binary_crossentropy": "binary",
+                   "mse": "regression", "mae": "regression"}
+# Layer names become module, variable and scope names in the frameworks.
+LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 # Which output activations each loss accepts.
 LOSS_OUTPUTS = {
@@ -142,9 +148,12 @@ class Spec:
 
     def replace(self, **changes) -> "Spec":
         """A copy with top-level fields changed; ``optimizer`` and ``training`` accept dicts of changes."""
+        _known_keys(changes, {f.name for f in dataclasses.fields(self)}, "Spec.replace")
         for key in ("optimizer", "training"):
             if isinstance(changes.get(key), dict):
-                changes[key] = dataclasses.replace(getattr(self, key), **changes[key])
+                current = getattr(self, key)
+                _known_keys(changes[key], {f.name for f in dataclasses.fields(current)}, key)
+                changes[key] = dataclasses.replace(current, **changes[key])
         return validate(dataclasses.replace(self, **changes))
 
     def to_dict(self) -> dict:
@@ -166,10 +175,17 @@ def _check(condition: bool, where: str, expected: str, got) -> None:
         raise SpecError(f"{where}: expected {expected}, got {got!r}")
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float (TOML integers have no limit)
+        return False
+
+
 def _number(value, where: str, low: float, high: float = math.inf, *,
             low_open: bool = False, high_open: bool = True) -> float:
     ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    _check(ok_type and math.isfinite(value), where, "a finite number", value)
+    _check(ok_type and _finite(value), where, "a finite number", value)
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
     interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
@@ -219,10 +235,14 @@ def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
         _check(not extra, where, f"no other keys for a {kind} layer", sorted(extra))
         counts[kind] = counts.get(kind, 0) + 1  # dense1, relu1, dropout1, dense2, ...
         name = item.get("name", f"{kind}{counts[kind]}")
-        _check(isinstance(name, str) and name and "." not in name, f"{where}.name",
-               "a non-empty string without '.'", name)
+        _check_layer_name(name, f"{where}.name")
         layers.append(Layer(type=kind, name=name, **values))
     return tuple(layers)
+
+
+def _check_layer_name(name, where: str) -> None:
+    _check(isinstance(name, str) and LAYER_NAME.fullmatch(name) is not None, where,
+           "a name of ASCII letters, digits and '_' that starts with a letter", name)
 
 
 def from_dict(data: dict, *, name: str = "custom") -> Spec:
@@ -253,7 +273,7 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
         loss=data.get("loss"),
         optimizer=optimizer,
         init=data.get("init", "nnfs"),
-        metric=data.get("metric", "categorical"),
+        metric=data.get("metric", DEFAULT_METRICS.get(data.get("loss"), "categorical")),
         variant=data.get("variant", "nnfs"),
         dataset=Dataset(name=dataset_name, options=dataset),
         training=Training(**training),
@@ -263,6 +283,8 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
 
 def validate(spec: Spec) -> Spec:
     """Check every cross-field rule; return the spec unchanged or raise :class:`SpecError`."""
+    _check(isinstance(spec.name, str), "name", "a string", spec.name)
+    _check(isinstance(spec.description, str), "description", "a string", spec.description)
     _check(spec.loss in LOSSES, "loss", f"one of {LOSSES}", spec.loss)
     _check(spec.init in INITIALIZERS, "init", f"one of {INITIALIZERS}", spec.init)
     _check(spec.metric in METRICS, "metric", f"one of {METRICS}", spec.metric)
@@ -271,7 +293,9 @@ def validate(spec: Spec) -> Spec:
     _check(isinstance(spec.layers, tuple) and spec.layers, "layers", "a non-empty tuple of Layer",
            spec.layers)
     for i, layer in enumerate(spec.layers):
+        _check(isinstance(layer, Layer), f"layers[{i}]", "a Layer", layer)
         _check(layer.type in LAYER_TYPES, f"layers[{i}].type", f"one of {LAYER_TYPES}", layer.type)
+        _check_layer_name(layer.name, f"layers[{i}].name")
         if layer.type == "dense":
             _integer(layer.units, f"layers[{i}].units", 1)
             for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
@@ -296,13 +320,19 @@ def validate(spec: Spec) -> Spec:
     if spec.loss == "categorical_crossentropy":
         _check(spec.outputs >= 2, "layers", "at least 2 output units for categorical_crossentropy",
                spec.outputs)
+        _check(spec.metric == "categorical", "metric",
+               "'categorical' for categorical_crossentropy (class labels)", spec.metric)
+    if spec.metric == "categorical":  # an argmax over one output is always 0
+        _check(spec.outputs >= 2, "metric", "'binary' or 'regression' for a single output "
+               "('categorical' takes the argmax over the outputs)", spec.metric)
 
     o = spec.optimizer
+    _check(isinstance(o, Optimizer), "optimizer", "an Optimizer", o)
     _check(o.type in OPTIMIZERS, "optimizer.type", f"one of {OPTIMIZERS}", o.type)
     _number(o.learning_rate, "optimizer.learning_rate", 0.0, low_open=True)
     _number(o.decay, "optimizer.decay", 0.0)
     _number(o.momentum, "optimizer.momentum", 0.0, 1.0)
-    _number(o.epsilon, "optimizer.epsilon", 0.0)
+    _number(o.epsilon, "optimizer.epsilon", 0.0, low_open=True)  # every formula divides by it
     _number(o.rho, "optimizer.rho", 0.0, 1.0)
     _number(o.beta_1, "optimizer.beta_1", 0.0, 1.0)
     _number(o.beta_2, "optimizer.beta_2", 0.0, 1.0)
@@ -314,6 +344,8 @@ def validate(spec: Spec) -> Spec:
            "nesterov only with sgd and momentum > 0", o.nesterov)
 
     t = spec.training
+    _check(isinstance(t, Training), "training", "a Training", t)
+    _check(isinstance(spec.dataset, Dataset), "dataset", "a Dataset", spec.dataset)
     _integer(t.epochs, "training.epochs", 1)
     _integer(t.batch_size, "training.batch_size", 0)
     _integer(t.seed, "training.seed", 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -75,20 +76,33 @@ class TrainingMixin:
         batch_size = t.batch_size if batch_size is None else batch_size
         seed = t.seed if seed is None else seed
         patience = t.patience if patience is None else patience
+        for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 0),
+                                 ("seed", seed, 0), ("patience", patience, 0),
+                                 ("eval_every", eval_every, 1)):
+            _check_integer(name, value, low)
         X = check_inputs(self.spec, X)
         y = check_targets(self.spec, y, len(X))
+        validation = None
         if validation_data is not None:
-            X_val = check_inputs(self.spec, validation_data[0])
-            y_val = check_targets(self.spec, validation_data[1], len(X_val))
-        if not 0 <= batch_size <= len(X):
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError(f"validation_data: expected a pair (X_val, y_val), got "
+                                 f"{type(validation_data).__name__} {validation_data!r:.60}")
+            X_val = check_inputs(self.spec, validation_data[0], "validation_data X")
+            validation = (X_val, check_targets(self.spec, validation_data[1], len(X_val),
+                                               "validation_data y"))
+        if batch_size > len(X):
             raise ValueError(f"batch_size: expected at most the {len(X)} training samples "
                              f"(or 0 for full batch), got {batch_size}")
-        if epochs < 1:
-            raise ValueError(f"epochs: expected an integer >= 1, got {epochs}")
+        with _progress_bar(progress, epochs, self.__class__.__module__) as bar:
+            return self._fit_epochs(X, y, epochs, batch_size, seed, shuffle, patience,
+                                    eval_every, validation, verbose, bar, callback)
+
+    def _fit_epochs(self, X, y, epochs, batch_size, seed, shuffle, patience, eval_every,
+                    validation, verbose, bar, callback) -> dict:
+        t = self.spec.training
         history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                                        "seconds")}
         best, waited = math.inf, 0
-        bar = _progress_bar(progress, epochs, self.__class__.__module__)
         for epoch in range(epochs):
             start = time.perf_counter()
             batches = batch_indices(len(X), batch_size, seed, epoch, shuffle)
@@ -96,16 +110,17 @@ class TrainingMixin:
             losses = self.train_epoch(X, y, batches, masks)
             seconds = time.perf_counter() - start
             _check_finite(losses, epoch)
-            if (epoch + 1) % max(eval_every, 1) and epoch + 1 != epochs:
+            if (epoch + 1) % eval_every and epoch + 1 != epochs:
                 _advance(bar)
                 continue
             history["epoch"].append(epoch + 1)
-            history["loss"].append(float(np.mean(losses)))
+            # the mean over samples, as nnfs and Keras report it: a short last batch weighs less
+            history["loss"].append(float(np.average(losses, weights=[len(b) for b in batches])))
             history["accuracy"].append(accuracy(self.spec.metric, self.predict(X), y))
             history["seconds"].append(seconds)
             monitored = history["loss"][-1]
-            if validation_data is not None:
-                val = self.evaluate(X_val, y_val)
+            if validation is not None:
+                val = self.evaluate(*validation)
                 history["val_loss"].append(val["loss"])
                 history["val_accuracy"].append(val["accuracy"])
                 monitored = val["loss"]
@@ -119,8 +134,6 @@ class TrainingMixin:
                 if waited >= patience:
                     history["stopped_epoch"] = epoch + 1
                     break
-        if bar is not None:
-            bar[0].stop()
         return history
 
     def evaluate(self, X, y) -> dict:
@@ -133,6 +146,11 @@ class TrainingMixin:
     def predict(self, X) -> np.ndarray:
         """The network's outputs for X in inference mode (dropout off)."""
         return self.forward(X, training=False)
+
+
+def _check_integer(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
 
 
 def _check_finite(losses, epoch: int) -> None:
@@ -153,15 +171,21 @@ def _summary_line(history: dict) -> str:
     return line
 
 
+@contextmanager
 def _progress_bar(enabled: bool, epochs: int, label: str):
+    """(rich Progress, task) while training, or None; stopped however training ends."""
     if not enabled:
-        return None
+        yield None
+        return
     from rich.progress import Progress
 
     bar = Progress(transient=False)
     task = bar.add_task(label.split(".")[0], total=epochs)
     bar.start()
-    return bar, task
+    try:
+        yield bar, task
+    finally:
+        bar.stop()
 
 
 def _advance(bar, history=None) -> None:

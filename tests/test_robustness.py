@@ -92,6 +92,10 @@ BAD_X = {
     "inf": (INF_X, ["X", "NaN or inf", "row 2, column 1", "finite"]),
     "empty batch": (np.zeros((0, 2)), ["X", "empty", "at least one sample"]),
     "strings": (np.array([["a", "b"]] * 4), ["X", "numeric", "<U1"]),
+    # a cast to float drops the imaginary part (with only a warning, or silently in torch and TF)
+    "complex": (X4 + 5j, ["X", "real numeric", "complex128"]),
+    "durations": (X4.astype("timedelta64[s]"), ["X", "real numeric", "timedelta64"]),
+    "ragged lists": ([[1.0, 2.0], [3.0]], ["X", "rectangular"]),
 }
 
 
@@ -128,6 +132,10 @@ BAD_Y = {
                                          ["y", "(4, 1)", "got (4,)", "reshape", "(4, 4)"]),
     "NaN target": (REGRESSION, np.where(np.arange(4)[:, None] == 2, np.nan, Y_REGRESSION),
                    ["y", "finite"]),
+    "complex target": (REGRESSION, Y_REGRESSION + 1j, ["y", "real numeric", "complex128"]),
+    "complex one-hot rows": (CLASSIFIER, np.eye(3)[Y_CLASSES] + 0j, ["y", "real numeric"]),
+    "object one-hot rows": (CLASSIFIER, np.eye(3, dtype=int)[Y_CLASSES].astype(object),
+                            ["y", "real numeric", "object"]),
 }
 
 
@@ -166,6 +174,11 @@ def test_wrong_dropout_masks_are_refused(name):
         model.loss(X4, Y_REGRESSION, {"dropout9": np.ones((4, 3))})
     with pytest.raises(InputError, match="only 0 and 1"):
         model.loss(X4, Y_REGRESSION, {"dropout1": np.full((4, 3), 0.5)})
+    # Before, impl_numpy raised a UFuncTypeError here and the other three computed a loss.
+    for dtype in (object, complex):
+        with pytest.raises(InputError, match=r"dropout_masks\['dropout1'\]: expected a bool or "
+                                             r"real 0/1 array"):
+            model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 3), dtype)})
 
 
 # ----------------------------------------------------------------------------- bad specs
@@ -237,7 +250,32 @@ BYPASSES = {
         s, layers=s.layers[:1] + (Layer("swish", "swish1"),) + s.layers[2:]),
     "negative L2": lambda s: dataclasses.replace(
         s, layers=(dataclasses.replace(s.layers[0], weight_l2=-1.0),) + s.layers[1:]),
+    "dotted layer name": lambda s: dataclasses.replace(
+        s, layers=(dataclasses.replace(s.layers[0], name="a.b"),) + s.layers[1:]),
+    "empty layer name": lambda s: dataclasses.replace(
+        s, layers=(dataclasses.replace(s.layers[0], name=""),) + s.layers[1:]),
+    "dataset as a string": lambda s: s.replace(dataset="spiral"),
+    "unknown optimizer key": lambda s: s.replace(optimizer={"lr": 0.1}),
+    "unknown field": lambda s: s.replace(hidden=3),
 }
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_layer_names_that_are_framework_attributes_work_everywhere(name):
+    """torch's nn.ModuleDict refused "keys", "training" or "type" as keys, and Keras has attributes
+    called "weights", "name" and "layers": each is a valid spec name, so every implementation
+    takes it and computes impl_numpy's gradients."""
+    require(name)
+    names = ("keys", "training", "type", "weights", "name", "layers")
+    spec = from_dict({"inputs": 2, "loss": "categorical_crossentropy", "layers": [
+        {"type": t, "name": n, **({"units": 3} if t == "dense" else {})} for t, n in zip(
+            ("dense", "relu", "dense", "tanh", "dense", "softmax"), names)]}, name="probe")
+    params = weights.initial(spec, seed=2, scheme="glorot_uniform")
+    assert set(params) == {f"{n}.{kind}" for n in names[::2] for kind in ("weight", "bias")}
+    expected = implementations.build("numpy", spec, params).gradients(X4, Y_CLASSES)
+    got = implementations.build(name, spec, params).gradients(X4, Y_CLASSES)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
 @pytest.mark.parametrize("case", list(BYPASSES))

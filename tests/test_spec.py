@@ -111,6 +111,10 @@ def test_toml_errors_name_the_file(tmp_path):
     bad.write_text("inputs = = 3\n")
     with pytest.raises(SpecError, match="bad.toml.*not valid TOML"):
         networks.load(bad)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe inputs = 3\n")
+    with pytest.raises(SpecError, match="binary.toml: not a UTF-8 text file"):
+        networks.load(binary)
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('inputs = 0\nloss = "mse"\n[[layers]]\ntype = "dense"\nunits = 1\n'
                      '[[layers]]\ntype = "linear"\n')
@@ -180,8 +184,27 @@ def test_toml_errors_name_the_file(tmp_path):
     (dict(base(), optimizer="adam"), r"optimizer: expected a table, got 'adam'"),
     (dict(base(), training=100), r"training: expected a table, got 100"),
     (dict(base(), dataset="mnist"), r"dataset: expected a table, got 'mnist'"),
-    (broken(layers__1={"type": "relu", "name": ["r"]}), r"layers\[1\].name: expected a non-empty"),
+    (broken(layers__1={"type": "relu", "name": ["r"]}), r"layers\[1\].name: expected a name of"),
     (broken(layers__0={"type": "dense", "units": 4, "name": "dense.1"}), r"layers\[0\].name"),
+    # names the frameworks cannot take: TF scopes refuse '/', ' ', ':' and non-ASCII
+    (broken(layers__0={"type": "dense", "units": 4, "name": "a/b"}), r"layers\[0\].name"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": "x y"}), r"layers\[0\].name"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": "d:0"}), r"layers\[0\].name"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": "\u00fc"}), r"layers\[0\].name"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": ""}), r"layers\[0\].name"),
+    (broken(layers__0={"type": "dense", "units": 4, "name": "1st"}), r"layers\[0\].name"),
+    (broken(optimizer__learning_rate=10 ** 400),
+     r"optimizer.learning_rate: expected a finite number"),
+    (broken(layers__0={"type": "dense", "units": 4, "weight_l2": 10 ** 309}),
+     r"layers\[0\].weight_l2: expected a finite number"),
+    (broken(optimizer__epsilon=0.0), r"optimizer.epsilon: expected a number in \(0.0"),
+    (dict(base(), metric="binary"), r"metric: expected 'categorical' for categorical_crossentropy"),
+    (dict(base(), metric="regression"), r"metric: expected 'categorical'"),
+    (dict(base(), loss="mse", metric="categorical", layers=[{"type": "dense", "units": 1},
+                                                            {"type": "linear"}]),
+     r"metric: expected 'binary' or 'regression' for a single output"),
+    (dict(base(), name=5), r"name: expected a string, got 5"),
+    (dict(base(), description=["a"]), r"description: expected a string"),
 ])
 def test_bad_specs_raise_named_errors(data, message):
     with pytest.raises(SpecError, match=message):
@@ -235,6 +258,20 @@ def test_replace_validates_and_changes_only_what_it_names():
         spec.replace(optimizer={"learning_rate": 0.0})
     with pytest.raises(SpecError, match="loss"):
         spec.replace(loss="mae_typo")
+    with pytest.raises(SpecError, match=r"optimizer: expected only the keys .*got \['lr'\]"):
+        spec.replace(optimizer={"lr": 0.5})
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "x"
     assert isinstance(other, Spec)
+
+
+@pytest.mark.parametrize("loss, output, units, metric", [
+    ("categorical_crossentropy", "softmax", 3, "categorical"),
+    ("binary_crossentropy", "sigmoid", 1, "binary"), ("mse", "linear", 1, "regression"),
+    ("mae", "linear", 2, "regression")])
+def test_a_spec_without_a_metric_gets_the_one_its_loss_is_made_for(loss, output, units, metric):
+    """Before, every spec defaulted to 'categorical', and an untrained 1-output regression net
+    reported accuracy 1.0 (the argmax of one column is always 0)."""
+    data = {"inputs": 2, "loss": loss,
+            "layers": [{"type": "dense", "units": units}, {"type": output}]}
+    assert from_dict(data).metric == metric

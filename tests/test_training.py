@@ -233,6 +233,66 @@ def test_fit_checks_inputs_and_targets_first():
                                                                         np.zeros((3, 1))))
 
 
+@pytest.mark.parametrize("arguments, message", [
+    ({"epochs": 2.5}, r"epochs: expected an integer >= 1, got 2.5"),
+    ({"epochs": "3"}, r"epochs: expected an integer >= 1, got '3'"),
+    ({"epochs": True}, r"epochs: expected an integer >= 1, got True"),
+    ({"batch_size": 2.5}, r"batch_size: expected an integer >= 0, got 2.5"),
+    ({"seed": -1}, r"seed: expected an integer >= 0, got -1"),
+    ({"patience": -1}, r"patience: expected an integer >= 0, got -1"),
+    ({"patience": 0.5}, r"patience: expected an integer >= 0, got 0.5"),
+    ({"eval_every": 1.5}, r"eval_every: expected an integer >= 1, got 1.5"),
+    ({"eval_every": 0}, r"eval_every: expected an integer >= 1, got 0"),
+    ({"validation_data": (np.zeros((4, 1)),)}, r"validation_data: expected a pair"),
+    ({"validation_data": (np.zeros((4, 1)),) * 3}, r"validation_data: expected a pair"),
+    ({"validation_data": {"X": 1}}, r"validation_data: expected a pair .*got dict"),
+    ({"validation_data": (np.zeros((4, 2)), np.zeros((4, 1)))},
+     r"validation_data X: expected shape \(n, 1\)"),
+    ({"validation_data": (np.zeros((4, 1)), np.zeros((3, 1)))},
+     r"validation_data y: expected shape \(4, 1\)"),
+])
+def test_fit_refuses_bad_arguments_by_name(arguments, message):
+    """Before, a negative or fractional patience silently stopped early, a float epoch count
+    raised a bare TypeError, and a validation_data error named X or y as if training data."""
+    model = impl_numpy.build(REGRESSION, weights.initial(REGRESSION))
+    before = model.parameters()
+    with pytest.raises((ValueError, InputError), match=message):
+        model.fit(np.zeros((8, 1)), np.zeros((8, 1)), **{"epochs": 2, **arguments})
+    assert all(np.array_equal(before[k], v) for k, v in model.parameters().items())
+
+
+def test_the_epoch_loss_is_the_mean_over_samples():
+    """Batches of 3, 3 and 2 samples: the epoch's loss weighs each step's mean loss by its batch
+    size (nnfs's accumulated loss, Keras's logs), so it is the mean over the 8 samples. Golden: the
+    same steps taken one by one on a second model, averaged here by hand."""
+    X = np.linspace(-1, 1, 8).reshape(-1, 1)
+    y = 2 * X + 0.5
+    params = weights.initial(REGRESSION, seed=1)
+    history = impl_numpy.build(REGRESSION, params).fit(X, y, epochs=1, batch_size=3, seed=4)
+    stepper = impl_numpy.build(REGRESSION, params)
+    batches = batch_indices(8, 3, 4, 0)
+    losses = [stepper.step(X[idx], y[idx]) for idx in batches]
+    assert [len(b) for b in batches] == [3, 3, 2]
+    expected = (3 * losses[0] + 3 * losses[1] + 2 * losses[2]) / 8
+    assert history["loss"] == [pytest.approx(expected, rel=1e-15)]
+    assert expected != pytest.approx(sum(losses) / 3, rel=1e-6)  # the two means differ here
+
+
+def test_the_progress_bar_stops_when_training_fails():
+    """A diverging fit with progress=True used to leave rich's refresh thread running, redrawing
+    over everything printed afterwards."""
+    import threading
+    spec = REGRESSION.replace(optimizer={"learning_rate": 1e300})
+    model = impl_numpy.build(spec, weights.initial(spec))
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged):
+        model.fit(np.ones((8, 1)) * 1e3, np.ones((8, 1)), epochs=3, batch_size=0,
+                  progress=True)
+    refreshing = [t for t in threading.enumerate() if "Refresh" in type(t).__name__]
+    for thread in refreshing:  # a stopped bar's thread ends at its next tick (rich does not join)
+        thread.join(timeout=2)
+    assert not [t for t in refreshing if t.is_alive()]
+
+
 def test_evaluate_and_predict_run_without_dropout():
     spec = networks.load("mnist")
     model = impl_numpy.build(spec, weights.initial(spec))

@@ -172,14 +172,9 @@ class Model:
     def step(self, X, y, dropout_masks=None):
         """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
         self._check_batch(X, y)
-        return self._update(X, y, dropout_masks or {})
+        return self._step(X, y, dropout_masks or {})
 
-    def train_epoch(self, X, y, batches, masks):
-        """One epoch of unchecked steps: ``batches`` hold sample indices, ``masks`` a dict per batch."""
-        return [self._update([X[i] for i in indices], [y[i] for i in indices], batch_masks)
-                for indices, batch_masks in zip(batches, masks)]
-
-    def _update(self, X, y, masks):
+    def _step(self, X, y, masks):
         loss = self._backward(X, y, masks)
         o = self.spec.optimizer
         if o.clip_value or o.clip_norm:
@@ -188,6 +183,11 @@ class Model:
         self.optimizer.update_params(self.param_rows, self.grad_rows)
         self.optimizer.post_update_params()
         return loss
+
+    def train_epoch(self, X, y, batches, masks):
+        """One epoch of unchecked steps: ``batches`` hold sample indices, ``masks`` a dict per batch."""
+        return [self._step([X[i] for i in indices], [y[i] for i in indices], batch_masks)
+                for indices, batch_masks in zip(batches, masks)]
 
     def parameters(self):
         """Current parameters by canonical name, in canonical layout (copies)."""

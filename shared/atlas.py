@@ -262,7 +262,8 @@ ENTRIES = (
           "the same formula (alpha = rho)", _optimizer("rmsprop"),
           _variant_drift("torch", "spiral RMSprop lr 0.02", optimizer=RMSPROP)),
     Entry("torch", "Adam default epsilon", "eps = 1e-7",
-          "eps = 1e-8 by default (same formula otherwise)", _optimizer("adam"),
+          "eps = 1e-8 by default (same formula otherwise; impl_torch's native mode passes the "
+          "spec's eps, so its runs do not take this default)", _optimizer("adam"),
           _adam_default_epsilon),
     Entry("torch", "L1 at w == 0", "d|w|/dw = +1 at w == 0 (nnfs)", "sign(0) = 0",
           _has("l1"), _variant_drift("torch", L1_SETTING, optimizer=PLAIN_SGD, dense1=L1)),

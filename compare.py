@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact: the reference's arithmetic everywhere; native: each framework's "
                         "built-in formulas, compared with the reference variant that computes them")
     p.add_argument("--init", choices=INITIALIZERS, help="initializer (default: the spec's)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the initial weights, data order and dropout masks (default 0)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the initial weights, data order and dropout masks (default: "
+                        "the spec's training.seed)")
     p.add_argument("--epochs", type=int,
                    help="training epochs (default: a per-network value that keeps the run short; "
                         "printed in the output)")
@@ -184,7 +185,8 @@ def configure(args, console) -> comparison.Run:
             spec = sweep.with_l2(spec, args.l2)
         if args.init:
             spec = spec.replace(init=args.init)
-        spec = spec.replace(training={"seed": args.seed})
+        if args.seed is not None:
+            spec = spec.replace(training={"seed": args.seed})
     except (SpecError, ValueError) as error:
         raise UsageError(f"optimizer/regularization options: {error}") from None
     if args.dropout is not None:
@@ -241,7 +243,7 @@ def configure(args, console) -> comparison.Run:
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
         steps = FLOAT32_STEPS
     run = comparison.Run(args=args, spec=spec, data=data, impls=impls,
-                         params=weights.initial(spec, args.seed, spec.init), epochs=epochs,
+                         params=weights.initial(spec, spec.training.seed, spec.init), epochs=epochs,
                          epochs_note=note, batch_size=batch_size, parity_steps=steps,
                          parity_samples=args.parity_samples or (n if n <= PARITY_ALL_UP_TO
                                                                 else PARITY_SAMPLES),
@@ -347,7 +349,7 @@ def main(argv=None) -> int:
                                                            else argv)),
                "network": run.spec.name, "spec": run.spec.to_dict(),
                "settings": {"dtype": args.dtype, "mode": args.mode, "init": run.spec.init,
-                            "seed": args.seed, "epochs": run.epochs,
+                            "seed": run.spec.training.seed, "epochs": run.epochs,
                             "epochs_note": run.epochs_note,
                             "batch_size": None if args.sweep else run.batch_size,
                             "parity_steps": run.parity_steps,

@@ -133,7 +133,7 @@ def finite_differences(run: Run, models: dict, X, y, masks) -> dict:
     for impl, model in models.items():
         try:
             numeric = metrics.finite_difference_gradients(
-                model, X, y, masks, max_entries=FD_ENTRIES, seed=run.args.seed)
+                model, X, y, masks, max_entries=FD_ENTRIES, seed=run.spec.training.seed)
             errors[impl] = metrics.relative_error(model.gradients(X, y, masks), numeric)
         except Exception as error:
             run.failures.append(f"network {run.spec.name!r}: {impl} raised "

@@ -450,7 +450,7 @@ def sections(run, results: dict) -> list[Section]:
                 f"{run.batch_size or 'full'}")
     head = Section("Settings", [
         f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
-        f"{run.mode} mode, init {spec.init}, seed {run.args.seed}; {training}; "
+        f"{run.mode} mode, init {spec.init}, seed {spec.training.seed}; {training}; "
         f"implementations {', '.join(run.impls) or 'none'}"
         + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else "")]
         + ([run.epochs_note] if run.epochs_note else []) + run.notes)

@@ -65,6 +65,8 @@ def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
     assert results["verdict"] == {"ok": True, "exit_code": 0, "first_divergence": None,
                                   "failures": []}
     assert results["implementations"] == impls.split(",")
+    # without --seed, the spec's own seed (xor.toml: 1; before, compare.py forced 0)
+    assert results["settings"]["seed"] == results["spec"]["training"]["seed"] == 1
     assert_complete_report(results, out, ["loss_accuracy", "gradient_differences", "divergence",
                                           "decision_regions", "time_per_epoch"])
     # every gradient of every non-reference implementation is checked, by name
@@ -197,7 +199,7 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     check = results["divergence"]["implementations"]["tf"]
     spec = load("spiral")
     d = datasets.for_spec(spec)
-    params = weights.initial(spec, seed=0)  # compare.py's default --seed
+    params = weights.initial(spec, seed=spec.training.seed)  # compare.py's default --seed
     paths = [metrics.trajectory(implementations.build("numpy", spec, params, dtype), d.X_train,
                                 d.y_train, len(check["distance"]) - 1)
              for dtype in ("float32", "float64")]

@@ -90,7 +90,7 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at 0.1 and eps goes inside the root."""
+    """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at initial_accumulator (0.1) and eps goes inside the root."""
 
     def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
                  variant="nnfs"):

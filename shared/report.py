@@ -254,8 +254,10 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names) * max(1, len(pairs)) / 2), 4))
     width = 0.8 / max(len(pairs), 1)
     for k, pair in enumerate(pairs):
-        values = {d["name"]: float(d["max_abs"]) for d in grads
-                  if " vs ".join(reversed(d["pair"])) == pair}
+        values = {}  # the worst over the conditions (dropout off, the masks of epoch 1)
+        for d in grads:
+            if " vs ".join(reversed(d["pair"])) == pair:
+                values[d["name"]] = max(values.get(d["name"], 0.0), float(d["max_abs"]))
         heights = _log_values([values.get(n, 0.0) for n in names])
         impl = pair.split(" vs ")[0]
         ax.bar(np.arange(len(names)) + k * width, heights, width, label=pair,

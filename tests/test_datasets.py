@@ -375,6 +375,10 @@ def test_stratified_split_partitions_each_class():
     train, test = datasets.stratified_split(y, 0.3, seed=0)
     assert sorted(np.concatenate([train, test]).tolist()) == list(range(60))
     np.testing.assert_array_equal(np.bincount(y[test]), [3, 6, 9])
+    # shuffled, not sorted: a prefix of either split holds several classes
+    assert len(set(y[train[:10]])) > 1 and len(set(y[test[:6]])) > 1
+    with pytest.raises(DataError, match=r"expected class labels of shape \(n,\)"):
+        datasets.stratified_split(np.eye(3)[y], 0.3, seed=0)
     with pytest.raises(DataError, match="class 0 has 2 samples"):
         datasets.stratified_split(np.array([0, 0, 1, 1]), 0.1, seed=0)
 

@@ -193,7 +193,7 @@ class Model(TrainingMixin):
         self.np_dtype = np.dtype(dtype)
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
-        params = weights.check(spec, params)
+        params = weights.check(spec, params, dtype=self.np_dtype)
         self.network = Network(self._make_layers(), dtype)
         self.variables = dict(self._named_variables())
         self.set_parameters(params)
@@ -234,7 +234,7 @@ class Model(TrainingMixin):
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
-        X = check_inputs(self.spec, X)
+        X = check_inputs(self.spec, X, dtype=self.np_dtype)
         masks = check_masks(self.spec, dropout_masks, len(X))
         masks = self._masks(masks) if training else {}
         return self._forward_fn(self._tensor(X), masks, bool(training)).numpy()
@@ -266,8 +266,8 @@ class Model(TrainingMixin):
         return self._tensor(y)
 
     def _checked(self, X, y, dropout_masks):
-        X = check_inputs(self.spec, X)
-        y = check_targets(self.spec, y, len(X))
+        X = check_inputs(self.spec, X, dtype=self.np_dtype)
+        y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
         masks = check_masks(self.spec, dropout_masks, len(X))
         return self._tensor(X), self._targets(y), self._masks(masks)
 
@@ -335,7 +335,7 @@ class Model(TrainingMixin):
 
     def set_parameters(self, params):
         """Overwrite the parameters (names and shapes checked against the spec)."""
-        for name, value in weights.check(self.spec, params).items():
+        for name, value in weights.check(self.spec, params, dtype=self.np_dtype).items():
             self.variables[name].assign(value.astype(self.np_dtype))
 
     def save(self, path):

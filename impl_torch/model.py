@@ -141,7 +141,7 @@ class Model(TrainingMixin):
         self.np_dtype = np.dtype(dtype)
         # Native mode is torch's arithmetic, which impl_numpy implements as variant "torch".
         self.variant = spec.variant if mode == "exact" else "torch"
-        params = weights.check(spec, params)
+        params = weights.check(spec, params, dtype=self.np_dtype)
         # torch layout: weight (n_neurons, n_inputs), the transpose of the canonical one.
         shapes = {name: shape[::-1] for name, shape in spec.parameter_shapes().items()}
         total = sum(int(np.prod(shape)) for shape in shapes.values())
@@ -186,7 +186,7 @@ class Model(TrainingMixin):
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
-        X = self._tensor(check_inputs(self.spec, X))
+        X = self._tensor(check_inputs(self.spec, X, dtype=self.np_dtype))
         masks = check_masks(self.spec, dropout_masks, len(X))
         masks = self._masks(masks) if training else {}
         self.network.train(training)
@@ -208,7 +208,8 @@ class Model(TrainingMixin):
         return loss + self.regularization_loss() if self.regularized else loss
 
     def _tensor(self, array):
-        return torch.from_numpy(np.asarray(array, dtype=self.np_dtype))
+        # torch takes neither negative strides nor read-only memory: those arrays are copied
+        return torch.from_numpy(np.require(array, self.np_dtype, ["C", "W"]))
 
     def _masks(self, masks):
         return {name: self._tensor(mask) for name, mask in masks.items()}
@@ -220,8 +221,8 @@ class Model(TrainingMixin):
         return self._tensor(y)
 
     def _checked(self, X, y, dropout_masks):
-        X = check_inputs(self.spec, X)
-        y = check_targets(self.spec, y, len(X))
+        X = check_inputs(self.spec, X, dtype=self.np_dtype)
+        y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
         masks = check_masks(self.spec, dropout_masks, len(X))
         return self._tensor(X), self._targets(y), self._masks(masks)
 
@@ -297,7 +298,7 @@ class Model(TrainingMixin):
     def set_parameters(self, params):
         """Overwrite the parameters (names and shapes checked against the spec)."""
         with torch.no_grad():
-            for name, value in weights.check(self.spec, params).items():
+            for name, value in weights.check(self.spec, params, dtype=self.np_dtype).items():
                 self.param_views[name].copy_(torch.from_numpy(value.T))
 
     def save(self, path):

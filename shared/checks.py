@@ -15,6 +15,14 @@ def _is_real(array: np.ndarray) -> bool:
     return array.dtype.kind in "biuf"
 
 
+def _check_range(array: np.ndarray, name: str, dtype) -> None:
+    """Finite is not enough: a float64 1e300 becomes inf in a float32 model."""
+    limit = np.finfo(dtype).max
+    if array.dtype.kind == "f" and array.size and np.max(np.abs(array)) > limit:
+        raise InputError(f"{name}: holds values beyond the {np.dtype(dtype).name} range "
+                         f"(|x| <= {limit:.4g}) that the model computes in")
+
+
 def _array(value, name: str) -> np.ndarray:
     try:
         return np.asarray(value)
@@ -22,8 +30,8 @@ def _array(value, name: str) -> np.ndarray:
         raise InputError(f"{name}: expected a rectangular array ({error})") from None
 
 
-def check_inputs(spec: Spec, X, name: str = "X") -> np.ndarray:
-    """``X`` as a real array of shape (n, spec.inputs), n >= 1, all finite."""
+def check_inputs(spec: Spec, X, name: str = "X", dtype=np.float64) -> np.ndarray:
+    """``X`` as a real array of shape (n, spec.inputs), n >= 1, all finite in ``dtype``."""
     X = _array(X, name)
     if not _is_real(X):
         raise InputError(f"{name}: expected a real numeric array, got dtype {X.dtype}")
@@ -36,10 +44,11 @@ def check_inputs(spec: Spec, X, name: str = "X") -> np.ndarray:
         bad = np.argwhere(~np.isfinite(X))[0]
         raise InputError(f"{name}: holds NaN or inf (first at row {bad[0]}, column {bad[1]}); "
                          f"expected finite numbers")
+    _check_range(X, name, dtype)
     return X
 
 
-def check_targets(spec: Spec, y, n: int, name: str = "y") -> np.ndarray:
+def check_targets(spec: Spec, y, n: int, name: str = "y", dtype=np.float64) -> np.ndarray:
     """``y`` checked against the loss: class indices (n,) or one-hot (n, C) for cross-entropy, else (n, outputs)."""
     y = _array(y, name)
     if not _is_real(y):
@@ -69,6 +78,7 @@ def check_targets(spec: Spec, y, n: int, name: str = "y") -> np.ndarray:
                          f"got {y.shape}{hint}")
     if not np.all(np.isfinite(y)):
         raise InputError(f"{name}: expected finite numbers for {spec.loss}")
+    _check_range(y, name, dtype)
     if y.dtype.kind != "f":  # bool or integer targets: as numbers, cast to the model's dtype
         y = y.astype(np.float64)
     if spec.loss == "binary_crossentropy" and (y.min() < 0 or y.max() > 1):

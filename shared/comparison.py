@@ -72,8 +72,8 @@ class Run:
         print(f"skipping {impl}: {reason}", file=sys.stderr, flush=True)  # even with --quiet
 
     def build_all(self) -> dict:
-        """Each implementation (and the reference) built once from the initial weights; one that
-        fails to import or to build is skipped."""
+        """Each implementation (and the reference) built once from the initial weights. One whose
+        framework is missing or fails to import is skipped; one that fails to build is a failure."""
         models = {}
         for impl in list(self.impls) if REFERENCE in self.impls else [REFERENCE] + self.impls:
             try:
@@ -81,8 +81,22 @@ class Run:
             except Exception as error:
                 if impl == REFERENCE:
                     raise
-                self.skip(impl, f"{type(error).__name__}: {error}")
+                reason = f"{type(error).__name__}: {error}"
+                if isinstance(error, ImportError) or not _imports(impl):
+                    self.skip(impl, reason)
+                else:  # a bug, not a missing framework
+                    self.failures.append(f"network {self.spec.name!r}: {impl} failed to build: "
+                                         f"{reason}")
+                    self.impls.remove(impl)
         return models
+
+
+def _imports(impl: str) -> bool:
+    try:
+        implementations.module(impl)
+    except Exception:  # noqa: BLE001 - whatever a broken install raises
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- 1. parity

@@ -53,7 +53,6 @@ class PureModel(TrainingMixin):
 
     def __init__(self, spec, params):
         self.spec = spec
-        self.dtype = np.dtype(np.float64)
         self.model = impl_pure.build(spec, {name: value.tolist() for name, value
                                             in weights.check(spec, params).items()})
 

@@ -349,6 +349,8 @@ def validate(spec: Spec) -> Spec:
     _integer(t.epochs, "training.epochs", 1)
     _integer(t.batch_size, "training.batch_size", 0)
     _integer(t.seed, "training.seed", 0)
+    _check(t.seed < 2 ** 63, "training.seed", "an integer < 2**63 (TensorFlow's seeds are int64)",
+           t.seed)
     _integer(t.patience, "training.patience", 0)
     _integer(t.print_every, "training.print_every", 0)
     return spec

@@ -63,6 +63,8 @@ def accuracy(metric: str, y_pred: np.ndarray, y_true: np.ndarray) -> float:
 class TrainingMixin:
     """``fit``/``evaluate``/``predict`` for any model with ``spec``, ``forward``, ``loss`` and ``step``."""
 
+    np_dtype = np.dtype(np.float64)  # the dtype the model computes in; models set their own
+
     def train_epoch(self, X, y, batches, masks) -> list[float]:
         """Run one epoch of optimizer steps and return each step's loss (override to fuse an epoch)."""
         return [self.step(X[idx], y[idx], mask) for idx, mask in zip(batches, masks)]
@@ -80,16 +82,17 @@ class TrainingMixin:
                                  ("seed", seed, 0), ("patience", patience, 0),
                                  ("eval_every", eval_every, 1)):
             _check_integer(name, value, low)
-        X = check_inputs(self.spec, X)
-        y = check_targets(self.spec, y, len(X))
+        X = check_inputs(self.spec, X, dtype=self.np_dtype)
+        y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError(f"validation_data: expected a pair (X_val, y_val), got "
                                  f"{type(validation_data).__name__} {validation_data!r:.60}")
-            X_val = check_inputs(self.spec, validation_data[0], "validation_data X")
+            X_val = check_inputs(self.spec, validation_data[0], "validation_data X",
+                                 self.np_dtype)
             validation = (X_val, check_targets(self.spec, validation_data[1], len(X_val),
-                                               "validation_data y"))
+                                               "validation_data y", self.np_dtype))
         if batch_size > len(X):
             raise ValueError(f"batch_size: expected at most the {len(X)} training samples "
                              f"(or 0 for full batch), got {batch_size}")
@@ -138,8 +141,8 @@ class TrainingMixin:
 
     def evaluate(self, X, y) -> dict:
         """Loss (data + regularization) and accuracy on (X, y), dropout off."""
-        X = check_inputs(self.spec, X)
-        y = check_targets(self.spec, y, len(X))
+        X = check_inputs(self.spec, X, dtype=self.np_dtype)
+        y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
         return {"loss": float(self.loss(X, y)),
                 "accuracy": accuracy(self.spec.metric, self.predict(X), y)}
 

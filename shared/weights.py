@@ -40,8 +40,10 @@ def initial(spec: Spec, seed: int = 0, scheme: str | None = None) -> dict[str, n
     return params
 
 
-def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameters") -> dict:
-    """Return ``params`` as float64 arrays if every name and shape matches ``spec``; else raise."""
+def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameters",
+          dtype=np.float64) -> dict:
+    """Return ``params`` as float64 arrays if every name and shape matches ``spec`` and every value
+    is finite in ``dtype`` (the model's); else raise."""
     expected = spec.parameter_shapes()
     missing = sorted(set(expected) - set(params))
     extra = sorted(set(params) - set(expected))
@@ -58,6 +60,9 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
             raise WeightsError(f"{source}: {name} has dtype {array.dtype}, expected a float array")
         if not np.all(np.isfinite(array)):
             raise WeightsError(f"{source}: {name} holds NaN or inf")
+        if array.size and np.max(np.abs(array)) > np.finfo(dtype).max:
+            raise WeightsError(f"{source}: {name} holds values beyond the {np.dtype(dtype).name} "
+                               f"range that the model computes in")
         checked[name] = array.astype(np.float64)
     return checked
 

@@ -126,6 +126,21 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     assert results["implementations"] == ["numpy"]
 
 
+def test_an_implementation_that_fails_to_build_is_a_failure_not_a_skip(tmp_path, monkeypatch,
+                                                                        capsys):
+    """Only a framework that is missing or fails to import is skipped: a bad setting such as
+    ROSETTA_TORCH_THREADS=abc made torch "skipped" and the run "agree" (exit 0)."""
+    from conftest import require
+    require("torch")
+    monkeypatch.setenv("ROSETTA_TORCH_THREADS", "abc")
+    code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,torch", *FAST)
+    assert code == 1
+    assert results["skipped"] == []
+    assert results["verdict"]["failures"][0] == (
+        "network 'xor': torch failed to build: ValueError: ROSETTA_TORCH_THREADS: expected a "
+        "positive integer, got 'abc'")
+
+
 # ----------------------------------------------------------------------------- disagreeing runs
 
 class NudgedGradient:

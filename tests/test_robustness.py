@@ -154,6 +154,46 @@ def test_bad_targets_are_refused_by_name(models, name, case, method):
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_values_beyond_the_model_dtype_are_refused(name):
+    """Finite is not enough: 1e200 becomes inf in a float32 model (and an extended-precision
+    1e4000 in a float64 one), which gave NaN outputs, and NaN parameters after a step."""
+    require(name)
+    dtype = "float64" if name == "pure" else "float32"
+    huge = np.longdouble("1e4000") if dtype == "float64" else 1e200
+    spec = CLASSIFIER
+    params = weights.initial(spec, seed=3, scheme="glorot_uniform")
+    model = implementations.build(name, spec, params, dtype)
+    before = model.parameters()
+    X = X4.astype(np.longdouble)
+    X[0, 0] = huge
+    for call in (lambda: model.forward(X), lambda: model.step(X, Y_CLASSES),
+                 lambda: model.fit(X, Y_CLASSES, epochs=1)):
+        with pytest.raises(InputError, match=rf"X: holds values beyond the {dtype} range"):
+            call()
+    bad = {**params, "dense1.bias": np.array([huge, 0, 0, 0], dtype=np.longdouble)}
+    with pytest.raises(WeightsError, match=rf"dense1.bias holds values beyond the {dtype} range"):
+        model.set_parameters(bad)
+    with pytest.raises(WeightsError, match="beyond the"):
+        implementations.build(name, spec, bad, dtype)
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_reversed_and_read_only_arrays_are_taken_as_they_are(name, recwarn):
+    """impl_torch refused negative strides (torch.from_numpy cannot take them) and warned about
+    read-only arrays; every implementation gives the same outputs as for a plain copy."""
+    require(name)
+    model = implementations.build(name, REGRESSION, weights.initial(REGRESSION, seed=1))
+    X, y = X4[::-1], Y_REGRESSION[::-1]
+    frozen = X4.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(model.forward(X), model.forward(X.copy()))
+    np.testing.assert_array_equal(model.forward(frozen), model.forward(X4.copy()))
+    assert model.loss(X, y) == model.loss(X.copy(), y.copy())
+    assert not [w for w in recwarn if "writable" in str(w.message)]
+
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_batch_size_larger_than_the_data(models, name):
     model = models(name, CLASSIFIER)
     with pytest.raises(ValueError, match=r"batch_size: expected at most the 4 training samples "

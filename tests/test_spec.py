@@ -204,6 +204,7 @@ def test_toml_errors_name_the_file(tmp_path):
                                                             {"type": "linear"}]),
      r"metric: expected 'binary' or 'regression' for a single output"),
     (dict(base(), name=5), r"name: expected a string, got 5"),
+    (broken(training__seed=2 ** 63), r"training.seed: expected an integer < 2\*\*63"),
     (dict(base(), description=["a"]), r"description: expected a string"),
 ])
 def test_bad_specs_raise_named_errors(data, message):

@@ -15,17 +15,19 @@ def parse_args(argv=None):
                         help="tiny sizes and two rounds (a smoke test for CI, not a measurement)")
     parser.add_argument("--impls", default=",".join(IMPLEMENTATIONS),
                         help="comma-separated implementations (default: all that import)")
-    parser.add_argument("--json", default=os.path.join("bench", "results.json"), metavar="PATH",
-                        help="where to write the results (default: bench/results.json)")
+    parser.add_argument("--json", metavar="PATH",
+                        help="where to write the results (default: bench/results.json, or "
+                             "bench/results-quick.json with --quick)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the README-ready markdown table")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS / torch / TensorFlow intra-op threads (default 1)")
+    parser.add_argument("--threads", type=int,
+                        help="BLAS / torch / TensorFlow intra-op threads (default 1, unless the "
+                             "environment sets them)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="timed rounds per workload (default 9, or 2 with --quick)")
     parser.add_argument("--only", default="", metavar="TEXT",
                         help="time only the workloads whose name contains TEXT (e.g. spiral); "
-                             "skips the start-up and XOR runs")
+                             "skips the start-up, XOR, compare.py and PyPy runs")
     parser.add_argument("--pure-mnist", action="store_true",
                         help="also time impl_pure on the MNIST network (seconds per batch)")
     args = parser.parse_args(argv)
@@ -33,19 +35,27 @@ def parse_args(argv=None):
     unknown = sorted(set(impls) - set(IMPLEMENTATIONS))
     if unknown:
         parser.error(f"--impls: unknown {unknown}; expected some of {list(IMPLEMENTATIONS)}")
-    if args.threads < 1:
+    if not impls:
+        parser.error(f"--impls: expected at least one of {list(IMPLEMENTATIONS)}")
+    if args.threads is not None and args.threads < 1:
         parser.error(f"--threads: expected a positive integer, got {args.threads}")
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds: expected a positive integer, got {args.rounds}")
     args.impls = impls
+    if args.json is None:
+        args.json = os.path.join("bench", "results-quick.json" if args.quick else "results.json")
     return args
 
 
-def set_threads(threads: int) -> None:
-    """Thread counts must be set before NumPy (OpenBLAS), torch or TensorFlow are imported."""
+def set_threads(threads: int | None) -> None:
+    """Thread counts must be set before NumPy (OpenBLAS), torch or TensorFlow are imported.
+    ``--threads`` sets them all; without it the environment's own values win over the default 1."""
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                      "ROSETTA_TORCH_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ.setdefault(variable, str(threads))
+        if threads is None:
+            os.environ.setdefault(variable, "1")
+        else:
+            os.environ[variable] = str(threads)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

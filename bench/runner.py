@@ -325,6 +325,15 @@ def main(args) -> int:
     log = lambda text: print(text, end="", file=sys.stderr, flush=True)  # noqa: E731
     rounds = args.rounds or (2 if args.quick else 9)
     impls = [name for name in args.impls if implementations.is_available(name)]
+    names = [workload.name for workload in workloads(args.quick, args.pure_mnist)]
+    if not impls:
+        print(f"python -m bench: error: --impls: none of {args.impls} is installed",
+              file=sys.stderr)
+        return 2
+    if not any(args.only in name for name in names):
+        print(f"python -m bench: error: --only: no workload name contains {args.only!r}; "
+              f"the workloads are {names}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     X, y, source = mnist_data(args.quick)
     spiral = datasets.load("spiral")

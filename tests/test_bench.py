@@ -84,3 +84,36 @@ def test_impl_pure_runs_unchanged_on_pypy():
     lines = [run.stdout.strip() for run in runs]
     assert lines[0].startswith("pypy ") and lines[1].startswith("cpython ")
     assert lines[0].split("final loss ")[1] == lines[1].split("final loss ")[1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--impls", ","], "--impls: expected at least one of"),
+    (["--impls", "jax"], "--impls: unknown ['jax']"),
+    (["--quick", "--only", "nosuch"], "--only: no workload name contains 'nosuch'"),
+    (["--threads", "0"], "--threads: expected a positive integer, got 0"),
+])
+def test_bad_options_exit_2_before_any_measurement(argv, message, tmp_path):
+    """`--impls ,` used to run every workload and then crash (modulo by zero), and `--only` with
+    no match exited 0 with empty tables, overwriting bench/results.json."""
+    path = tmp_path / "results.json"
+    process = subprocess.run([sys.executable, "-m", "bench", *argv, "--json", str(path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert message in process.stderr
+    assert not path.exists()
+
+
+def test_threads_option_overrides_the_environment(monkeypatch):
+    """--threads set only the variables the environment left unset, so a run could mix counts."""
+    from bench.__main__ import set_threads
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "ROSETTA_TORCH_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                     "TF_CPP_MIN_LOG_LEVEL"):
+        monkeypatch.setenv(variable, "0")  # recorded, so that teardown restores the real value
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    set_threads(2)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["ROSETTA_TORCH_THREADS"] == "2"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    set_threads(None)  # no --threads: the environment's value stays, the others default to 1
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"

@@ -10,8 +10,10 @@ PYTHON ?= $(shell for p in /usr/bin/python3.11 python3; do \
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# FORCE the install step when .venv's interpreter does not run (missing, or its base removed).
+BROKEN := $(shell $(PY) -c '' >/dev/null 2>&1 || echo FORCE)
 
-.PHONY: compare test bench atlas setup clean
+.PHONY: compare test bench atlas setup clean FORCE
 
 compare: $(STAMP)
 	$(PY) compare.py $(ARGS)
@@ -27,12 +29,17 @@ atlas: $(STAMP)
 
 setup: $(STAMP)
 
-# Re-installs only when requirements.txt changes, so both commands are idempotent.
-$(STAMP): requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+# Re-installs only when requirements.txt changes, so both commands are idempotent. A .venv
+# whose interpreter no longer runs (its base Python removed) is made again.
+$(STAMP): requirements.txt $(BROKEN)
+	@test -n "$(PYTHON)" || { echo "make: found no Python >= 3.11 that can make a venv;" \
+	    "pass one: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; exit 1; }
+	$(PY) -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .hypothesis
+
+FORCE:

@@ -69,4 +69,6 @@ if __name__ == "__main__":
     parser.add_argument("--impls", nargs="+", default=list(implementations.IMPLEMENTATIONS),
                         choices=implementations.IMPLEMENTATIONS)
     args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error(f"--epochs: expected an integer >= 1, got {args.epochs}")
     run(args.epochs, args.impls)

@@ -89,8 +89,11 @@ def check_targets(spec: Spec, y, n: int, name: str = "y", dtype=np.float64) -> n
 
 def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
     """Injected dropout masks: only known dropout layers, 0/1 arrays of shape (n, width)."""
-    if not dropout_masks:
+    if dropout_masks is None or (isinstance(dropout_masks, dict) and not dropout_masks):
         return {}
+    if not isinstance(dropout_masks, dict):
+        raise InputError(f"dropout_masks: expected a dict of dropout layer name -> mask, got "
+                         f"{type(dropout_masks).__name__}")
     widths = dropout_widths(spec)
     unknown = sorted(set(dropout_masks) - set(widths))
     if unknown:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 import secrets
 import stat
 from pathlib import Path
@@ -44,6 +45,9 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
           dtype=np.float64) -> dict:
     """Return ``params`` as float64 arrays if every name and shape matches ``spec`` and every value
     is finite in ``dtype`` (the model's); else raise."""
+    if not isinstance(params, Mapping):
+        raise WeightsError(f"{source}: expected a dict of parameter name -> array, got "
+                           f"{type(params).__name__}")
     expected = spec.parameter_shapes()
     missing = sorted(set(expected) - set(params))
     extra = sorted(set(params) - set(expected))
@@ -52,7 +56,10 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
                            f"missing {missing}, unexpected {extra}; expected exactly {sorted(expected)}")
     checked = {}
     for name, shape in expected.items():
-        array = np.asarray(params[name])
+        try:
+            array = np.asarray(params[name])
+        except ValueError as error:  # ragged nested lists
+            raise WeightsError(f"{source}: {name} is not a rectangular array ({error})") from None
         if array.shape != shape:
             raise WeightsError(f"{source}: {name} has shape {array.shape}, expected {shape} "
                                f"for network {spec.name!r}")

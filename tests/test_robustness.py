@@ -179,6 +179,24 @@ def test_values_beyond_the_model_dtype_are_refused(name):
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_parameters_and_masks_of_the_wrong_kind_are_refused_by_name(models, name):
+    """A list of pairs, None or ragged nested lists as parameters, and a list as dropout masks,
+    raised bare TypeErrors and ValueErrors."""
+    model = models(name, CLASSIFIER)
+    before = model.parameters()
+    for bad, message in ((list(before.items()), "expected a dict of parameter name -> array, "
+                                                "got list"),
+                         (None, "got NoneType"),
+                         ({**before, "dense1.bias": [[0.0, 0.0], [0.0]]},
+                          "dense1.bias is not a rectangular array")):
+        with pytest.raises(WeightsError, match=re.escape(message)):
+            model.set_parameters(bad)
+    with pytest.raises(InputError, match="dropout_masks: expected a dict of dropout layer name"):
+        model.loss(X4, Y_CLASSES, [np.ones((4, 4))])
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_reversed_and_read_only_arrays_are_taken_as_they_are(name, recwarn):
     """impl_torch refused negative strides (torch.from_numpy cannot take them) and warned about
     read-only arrays; every implementation gives the same outputs as for a plain copy."""

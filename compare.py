@@ -222,7 +222,9 @@ def configure(args, console) -> comparison.Run:
     n = len(data.X_train)
     batch_size = spec.training.batch_size if args.batch_size is None else args.batch_size
     if batch_size > n:
-        raise UsageError(f"--batch-size: expected at most the {n} training samples of "
+        where = ("--batch-size" if args.batch_size is not None else
+                 "the spec's training.batch_size (pass --batch-size to change it)")
+        raise UsageError(f"{where}: expected at most the {n} training samples of "
                          f"{spec.name!r} (or 0 for full batch), got {batch_size}")
     if args.parity_samples is not None and args.parity_samples > n:
         raise UsageError(f"--parity-samples: expected at most {n}, got {args.parity_samples}")

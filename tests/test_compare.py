@@ -280,6 +280,11 @@ def test_a_spec_that_does_not_fit_its_data_is_a_usage_error(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "--network: 'spiral' does not fit its dataset 'spiral'" in err and message in err
         assert "Traceback" not in err and not out.exists()
+    # a batch size from the spec is named as the spec's, not as a --batch-size never passed
+    path.write_text(text.replace("batch_size = 0", "batch_size = 500"))
+    assert compare.main(["--network", str(path), "--impls", "numpy", "--out", str(out)]) == 2
+    assert ("the spec's training.batch_size (pass --batch-size to change it): expected at most "
+            "the 300 training samples") in capsys.readouterr().err
 
 
 def test_help_has_examples(capsys):

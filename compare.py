@@ -207,6 +207,9 @@ def configure(args, console) -> comparison.Run:
                          "so there is nothing to compare; add another implementation "
                          "(--impls pure,numpy,torch) or use --dtype float64")
 
+    if args.data_dir is not None and spec.dataset.name != "mnist":
+        raise UsageError(f"--data-dir: only the mnist dataset is read from files; network "
+                         f"{spec.name!r} trains on {spec.dataset.name!r}")
     try:
         overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
         data = datasets.for_spec(spec, **overrides)

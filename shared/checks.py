@@ -11,7 +11,7 @@ class InputError(ValueError):
 
 
 def _is_real(array: np.ndarray) -> bool:
-    """bool, integer or float: not complex (whose imaginary part a cast drops), not object or time."""
+    """bool, integer or float: not complex (a cast drops the imaginary part), object or time."""
     return array.dtype.kind in "biuf"
 
 

@@ -235,6 +235,8 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--network", "xor", "--batch-size", "5"], "at most the 4 training samples"),
     (["--lr", "-1"], "optimizer.learning_rate"),
     (["--mode", "fast"], "invalid choice: 'fast'"),
+    ([*QUICK, "--data-dir", "/tmp"], "--data-dir: only the mnist dataset is read from files; "
+                                     "network 'xor' trains on 'xor'"),
     (["--sweep", "--sweep-regs", "l3"], "--sweep-regs: expected a subset of none,l2,dropout"),
     (["--sweep-lrs", "a,b"], "comma-separated list of float"),
     (["--out", "/dev/null/reports"], "--out: cannot create the output directory"),

@@ -104,7 +104,7 @@ class Config:
     @property
     def label(self) -> str:
         batch = "full" if self.batch_size == 0 else f"b{self.batch_size}"
-        return f"{self.optimizer} lr={self.learning_rate:g} {batch} {self.regularization}"
+        return f"{self.optimizer} lr={self.learning_rate!r} {batch} {self.regularization}"
 
     def apply(self, spec: Spec) -> Spec:
         """The spec of this configuration, determined by the label alone: the network's layers

@@ -526,3 +526,6 @@ def test_sweep_spec_variations():
     assert sweep.with_optimizer(spec, None, learning_rate=0.1).optimizer.type == "adam"
     with pytest.raises(ValueError, match="no hidden layer"):
         sweep.with_dropout(load("and"))
+    # labels name the learning rate exactly ("{:g}" gave both of these "lr=0.1")
+    labels = [c.label for c in sweep.grid(["sgd"], [0.1, 0.1000001], [0], ["none"])]
+    assert labels == ["sgd lr=0.1 full none", "sgd lr=0.1000001 full none"]

@@ -8,6 +8,7 @@ instead, because there the harness must run with no skips.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 
 import numpy  # noqa: F401 - loaded first, so that threadpoolctl finds its OpenBLAS
@@ -51,6 +52,13 @@ def require(*names: str) -> None:
             pytest.fail(f"CI runs the harness with every implementation; {problem}",
                         pytrace=False)
         pytest.skip(problem)
+
+
+def importorskip(module: str):
+    """pytest.importorskip locally; in CI an import that fails fails the run (at collection)."""
+    if in_ci():
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 @pytest.fixture(scope="session")

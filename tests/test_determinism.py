@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import mutants
+from conftest import require
 from shared import datasets, implementations, weights
 from shared.spec import from_dict
 
@@ -58,7 +59,7 @@ def assert_bitwise(a, b):
 
 @pytest.mark.parametrize("name", ("numpy", "pure"))
 def test_bitwise_in_one_process(name):
-    pytest.importorskip(f"impl_{name}")
+    require(name)
     (first, history_a), (second, history_b) = train(name), train(name)
     assert_bitwise(first, second)
     assert history_a["loss"] == history_b["loss"]
@@ -69,7 +70,7 @@ def test_bitwise_in_one_process(name):
 @pytest.mark.parametrize("name", ("numpy", "pure"))
 def test_fresh_dropout_masks_are_seeded(name):
     """forward(training=True) without injected masks uses the spec seed: same in two models."""
-    pytest.importorskip(f"impl_{name}")
+    require(name)
     spec = from_dict(SPEC, name="determinism")
     X = np.random.default_rng(0).standard_normal((8, 2))
     params = weights.initial(spec, seed=2)
@@ -100,8 +101,9 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("name", implementations.IMPLEMENTATIONS)
 def test_bitwise_across_processes(runs, name):
+    require(name)
     if name not in runs:
-        pytest.skip(f"{name} is not installed or does not import")
+        pytest.fail(f"{name} imports here but did not run in its subprocess")
     first, second = runs[name]
     assert_bitwise(first, second)
 

@@ -139,10 +139,40 @@ def test_gradients_match_finite_differences(case_name, impl):
             assert all(np.all((v == 0) | (np.abs(v) > 1e3)) for v in held.values()), held
             assert any(np.any(analytic[k] != 0) for k in analytic)
             assert max(metrics.relative_error(analytic, numeric).values()) > 0.1
-        return
+            return
+        # A step inside a random network: the dense layers after the last step have true
+        # gradients (backprop to them never crosses the step), and those are checked.
+        last_step = max(i for i, layer in enumerate(c.spec.layers) if layer.type == "step")
+        after = {f"{layer.name}.{kind}" for layer in c.spec.layers[last_step + 1:]
+                 if layer.type == "dense" for kind in ("weight", "bias")}
+        assert after, f"{case_name}: no dense layer after its step"
+        numeric = {k: v for k, v in numeric.items() if k in after}
     errors = metrics.relative_error(analytic, numeric)
     bad = {k: e for k, e in errors.items() if not e <= metrics.FINITE_DIFFERENCE_TOLERANCE}
     assert not bad, f"{case_name}/{impl}: relative error of backprop vs finite differences {bad}"
+
+
+def test_the_finite_difference_oracle_flags_a_gradient_off_by_ten_parts_per_million():
+    """The oracle can fail: spiral's true dense1.weight gradient passes the tolerance, the same
+    gradient scaled by 1 + 1e-5 (a relative error of ~5e-6) does not."""
+    c = case("spiral")
+    model = c.build("numpy")
+    model.set_parameters(off_the_kinks(c.params))
+    analytic = model.gradients(c.X, c.y)
+    numeric = metrics.finite_difference_gradients(model, c.X, c.y)
+    assert metrics.relative_error(analytic, numeric)["dense1.weight"] <= \
+        metrics.FINITE_DIFFERENCE_TOLERANCE
+    wrong = {**analytic, "dense1.weight": analytic["dense1.weight"] * (1 + 1e-5)}
+    assert metrics.relative_error(wrong, numeric)["dense1.weight"] > \
+        metrics.FINITE_DIFFERENCE_TOLERANCE
+
+
+def test_relative_error_is_absolute_below_its_floor():
+    """||a - n|| / max(||a|| + ||n||, 1e-3), by hand: 1e-3 / max(3e-3, 1e-3) = 1/3 for
+    gradients of 2e-3 and 1e-3; 1e-6 / max(3e-6, 1e-3) = 1e-3 for a thousand times smaller."""
+    errors = metrics.relative_error({"a": np.array([2e-3]), "b": np.array([2e-6])},
+                                    {"a": np.array([1e-3]), "b": np.array([1e-6])})
+    assert errors == {"a": pytest.approx(1 / 3, rel=1e-12), "b": pytest.approx(1e-3, rel=1e-12)}
 
 
 def test_a_missing_framework_fails_in_ci_and_skips_locally(monkeypatch):

@@ -33,6 +33,14 @@ OPTIMIZERS = {
     "rmsprop": {"type": "rmsprop", "learning_rate": 0.02, "decay": 1e-2},
     "adam": {"type": "adam", "learning_rate": 0.05, "decay": 1e-2},
 }
+# Every hyperparameter off its default, so that an implementation that ignored one (its
+# framework's default instead) would leave the reference's trajectory.
+HYPERPARAMETERS = {
+    "momentum": {"momentum": 0.7},
+    "adagrad": {"epsilon": 1e-4, "initial_accumulator": 0.3},  # the accumulator: Keras only
+    "rmsprop": {"rho": 0.8, "epsilon": 1e-4},
+    "adam": {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-4},
+}
 OTHERS = tuple(name for name in IMPLS if name != REFERENCE)
 FRAMEWORKS = ("torch", "tf")
 
@@ -104,6 +112,36 @@ def test_exact_mode_trajectory_stays_within_the_noise_floor(optimizer, variant, 
                   ref, floor, run(impl, trajectory_spec(optimizer).replace(variant=variant)))
     record_property("worst_ratio", check.worst_ratio)
     record_property("final_distance", check.distance[-1])
+
+
+@pytest.mark.parametrize("impl", OTHERS)
+@pytest.mark.parametrize("variant", spec_module.VARIANTS)
+@pytest.mark.parametrize("optimizer", HYPERPARAMETERS)
+def test_every_hyperparameter_reaches_every_implementation(optimizer, variant, impl):
+    """The same trajectories with beta_1, beta_2, epsilon, rho, momentum and Keras's initial
+    accumulator off their defaults (before, every cross-implementation test used the defaults,
+    and an impl_torch that passed 0.999 for the spec's beta_2 went unnoticed)."""
+    require(impl)
+    changes = HYPERPARAMETERS[optimizer]
+    ref, floor = reference(optimizer, variant, **changes)
+    default, _ = reference(optimizer, variant)
+    if not (optimizer == "adagrad" and variant != "keras"):  # (the accumulator is Keras's)
+        moved = metrics.check_trajectory(metrics.distances(ref, default), floor)
+        assert moved.worst_ratio > 1e3, moved.describe("the changed hyperparameters")
+    spec = trajectory_spec(optimizer, **changes).replace(variant=variant)
+    judge(f"{impl} {optimizer} {changes} exact, variant {variant}", ref, floor, run(impl, spec))
+
+
+@pytest.mark.parametrize("impl", FRAMEWORKS)
+@pytest.mark.parametrize("optimizer", HYPERPARAMETERS)
+def test_native_optimizers_take_every_hyperparameter(optimizer, impl):
+    """torch.optim and keras.optimizers are given the spec's values, not their defaults."""
+    require(impl)
+    spec = trajectory_spec(optimizer, **HYPERPARAMETERS[optimizer])
+    variant = implementations.reference_spec(spec, impl, "native").variant
+    ref, floor = reference(optimizer, variant, **HYPERPARAMETERS[optimizer])
+    judge(f"{impl} {optimizer} native vs impl_numpy variant {variant!r}", ref, floor,
+          run(impl, spec, mode="native"))
 
 
 def test_the_noise_floor_is_measured_not_zero():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 import mutants
+from conftest import require
 from mutants import MUTANTS, applied
 
 OPPONENTS = ("torch", "tf")
@@ -23,8 +24,7 @@ def verdicts():
 
     def get(opponent):
         if opponent not in cache:
-            if opponent not in mutants.importable():
-                pytest.skip(f"implementation {opponent!r} is not installed or does not import")
+            require(opponent)
             answers = {probe.name: mutants.answers(opponent, probe) for probe in mutants.probes()}
             results = {"control": mutants.harness(answers, opponent)}
             for mutant in MUTANTS:

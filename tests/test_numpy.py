@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import impl_numpy
+from conftest import require
 from impl_numpy import activations, losses
 from numpy_oracles import (ScalarOptimizer, numeric_gradients, numeric_input_gradient,
                            relative_error)
@@ -610,8 +611,7 @@ def test_returned_arrays_are_not_changed_by_later_calls(implementation):
     # later training overwrites.
     from shared import implementations
 
-    if not implementations.is_available(implementation):
-        pytest.skip(f"{implementation} is not installed")
+    require(implementation)
     spec = networks.load("spiral")
     data = datasets.load(spec.dataset.name, **spec.dataset.options)
     X, y = data.X_train[:40], data.y_train[:40]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import mutants
+from conftest import in_ci, require
 from shared import implementations, metrics
 from shared.spec import from_dict
 
@@ -30,7 +31,9 @@ KINK = 1e-4  # finite differences (h = 1e-6) need every ReLU / |.| input this fa
 
 @pytest.fixture(scope="module")
 def others():
-    """The implementations compared with the reference (numpy), those that import."""
+    """The implementations compared with the reference (numpy): those that import (in CI, all)."""
+    if in_ci():
+        require(*implementations.IMPLEMENTATIONS)
     return [name for name in mutants.importable() if name != "numpy"]
 
 

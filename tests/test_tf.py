@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
+from conftest import importorskip  # noqa: E402
+
+importorskip("tensorflow")
 
 import impl_numpy  # noqa: E402
 import impl_tf  # noqa: E402

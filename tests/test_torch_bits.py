@@ -11,7 +11,9 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import importorskip  # noqa: E402
+
+torch = importorskip("torch")
 
 import impl_numpy.optimizers  # noqa: E402
 from impl_torch import activations, layers, model, optimizers  # noqa: E402

@@ -1,7 +1,8 @@
 """impl_tf's own checks: float64 end to end, exact optimizers bit for bit, the epoch tf.function, the environment.
 
 Golden values come from impl_numpy (the reference), which shares no code with impl_tf.
-The cross-implementation harness (every pair, every network) lives in test_harness.py.
+The cross-implementation harness (every pair, every network) lives in test_harness_parity.py and
+test_harness_trajectory.py.
 """
 import dataclasses
 import os

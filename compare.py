@@ -357,8 +357,9 @@ def main(argv=None) -> int:
                             "seed": run.spec.training.seed, "epochs": run.epochs,
                             "epochs_note": run.epochs_note,
                             "batch_size": None if args.sweep else run.batch_size,
-                            "parity_steps": run.parity_steps,
-                            "parity_samples": run.parity_samples, "reference": REFERENCE,
+                            "parity_steps": None if args.sweep else run.parity_steps,
+                            "parity_samples": None if args.sweep else run.parity_samples,
+                            "reference": REFERENCE,
                             "sweep": args.sweep},
                "implementations": [], "skipped": run.skipped, "parity": None, "training": None,
                "divergence": None, "native": None, "sweep": None}

@@ -311,6 +311,8 @@ def test_sweep_tiny_grid(tmp_path):
         assert set(c["results"]) == {"numpy", "pure"}
         assert c["results"]["numpy"]["distance"] == 0 and c["results"]["pure"]["ok"]
     assert results["parity"] is None and results["training"] is None
+    settings = results["settings"]  # what the sweep does not use is null, not a default
+    assert settings["parity_steps"] is settings["parity_samples"] is settings["batch_size"] is None
     assert_complete_report(results, out, ["sweep"])
 
 

@@ -232,9 +232,17 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
                 message += (f"; the run diverged (non-finite parameters) at step "
                             f"{check.diverged_step}")
             run.failures.append(message)
+        ok = check.ok
+        ref_gone, gone = _first_non_finite(ref_path), _first_non_finite(path)
+        if ok and ref_gone != gone:  # an inf floor passes anything: compare where each blew up
+            ok = False
+            message = (f"network {run.spec.name!r}: {impl} vs {label}: the parameters became "
+                       f"non-finite at step {ref_gone} in {label} but at step {gone} in {impl} "
+                       f"(None: never)")
+            run.failures.append(message)
         checks[impl] = {"reference": label, "distance": list(check.distance),
                         "noise_floor": list(check.floor), "bound": list(check.bound),
-                        "ok": check.ok, "first_bad_step": check.first_bad_step,
+                        "ok": ok, "first_bad_step": check.first_bad_step,
                         "worst_ratio": check.worst_ratio,
                         "diverged_step": check.diverged_step, "message": message}
         paths[impl] = path[-1]
@@ -292,6 +300,12 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                 results[impl]["distance_from_reference"] = float(
                     np.max(np.abs(metrics.flatten(model.parameters()) - ref)))
     return {"epochs": run.epochs, "batch_size": run.batch_size, "implementations": results}, models
+
+
+def _first_non_finite(path: np.ndarray) -> int | None:
+    """The first step of a trajectory whose parameters hold NaN or inf, or None."""
+    bad = np.flatnonzero(~np.all(np.isfinite(path), axis=1))
+    return int(bad[0]) if bad.size else None
 
 
 # ----------------------------------------------------------------------------- 5. native

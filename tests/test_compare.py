@@ -421,6 +421,38 @@ def test_a_diverging_run_still_writes_its_report(tmp_path):
         out / "report.md").read_text()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_reference_that_blows_up_does_not_pass_an_implementation_that_does_not(
+        tmp_path, monkeypatch):
+    """At lr 1e10 the reference's parameters become inf, so its noise floor and bound are inf
+    and any distance passed: a "pure" that is the reference with its infinities replaced by
+    finite numbers (np.nan_to_num) was judged "within"."""
+    real = implementations.build
+
+    class Finite:
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, attribute):
+            return getattr(self.model, attribute)
+
+        def parameters(self):
+            return {k: np.nan_to_num(v) for k, v in self.model.parameters().items()}
+
+    def build(name, spec, params, dtype="float64", mode="exact"):
+        if name == "pure":
+            return Finite(real("numpy", spec, params, dtype))
+        return real(name, spec, params, dtype, mode)
+
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, _ = run(tmp_path, "--network", "sine", "--epochs", "1", "--optimizer", "sgd",
+                           "--lr", "1e10", "--parity-steps", "5", "--impls", "numpy,pure")
+    check = results["divergence"]["implementations"]["pure"]
+    assert code == 1 and not check["ok"]
+    assert re.search(r"non-finite at step \d in numpy but at step None in pure",
+                     check["message"]), check["message"]
+
+
 def test_a_failing_plot_is_reported_and_the_report_still_written(tmp_path, monkeypatch, capsys):
     def broken(training):
         raise RuntimeError("boom")

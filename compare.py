@@ -5,7 +5,7 @@
    plus each implementation's finite-difference error;
 2. training with the same data order and dropout masks (shared.training);
 3. parameter divergence from the reference over the first optimizer steps, against the
-   noise floor (the reference rerun from weights perturbed by one ulp);
+   noise floor (the reference rerun from weights, and from inputs, moved by one ulp);
 4. a terminal summary, report.md, a self-contained report.html and results.json;
 5. in native mode, each framework's drift from the nnfs formulas, explained by the atlas.
 
@@ -22,6 +22,7 @@ import time
 _START = time.perf_counter()
 
 import argparse  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -31,6 +32,9 @@ from pathlib import Path  # noqa: E402
 # do not depend on the machine's core count, and a busy 2-core machine is not oversubscribed.
 for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+# TF's Python warnings (tf.function retracing: the divergence steps call each traced function
+# with new batch shapes) went to stderr even with --quiet and --json.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from shared import checks, comparison, datasets, implementations, networks, report  # noqa: E402
 from shared import sweep, weights  # noqa: E402

@@ -282,7 +282,7 @@ def plot_divergence(divergence: dict) -> bytes:
         if check["reference"] not in drawn_floors:
             drawn_floors.add(check["reference"])
             ax.plot(steps, _log_values(check["noise_floor"]), "k:",
-                    label=f"noise floor ({check['reference']} from 1-ulp weights)")
+                    label=f"noise floor ({check['reference']} from 1-ulp weights or inputs)")
             ax.plot(steps, _log_values(check["bound"]), "k--", alpha=.5,
                     label="bound: 10x floor, at least 1e-12 (f64) or 1e-5 (f32)")
     ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
@@ -509,7 +509,8 @@ def sections(run, results: dict) -> list[Section]:
         s = Section("3. Divergence from the reference", [
             f"The parameters after each of the first {div['steps']} optimizer steps (batch size "
             f"{div['batch_size'] or 'full'}), as max |difference| from the reference. The noise "
-            f"floor is the reference rerun from weights moved by one ulp: rounding that grows "
+            f"floor is the reference's largest distance from its reruns from weights moved by "
+            f"one ulp and from inputs moved one ulp down and up: rounding that grows "
             f"chaotically stays near it; a formula difference lands orders of magnitude above. "
             + ("In float32 the floor is at least the reference's own distance from the same "
                "steps in float64 (Adam amplifies the rounding of a gradient that nearly "

@@ -394,7 +394,7 @@ def main(argv=None) -> int:
         console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
                       f"in {results['seconds']:.1f} s", markup=False)
     else:
-        print(("agree" if not run.failures else f"DISAGREE: {run.failures[0]}"),
+        print(("agree" if not run.failures else f"DISAGREEMENT: {run.failures[0]}"),
               file=sys.stderr)
     if args.json:
         sys.stdout.write(text + "\n")

@@ -318,6 +318,7 @@ def plot_regression_fit(X, y, predictions: dict) -> bytes:
     ax.plot(X[order, 0], np.ravel(y)[order], "k.", markersize=2, label="data")
     for impl, pred in predictions.items():
         ax.plot(X[order, 0], np.ravel(pred)[order], label=impl, color=COLORS.get(impl))
+    ax.set(xlabel="x", ylabel="y", title="the trained networks' fit to the training data")
     ax.legend(fontsize=8)
     return _png(fig)
 

@@ -54,7 +54,8 @@ def run() -> dict:
           f"{TUTORIAL['accuracy']}; with this seed the results are {loss:.7f} and {accuracy}. "
           f"Both depend on the random draw; with weights this small the loss stays close to ln 5.")
     print(f"The tutorial showed {TUTORIAL['relu_columns']} columns of ReLU output for "
-          f"Dense(2, 5); the correct shape is {hidden[:5].shape}.")
+          f"Dense(2, 5); it has {hidden.shape[1]} (the first 5 rows are {hidden[:5].shape}, "
+          f"the whole layer {hidden.shape}).")
 
     points_320 = len(spiral_data(samples=320, classes=5)[0])
     print(f"The tutorial said spiral_data(samples=320, classes=5) makes {TUTORIAL['points_320']} "

@@ -18,7 +18,8 @@ def _is_real(array: np.ndarray) -> bool:
 def _check_range(array: np.ndarray, name: str, dtype) -> None:
     """Finite is not enough: a float64 1e300 becomes inf in a float32 model."""
     limit = np.finfo(dtype).max
-    if array.dtype.kind == "f" and array.size and np.max(np.abs(array)) > limit:
+    fits = array.dtype.kind != "f" or np.finfo(array.dtype).max <= limit  # no pass needed
+    if not fits and array.size and np.max(np.abs(array)) > limit:
         raise InputError(f"{name}: holds values beyond the {np.dtype(dtype).name} range "
                          f"(|x| <= {limit:.4g}) that the model computes in")
 

@@ -243,7 +243,7 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
                             f"{check.diverged_step}")
             run.failures.append(message)
         ok = check.ok
-        ref_gone, gone = _first_non_finite(ref_path), _first_non_finite(path)
+        ref_gone, gone = (metrics.first_non_finite_step(p) for p in (ref_path, path))
         if ok and ref_gone != gone:  # an inf floor passes anything: compare where each blew up
             ok = False
             message = (f"network {run.spec.name!r}: {impl} vs {label}: the parameters became "
@@ -310,12 +310,6 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                 results[impl]["distance_from_reference"] = float(
                     np.max(np.abs(metrics.flatten(model.parameters()) - ref)))
     return {"epochs": run.epochs, "batch_size": run.batch_size, "implementations": results}, models
-
-
-def _first_non_finite(path: np.ndarray) -> int | None:
-    """The first step of a trajectory whose parameters hold NaN or inf, or None."""
-    bad = np.flatnonzero(~np.all(np.isfinite(path), axis=1))
-    return int(bad[0]) if bad.size else None
 
 
 # ----------------------------------------------------------------------------- 5. native

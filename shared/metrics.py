@@ -230,6 +230,12 @@ def describe_step(a: np.ndarray, b: np.ndarray, step: int, params: dict,
             f"(rel {rel:.3g})")
 
 
+def first_non_finite_step(path: np.ndarray) -> int | None:
+    """The first step of a trajectory whose parameters hold NaN or inf, or None."""
+    bad = np.flatnonzero(~np.all(np.isfinite(path), axis=1))
+    return int(bad[0]) if bad.size else None
+
+
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """max|a - b| over all parameters, per step, of two trajectories."""
     if a.shape != b.shape:

@@ -342,7 +342,7 @@ def render() -> str:
         "network (2-64-3, 300 samples, initial weights seed 0) between the nnfs formula and the",
         "framework's, computed by impl_numpy's `torch` and `keras` variants (the harness checks,",
         "on its smaller trajectory network, that native torch and Keras runs stay within 10x the",
-        "noise floor of those variants; on spiral their own operation order puts them 24x and 94x",
+        "noise floor of those variants; on spiral their own operation order puts them 24x and 44x",
         "above it, six orders of magnitude below these drifts: see the README).",
         "**Noise floor** is the nnfs run's distance from itself started one ulp away (every",
         "nonzero weight moved by one ulp): a drift within 10x the floor is rounding, one above",

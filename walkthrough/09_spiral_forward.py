@@ -6,6 +6,11 @@ nnfs's initial weights 0.01 * randn and zero biases. With weights that small eve
 score is close to 0, so softmax gives every class about 1/5 and the loss is about
 -log(1/5) = ln 5 = 1.609: the loss of a network that knows nothing yet.
 
+From here on the weights are stored as nnfs stores them, one column per neuron: shape
+(n_inputs, n_neurons), so ``inputs @ weights`` needs no transpose. Steps 2-6 used the
+tutorial's layout, one row per neuron, (n_neurons, n_inputs), hence their ``weights.T``.
+The project's canonical layout (``shared.weights``) is the nnfs one.
+
 We seed NumPy's global generator with 0, as ``nnfs.init()`` does, but never call
 ``nnfs.init()`` itself (it changes NumPy for the whole process) and so compute in
 float64 rather than float32.

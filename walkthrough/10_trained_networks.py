@@ -2,7 +2,7 @@
 
 Steps 1-9 only ran the network forward. Training repeats forward pass, loss,
 gradients (backpropagation) and an optimizer update. Here each implementation
-(pure Python, NumPy, PyTorch, Keras) trains the project's built-in "spiral"
+(NumPy, pure Python, PyTorch, Keras) trains the project's built-in "spiral"
 network, 2-64-3 ReLU/softmax with Adam on spiral_data(samples=100, classes=3),
 from the same initial weights, through the same API:
 
@@ -13,8 +13,11 @@ from the same initial weights, through the same API:
     model.fit(X, y, epochs=...); model.evaluate(X, y)
 
 Untrained, the loss is about ln 3 = 1.099 (step 9's argument with 3 classes).
-Run ``--epochs 3000`` to see it fall much further. Implementations that are not
-installed or not written yet are skipped.
+Run ``--epochs 3000`` to see the training loss fall much further (0.12, accuracy
+0.95 with numpy). The validation loss rises meanwhile (0.63 at 200 epochs, 0.85 at
+3000) while the validation accuracy creeps from 0.74 to 0.80: the network grows ever
+more confident on its 300 training points, mistakes on new points included. That is
+overfitting. Implementations that are not installed or not written yet are skipped.
 """
 import argparse
 import sys

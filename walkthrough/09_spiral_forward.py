@@ -8,8 +8,8 @@ score is close to 0, so softmax gives every class about 1/5 and the loss is abou
 
 From here on the weights are stored as nnfs stores them, one column per neuron: shape
 (n_inputs, n_neurons), so ``inputs @ weights`` needs no transpose. Steps 2-6 used the
-tutorial's layout, one row per neuron, (n_neurons, n_inputs), hence their ``weights.T``.
-The project's canonical layout (``shared.weights``) is the nnfs one.
+tutorial's layout, one row per neuron, (n_neurons, n_inputs): hence the ``weights.T``
+of steps 5 and 6. The project's canonical layout (``shared.weights``) is the nnfs one.
 
 We seed NumPy's global generator with 0, as ``nnfs.init()`` does, but never call
 ``nnfs.init()`` itself (it changes NumPy for the whole process) and so compute in

@@ -4,7 +4,7 @@ Mirrors: impl_numpy/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
 from operator import mul
 
-from impl_pure.linalg import affine, dot, dot_products, matmul_transposed, transpose
+from impl_pure.linalg import affine, dot_products, matmul_transposed, pairwise_sum, transpose
 
 
 class Dense:
@@ -32,7 +32,12 @@ class Dense:
         dvalue_columns = transpose(dvalues)
         for row, dots in zip(self.dweights, dot_products(transpose(self.inputs), dvalue_columns)):
             row[:] = dots
-        self.dbiases[:] = map(sum, dvalue_columns)
+        # db = sum over the samples i, in impl_numpy's orders: in order, but pairwise (np.sum's
+        # order) for a single column
+        if len(dvalue_columns) == 1:
+            self.dbiases[:] = [pairwise_sum(dvalue_columns[0])]
+        else:
+            self.dbiases[:] = map(sum, dvalue_columns)
         if self.regularized:
             for param_row, dparam_row in zip(self.weights, self.dweights):
                 self._add_penalty_gradients(param_row, dparam_row, self.weight_l1, self.weight_l2)
@@ -52,9 +57,9 @@ class Dense:
         for param, l1, l2 in ((self.weights, self.weight_l1, self.weight_l2),
                               ([self.biases], self.bias_l1, self.bias_l2)):
             if l1 > 0:
-                loss += l1 * sum(abs(p) for row in param for p in row)
+                loss += l1 * pairwise_sum([abs(p) for row in param for p in row])
             if l2 > 0:
-                loss += l2 * sum(dot(row, row) for row in param)
+                loss += l2 * pairwise_sum([p * p for row in param for p in row])
         return loss
 
 

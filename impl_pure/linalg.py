@@ -1,4 +1,4 @@
-"""The little linear algebra impl_pure needs in place of NumPy: dot, transpose, matmul, affine.
+"""The little linear algebra impl_pure needs in place of NumPy: dot, transpose, matmul, affine, pairwise_sum.
 
 A matrix is a list of rows, each row a list of floats. The inner loops run in C where they
 can: ``sum(map(mul, a, b))`` and ``map(add, ...)`` chains instead of Python-level ``for``
@@ -15,6 +15,38 @@ from operator import add, mul
 def dot(a, b):
     """sum_i a_i * b_i, accumulated in order."""
     return sum(map(mul, a, b))
+
+
+def pairwise_sum(values):
+    """sum(values) in NumPy's order for a contiguous float64 array (np.sum, np.mean): pairwise.
+
+    Blocks of at most 128 values, each summed by 8 interleaved accumulators, as NumPy's
+    pairwise_sum (in its C source, loops_utils.h.src) does, then 0.0 + that sum.
+    Explicit loops rather than the builtin ``sum``, which CPython 3.12+ compensates.
+    """
+    values = values if isinstance(values, list) else list(values)
+    return 0.0 + _pairwise(values, 0, len(values))
+
+
+def _pairwise(values, start, stop):
+    n = stop - start
+    if n < 8:
+        total = 0.0
+        for value in values[start:stop]:
+            total += value
+        return total
+    if n <= 128:
+        end = stop - n % 8
+        r = values[start:start + 8]
+        for i in range(start + 8, end, 8):
+            r = list(map(add, r, values[i:i + 8]))
+        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        for value in values[end:stop]:
+            total += value
+        return total
+    half = n // 2
+    half -= half % 8  # split at a multiple of the 8 accumulators
+    return _pairwise(values, start, start + half) + _pairwise(values, start + half, stop)
 
 
 def transpose_by_zip(rows):

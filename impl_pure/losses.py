@@ -6,6 +6,8 @@ import struct
 import sys
 from math import exp, inf, log, log1p
 
+from impl_pure.linalg import pairwise_sum
+
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 TINY = sys.float_info.min  # the smallest normal float64, NumPy's finfo(float64).tiny
 # torch's BCELoss backward: a float32 constant 1e-12, read back as a float64
@@ -31,7 +33,7 @@ def _log(x):
 
 
 def _mean(values):
-    return sum(values) / len(values)
+    return pairwise_sum(values) / len(values)  # np.mean's order of additions
 
 
 class CategoricalCrossentropy:
@@ -71,7 +73,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         for row, label in zip(y_pred, _class_indices(y_true)):
             largest = max(row)  # log-softmax, the max subtracted
             shifted = [z - largest for z in row]
-            sample_losses.append(log(sum(exp(s) for s in shifted)) - shifted[label])
+            sample_losses.append(log(pairwise_sum(exp(s) for s in shifted)) - shifted[label])
         return _mean(sample_losses)
 
     def backward(self, dvalues, y_true):

@@ -10,7 +10,7 @@ Mirrors: impl_numpy/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.
 """
 from math import sqrt
 
-from impl_pure.linalg import dot, zeros_like
+from impl_pure.linalg import pairwise_sum, zeros_like
 
 
 class Optimizer:
@@ -148,7 +148,7 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         for row in grads:
             row[:] = [min(max(g, -clip_value), clip_value) for g in row]
     if clip_norm:
-        norm = sqrt(sum(dot(row, row) for row in grads))
+        norm = sqrt(pairwise_sum([g * g for row in grads for g in row]))
         if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
             scale = clip_norm / (norm + 1e-6)
         else:

@@ -94,17 +94,18 @@ def floatx(dtype):
         keras.config.set_floatx(previous)
 
 
-def make_optimizer(spec, mode="exact"):
+def make_optimizer(spec, mode="exact", dtype="float64"):
     """The spec's optimizer: impl_numpy's formulas (exact) or Keras's built-ins (native), float64 hyperparameters."""
     o = spec.optimizer
     if mode == "native":
-        f64 = np.float64
+        f64, clip_type = np.float64, np.dtype(dtype).type
         # Keras's schedule divides: lr / (1 + decay * t), t counting updates from 0.
         lr = (keras.optimizers.schedules.InverseTimeDecay(f64(o.learning_rate), 1, f64(o.decay))
               if o.decay else f64(o.learning_rate))
-        # Keras accepts one clipping argument; with both, the model clips values first.
-        clip = ({"global_clipnorm": f64(o.clip_norm)} if o.clip_norm else
-                {"clipvalue": f64(o.clip_value)} if o.clip_value else {})
+        # Keras accepts one clipping argument; with both, the model clips values first. The
+        # bounds are in the model's dtype: Keras adds a float64 clipnorm to a float32 norm.
+        clip = ({"global_clipnorm": clip_type(o.clip_norm)} if o.clip_norm else
+                {"clipvalue": clip_type(o.clip_value)} if o.clip_value else {})
         if o.type == "sgd":
             return keras.optimizers.SGD(lr, momentum=f64(o.momentum), nesterov=o.nesterov, **clip)
         if o.type == "adagrad":
@@ -201,7 +202,7 @@ class Model(TrainingMixin):
         self.takes_logits = spec.loss == "categorical_crossentropy" or (
             spec.loss == "binary_crossentropy" and self.variant == "keras")
         with floatx(dtype):
-            self.optimizer = make_optimizer(spec, mode)
+            self.optimizer = make_optimizer(spec, mode, dtype)
             self.optimizer.build(list(self.variables.values()))
         # One trace per input structure and batch size (then generalized to any size).
         self._forward_fn = _compile(self._forward)

@@ -216,6 +216,27 @@ def test_float32_single_step_and_ten_steps_within_tolerance(optimizer, impl):
         f"{metrics.FLOAT32_TRAJECTORY_ATOL}"
 
 
+
+@pytest.mark.parametrize("clip", [{"clip_norm": 0.05}, {"clip_value": 0.002},
+                                  {"clip_norm": 0.05, "clip_value": 0.002}])
+@pytest.mark.parametrize("impl", FRAMEWORKS)
+def test_float32_native_clipping_tracks_the_reference_variant(impl, clip):
+    """Native float32 with gradient clipping: ten steps of each framework's built-in Adam and
+    clipping within atol 1e-5 of impl_numpy's variant of it, with the clipping active (the
+    gradients exceed both bounds). Keras raised a dtype TypeError here: it added the float64
+    clipnorm it was given to the float32 norm."""
+    require(impl)
+    spec = trajectory_spec("adam", l1=False, learning_rate=0.01, **clip)
+    X, y, params, _ = problem()
+    grads = implementations.build(REFERENCE, spec, params).gradients(X, y)
+    flat = np.concatenate([g.ravel() for g in grads.values()])
+    assert np.sqrt(np.sum(flat * flat)) > 0.05 and np.max(np.abs(flat)) > 0.002
+    variant_spec = implementations.reference_spec(spec, impl, "native")
+    ref = run(REFERENCE, variant_spec, FLOAT32_STEPS, "float32")
+    native = run(impl, spec, FLOAT32_STEPS, "float32", mode="native")
+    gap = metrics.distances(ref, native)
+    assert np.all(gap <= metrics.FLOAT32_TRAJECTORY_ATOL), f"{impl} {clip}: {gap.max():.3g}"
+
 # ------------------------------------------------------------------------- mini-batch MNIST
 
 MNIST_ROWS = 640  # ten batches of 64 per epoch: 20 steps are two epochs

@@ -16,7 +16,12 @@ from shared.spec import Spec
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite during training."""
+    """The loss or the parameters became NaN or infinite during training; ``history`` holds
+    the epochs evaluated before."""
+
+    def __init__(self, message: str, history: dict | None = None):
+        super().__init__(message)
+        self.history = history if history is not None else {}
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -61,7 +66,7 @@ def accuracy(metric: str, y_pred: np.ndarray, y_true: np.ndarray) -> float:
 
 
 class TrainingMixin:
-    """``fit``/``evaluate``/``predict`` for any model with ``spec``, ``forward``, ``loss`` and ``step``."""
+    """``fit``/``evaluate``/``predict`` for any model with ``spec``, ``forward``, ``loss``, ``step`` and ``parameters``."""
 
     np_dtype = np.dtype(np.float64)  # the dtype the model computes in; models set their own
 
@@ -72,7 +77,11 @@ class TrainingMixin:
     def fit(self, X, y, *, epochs=None, batch_size=None, seed=None, shuffle=True,
             validation_data=None, patience=None, eval_every=1, verbose=False, progress=False,
             callback=None) -> dict:
-        """Train; settings default to ``spec.training``. Returns the history as lists per evaluated epoch."""
+        """Train; settings default to ``spec.training``. Returns the history as lists per evaluated epoch.
+
+        Raises TrainingDiverged (with the history so far) when a step's loss, the validation
+        loss or, after the last update, a parameter is NaN or infinite.
+        """
         t = self.spec.training
         epochs = t.epochs if epochs is None else epochs
         batch_size = t.batch_size if batch_size is None else batch_size
@@ -112,18 +121,21 @@ class TrainingMixin:
             masks = epoch_masks(self.spec, seed, epoch, [len(b) for b in batches])
             losses = self.train_epoch(X, y, batches, masks)
             seconds = time.perf_counter() - start
-            _check_finite(losses, epoch)
+            _check_finite(losses, epoch, history)
             if (epoch + 1) % eval_every and epoch + 1 != epochs:
                 _advance(bar)
                 continue
+            val = None if validation is None else self.evaluate(*validation)
+            if val is not None and not math.isfinite(val["loss"]):
+                raise TrainingDiverged(f"training diverged: the validation loss became "
+                                       f"{val['loss']} after epoch {epoch + 1}; {ADVICE}", history)
             history["epoch"].append(epoch + 1)
             # the mean over samples, as nnfs and Keras report it: a short last batch weighs less
             history["loss"].append(float(np.average(losses, weights=[len(b) for b in batches])))
             history["accuracy"].append(accuracy(self.spec.metric, self.predict(X), y))
             history["seconds"].append(seconds)
             monitored = history["loss"][-1]
-            if validation is not None:
-                val = self.evaluate(*validation)
+            if val is not None:
                 history["val_loss"].append(val["loss"])
                 history["val_accuracy"].append(val["accuracy"])
                 monitored = val["loss"]
@@ -137,6 +149,12 @@ class TrainingMixin:
                 if waited >= patience:
                     history["stopped_epoch"] = epoch + 1
                     break
+        # Each step's loss is taken before its update: the last update is checked here.
+        broken = [name for name, value in self.parameters().items()
+                  if not np.all(np.isfinite(value))]
+        if broken:
+            raise TrainingDiverged(f"training diverged: the last update made {', '.join(broken)} "
+                                   f"non-finite; {ADVICE}", history)
         return history
 
     def evaluate(self, X, y) -> dict:
@@ -156,13 +174,15 @@ def _check_integer(name: str, value, low: int) -> None:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
 
 
-def _check_finite(losses, epoch: int) -> None:
+ADVICE = ("lower optimizer.learning_rate or clip the gradients (optimizer.clip_norm or "
+          "optimizer.clip_value)")
+
+
+def _check_finite(losses, epoch: int, history: dict) -> None:
     for step, value in enumerate(losses):
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"training diverged: the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
-                f"lower optimizer.learning_rate or clip the gradients (optimizer.clip_norm or "
-                f"optimizer.clip_value)")
+            raise TrainingDiverged(f"training diverged: the loss became {value} at epoch "
+                                   f"{epoch + 1}, step {step + 1}; {ADVICE}", history)
 
 
 def _summary_line(history: dict) -> str:

@@ -35,6 +35,9 @@ class Recorder(TrainingMixin):
         self.calls.append((X[:, 0].copy(), dropout_masks))
         return 1.0
 
+    def parameters(self):
+        return {"w": np.ones(2)}
+
 
 def test_epoch_permutation_is_deterministic_and_differs_per_epoch_and_seed():
     a = epoch_permutation(7, 0, 100)
@@ -277,6 +280,38 @@ def test_the_epoch_loss_is_the_mean_over_samples():
     assert history["loss"] == [pytest.approx(expected, rel=1e-15)]
     assert expected != pytest.approx(sum(losses) / 3, rel=1e-6)  # the two means differ here
 
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_in_the_last_update_or_the_validation_loss_is_caught():
+    """Each step's loss comes before its update, so an update that breaks the parameters shows
+    only in the next step's loss: after the last update fit used to return normally, with NaN
+    parameters (and a NaN val_loss in the history). Found with SGD at lr 1e155."""
+    spec = REGRESSION.replace(optimizer={"learning_rate": 1e308})
+    X, y = np.ones((8, 1)) * 1e3, np.ones((8, 1))
+    model = impl_numpy.build(spec, weights.initial(spec, seed=0))
+    assert np.isfinite(model.loss(X, y))  # the one step's own loss is finite
+    with pytest.raises(TrainingDiverged, match="the last update made dense1.weight") as caught:
+        model.fit(X, y, epochs=1, batch_size=0)
+    assert caught.value.history["epoch"] == [1]  # the epoch trained is kept
+    model = impl_numpy.build(spec, weights.initial(spec, seed=0))
+    with pytest.raises(TrainingDiverged, match="validation loss became (nan|inf) after epoch 1") \
+            as caught:
+        model.fit(X, y, epochs=3, batch_size=0, validation_data=(X, y))
+    assert caught.value.history["epoch"] == []  # epoch 1 diverged: nothing to keep
+
+
+def test_a_divergence_keeps_the_epochs_before_it():
+    """TrainingDiverged.history holds every epoch evaluated before the loss became non-finite."""
+    class Diverging(Recorder):
+        def step(self, X, y, dropout_masks=None):
+            super().step(X, y, dropout_masks)
+            return 1.0 if len(self.calls) <= 12 else np.nan  # 5 steps an epoch: epoch 3, step 3
+
+    model = Diverging(REGRESSION)
+    with pytest.raises(TrainingDiverged, match="at epoch 3, step 3") as caught:
+        model.fit(np.ones((50, 1)), np.ones((50, 1)), epochs=5, batch_size=10)
+    assert caught.value.history["epoch"] == [1, 2]
+    assert caught.value.history["loss"] == [1.0, 1.0]
 
 def test_the_progress_bar_stops_when_training_fails():
     """A diverging fit with progress=True used to leave rich's refresh thread running, redrawing

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_inputs, check_masks, check_targets
+from shared.checks import check_dtype, check_inputs, check_masks, check_targets
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -41,7 +41,6 @@ LOSSES = {
     "binary_crossentropy": losses.BinaryCrossentropy,
     "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
 }
-DTYPES = ("float32", "float64")
 MODES = ("exact", "native")
 THREADS_ENV = "ROSETTA_TF_THREADS"
 
@@ -183,8 +182,7 @@ class Model(TrainingMixin):
     """
 
     def __init__(self, spec, params, dtype="float64", mode="exact"):
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
+        dtype = check_dtype(dtype)
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
         set_threads()

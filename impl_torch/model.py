@@ -20,7 +20,7 @@ from torch import nn
 
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_inputs, check_masks, check_targets
+from shared.checks import check_dtype, check_inputs, check_masks, check_targets
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -131,8 +131,7 @@ class Model(TrainingMixin):
     """
 
     def __init__(self, spec, params, dtype="float64", mode="exact"):
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype: expected one of {tuple(DTYPES)}, got {dtype!r}")
+        dtype = check_dtype(dtype)
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
         set_threads()

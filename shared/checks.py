@@ -10,6 +10,24 @@ class InputError(ValueError):
     """Inputs or targets that do not fit the network; the message says what was expected."""
 
 
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype, allowed=DTYPES) -> str:
+    """The name of a model dtype given as a name, a NumPy dtype or a NumPy scalar type."""
+    name = None
+    if isinstance(dtype, (str, np.dtype)) or (isinstance(dtype, type) and
+                                              issubclass(dtype, np.generic)):
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name not in allowed:
+        expected = " or ".join(repr(a) for a in allowed)
+        raise ValueError(f"dtype: expected {expected} (a name or a NumPy dtype), got {dtype!r}")
+    return name
+
+
 def _is_real(array: np.ndarray) -> bool:
     """bool, integer or float: not complex (a cast drops the imaginary part), object or time."""
     return array.dtype.kind in "biuf"

@@ -42,9 +42,9 @@ def build(name: str, spec, params, dtype: str = "float64", mode: str = "exact"):
     """A model of ``spec`` in implementation ``name`` that follows the harness contract."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-    return module(name).build(spec, params, dtype=dtype, mode=mode)
+    impl = module(name)
+    from shared.checks import check_dtype  # NumPy: imported here, once it is known to be installed
+    return impl.build(spec, params, dtype=check_dtype(dtype), mode=mode)
 
 
 def reference_spec(spec, name: str, mode: str = "exact"):

@@ -11,7 +11,7 @@ import numpy as np
 
 import impl_pure
 from shared import weights
-from shared.checks import check_inputs, check_masks, check_targets
+from shared.checks import check_dtype, check_inputs, check_masks, check_targets
 from shared.training import TrainingMixin
 
 MODES = ("exact", "native")
@@ -23,7 +23,7 @@ def build(spec, params, dtype="float64", mode="exact"):
     Python floats are float64, so ``dtype`` must be "float64". There is no framework
     behind impl_pure, so both modes compute the spec's own formulas.
     """
-    if dtype != "float64":
+    if check_dtype(dtype) != "float64":
         raise ValueError(f"dtype: impl_pure computes with Python floats, which are float64 only; "
                          f"got {dtype!r} (use dtype='float64')")
     if mode not in MODES:

@@ -199,6 +199,32 @@ def test_parameters_and_masks_of_the_wrong_kind_are_refused_by_name(models, name
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_dtype_is_a_name_or_a_numpy_dtype_everywhere(name):
+    """build's dtype may be "float32", np.float32 or np.dtype("float32") in every implementation,
+    directly or through shared.implementations; anything else is one named error. torch and
+    Keras refused np.dtype("float64") with self-contradicting messages, and impl_numpy built
+    float16 and None models."""
+    require(name)
+    params = weights.initial(REGRESSION, seed=1)
+    dtypes = ("float64", np.float64, np.dtype("float64")) + (
+        ("float32", np.float32, np.dtype("float32")) if name != "pure" else ())
+    reference = implementations.build("numpy", REGRESSION, params)
+    for dtype in dtypes:
+        for build in (implementations.build, lambda *a, **k: implementations.module(name).build(
+                *a[1:], **k)):
+            model = build(name, REGRESSION, params, dtype=dtype)
+            assert model.np_dtype == np.dtype(dtype), dtype
+            output = model.forward(X4)
+            assert output.dtype == np.dtype(dtype), dtype
+            np.testing.assert_allclose(output, reference.forward(X4), rtol=1e-6)
+    for bad in ("float16", "int32", None, "float128", float, "double precision"):
+        for build in (implementations.build, lambda *a, **k: implementations.module(name).build(
+                *a[1:], **k)):
+            with pytest.raises(ValueError, match=r"dtype: expected 'float32' or 'float64' \(a "
+                                                 r"name or a NumPy dtype\), got"):
+                build(name, REGRESSION, params, dtype=bad)
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_reversed_and_read_only_arrays_are_taken_as_they_are(name, recwarn):
     """impl_torch refused negative strides (torch.from_numpy cannot take them) and warned about
     read-only arrays; every implementation gives the same outputs as for a plain copy."""

@@ -322,6 +322,9 @@ def validate(spec: Spec) -> Spec:
                spec.outputs)
         _check(spec.metric == "categorical", "metric",
                "'categorical' for categorical_crossentropy (class labels)", spec.metric)
+    # a softmax over one unit is 1 whatever its input: nothing flows back through it
+    _check(last != "softmax" or spec.outputs >= 2, "layers",
+           "at least 2 units before a softmax (for one output, use 'sigmoid')", spec.outputs)
     if spec.metric == "categorical":  # an argmax over one output is always 0
         _check(spec.outputs >= 2, "metric", "'binary' or 'regression' for a single output "
                "('categorical' takes the argmax over the outputs)", spec.metric)

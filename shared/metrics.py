@@ -123,12 +123,14 @@ def snapshot(model, X, y, dropout_masks=None) -> Snapshot:
                     model.loss(X, y, dropout_masks), model.gradients(X, y, dropout_masks))
 
 
-def compare_snapshots(a: Snapshot, b: Snapshot, *, pair=("a", "b"),
-                      dtype="float64") -> list[Difference]:
-    """forward, loss and every gradient of ``b`` against ``a``."""
-    return ([difference("forward", "output", a.forward, b.forward, pair=pair, dtype=dtype),
-             difference("loss", "loss", a.loss, b.loss, pair=pair, dtype=dtype)]
-            + compare_named("gradient", a.gradients, b.gradients, pair=pair, dtype=dtype))
+def compare_snapshots(a: Snapshot, b: Snapshot, *, pair=("a", "b"), dtype="float64",
+                      **tolerances) -> list[Difference]:
+    """forward, loss and every gradient of ``b`` against ``a`` (``atol``/``rtol`` override TOLERANCES)."""
+    return ([difference("forward", "output", a.forward, b.forward, pair=pair, dtype=dtype,
+                        **tolerances),
+             difference("loss", "loss", a.loss, b.loss, pair=pair, dtype=dtype, **tolerances)]
+            + compare_named("gradient", a.gradients, b.gradients, pair=pair, dtype=dtype,
+                            **tolerances))
 
 
 def parity(models: dict, X, y, dropout_masks=None, dtype="float64",

@@ -52,7 +52,7 @@ class Sigmoid:
     """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
 
     def forward(self, inputs, training=False, mask=None):
-        with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives y = 0, correctly
+        with np.errstate(over="ignore"):  # below x = -709.78 exp(-x) = inf, and y = 0 (e^x < 1e-308)
             self.output = 1 / (1 + np.exp(-inputs))
         return self.output
 

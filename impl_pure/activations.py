@@ -43,8 +43,10 @@ class LeakyReLU:
 
 
 def _sigmoid(x):
-    # Below x = -709, exp(-x) overflows; there 1 / (1 + exp(-x)) equals exp(x) to double precision.
-    return 1 / (1 + exp(-x)) if x >= -709.0 else exp(x)
+    try:
+        return 1 / (1 + exp(-x))
+    except OverflowError:  # exp(-x) > 1.8e308 below x = -709.78: impl_numpy's 1 / (1 + inf) = 0
+        return 0.0
 
 
 class Sigmoid:

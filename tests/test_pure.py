@@ -156,6 +156,18 @@ def test_pairwise_sum_adds_as_numpy_sum(n):
     assert pairwise_sum(iter(spread.tolist())) == float(np.sum(spread))  # any iterable
 
 
+
+def test_sigmoid_is_impl_numpys_to_the_bit_where_exp_overflows():
+    """Below x = -709.78 exp(-x) overflows: NumPy's 1 / (1 + inf) is 0, and impl_pure returned
+    e^x (4.5e-309 at -710) instead. Now both give 1 / (1 + exp(-x)) everywhere, bit for bit."""
+    from impl_numpy.activations import Sigmoid as NumpySigmoid
+    from impl_pure.activations import Sigmoid as PureSigmoid
+    x = np.concatenate([np.linspace(-760, -700, 601), np.linspace(-40, 40, 81), [709.0, 800.0]])
+    expected = NumpySigmoid().forward(x[None, :])[0]
+    got = np.array(PureSigmoid().forward([x.tolist()])[0])
+    assert expected[x < -709.79].max() == 0.0 and expected[x > -709.7].min() > 0
+    np.testing.assert_array_equal(got, expected)
+
 @pytest.mark.parametrize("name", ["xor", "and", "or", "spiral", "sine"])
 def test_builtin_losses_are_bit_identical(name):
     """impl_pure's loss is impl_numpy's to the last bit on the built-in networks (four weight

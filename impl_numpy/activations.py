@@ -33,7 +33,7 @@ class ReLU:
 
 
 class LeakyReLU:
-    """y = x where x > 0, else alpha * x."""
+    """y = x where x > 0, else alpha * x; dy/dx = 1 where x > 0, else alpha."""
 
     def __init__(self, alpha=0.01):
         self.alpha = alpha

@@ -118,6 +118,10 @@ class Model(TrainingMixin):
         """Sum of every Dense layer's L1/L2 penalties."""
         return sum((layer.regularization_loss() for layer in self.regularized), 0.0)
 
+    def _total_loss(self, output, y):
+        loss = self._data_loss(output, y)
+        return loss + self.regularization_loss() if self.regularized else loss
+
     def _checked(self, X, y, dropout_masks):
         X = check_inputs(self.spec, X, dtype=self.np_dtype).astype(self.np_dtype, copy=False)
         y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
@@ -129,10 +133,6 @@ class Model(TrainingMixin):
         """Mean data loss plus regularization; dropout active only where masks are given."""
         X, y, masks = self._checked(X, y, dropout_masks)
         return float(self._total_loss(self._forward(X, True, masks), y))
-
-    def _total_loss(self, output, y):
-        loss = self._data_loss(output, y)
-        return loss + self.regularization_loss() if self.regularized else loss
 
     def _backward(self, X, y, masks):
         output = self._forward(X, True, masks)

@@ -31,7 +31,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
 
     def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
         super().__init__(learning_rate, decay, variant)
@@ -99,7 +99,7 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: w -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m / (sqrt(v) + eps)."""
 
     def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
                  variant="nnfs"):
@@ -116,7 +116,7 @@ class Adam(Optimizer):
             self.scratch = (np.empty_like(params), np.empty_like(params))
         b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1
         m, v = self.momentums, self.cache
-        # In place, through two scratch buffers: the same roundings as the formulas above.
+        # In place, through two scratch buffers: the roundings of the formulas in the comments below.
         step, denominator = self.scratch
         if self.variant == "keras":
             # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
@@ -131,7 +131,7 @@ class Adam(Optimizer):
             np.sqrt(v, out=denominator)
             np.multiply(m, alpha, out=step)
         else:
-            # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = lr * m / (1 - b1^t)
+            # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = m / (1 - b1^t) * lr
             m *= b1
             np.multiply(grads, 1 - b1, out=step)
             m += step

@@ -22,7 +22,7 @@ def _clip(p, variant):
 
 
 def _class_indices(y_true):
-    """Class indices from sparse labels or one-hot rows (impl_numpy goes the other way, to one-hot)."""
+    """Class indices from sparse labels or one-hot rows (their argmax)."""
     if isinstance(y_true[0], (list, tuple)):
         return [row.index(1) for row in y_true]
     return y_true
@@ -34,6 +34,10 @@ def _log(x):
 
 def _mean(values):
     return pairwise_sum(values) / len(values)  # np.mean's order of additions
+
+
+def _sign(x):
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
 
 
 class CategoricalCrossentropy:
@@ -87,7 +91,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
 
     from_logits = False
 
@@ -159,10 +163,6 @@ class MeanSquaredError:
         self.dinputs = [[-2 * (t - p) / outputs / samples for p, t in zip(p_row, t_row)]
                         for p_row, t_row in zip(dvalues, y_true)]
         return self.dinputs
-
-
-def _sign(x):
-    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
 
 
 class MeanAbsoluteError:

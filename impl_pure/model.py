@@ -98,6 +98,8 @@ class Model:
         rng = random.Random(spec.training.seed)
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
         self.layers[0].propagate = False
+        self.regularized = [layer for layer, spec_layer in zip(self.layers, spec.layers)
+                            if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
         self.loss_function = make_loss(spec)
         self.fused_loss = isinstance(self.loss_function, FUSED_LOSSES)
@@ -116,8 +118,8 @@ class Model:
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
-        self._check_batch(X)
-        return self._forward(X, training, dropout_masks or {}, draw_masks=True)
+        X, _, masks = self._checked(X, None, dropout_masks)
+        return self._forward(X, training, masks, draw_masks=True)
 
     def _forward(self, X, training, masks, draw_masks=False):
         output = X
@@ -135,26 +137,29 @@ class Model:
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum(layer.regularization_loss() for layer in self.layers
-                   if isinstance(layer, layers.Dense))
+        return sum((layer.regularization_loss() for layer in self.regularized), 0.0)
 
-    def _check_batch(self, X, y=None):
+    def _total_loss(self, output, y):
+        loss = self._data_loss(output, y)
+        return loss + self.regularization_loss() if self.regularized else loss
+
+    def _checked(self, X, y, dropout_masks):
         widths = {len(row) for row in X}
         if not X or widths != {self.spec.inputs}:
             raise ValueError(f"X: expected a non-empty list of rows of {self.spec.inputs} floats, "
                              f"got {len(X)} rows of lengths {sorted(widths)}")
         if y is not None and len(y) != len(X):
             raise ValueError(f"y: expected {len(X)} targets (one per sample), got {len(y)}")
+        return X, y, dropout_masks or {}
 
     def loss(self, X, y, dropout_masks=None):
         """Mean data loss plus regularization; dropout active only where masks are given."""
-        self._check_batch(X, y)
-        output = self._forward(X, True, dropout_masks or {})
-        return self._data_loss(output, y) + self.regularization_loss()
+        X, y, masks = self._checked(X, y, dropout_masks)
+        return self._total_loss(self._forward(X, True, masks), y)
 
     def _backward(self, X, y, masks):
         output = self._forward(X, True, masks)
-        loss = self._data_loss(output, y) + self.regularization_loss()
+        loss = self._total_loss(output, y)
         dvalues = self.loss_function.backward(output, y)
         # A fused loss's gradient (softmax or sigmoid + cross-entropy) is already the
         # gradient with respect to the logits.
@@ -165,14 +170,12 @@ class Model:
 
     def gradients(self, X, y, dropout_masks=None):
         """d(loss)/d(parameter) by canonical name, in canonical layout."""
-        self._check_batch(X, y)
-        self._backward(X, y, dropout_masks or {})
+        self._backward(*self._checked(X, y, dropout_masks))
         return _copies(self.grad_views)
 
     def step(self, X, y, dropout_masks=None):
         """One optimizer update (clipping, decay, formula variant); returns the loss before it."""
-        self._check_batch(X, y)
-        return self._step(X, y, dropout_masks or {})
+        return self._step(*self._checked(X, y, dropout_masks))
 
     def _step(self, X, y, masks):
         loss = self._backward(X, y, masks)

@@ -33,7 +33,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
 
     def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
         super().__init__(learning_rate, decay, variant)
@@ -109,7 +109,7 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: w -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m / (sqrt(v) + eps)."""
 
     def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
                  variant="nnfs"):

@@ -11,7 +11,7 @@ class ReLU(keras.layers.ReLU):
 
 
 class LeakyReLU(keras.layers.Layer):
-    """y = x where x > 0, else alpha * x.
+    """y = x where x > 0, else alpha * x; dy/dx = 1 where x > 0, else alpha.
 
     Not keras.layers.LeakyReLU: tf.nn.leaky_relu takes alpha as a float32 attribute,
     so in float64 the slope 0.01 becomes 0.009999999776.

@@ -35,7 +35,7 @@ class L1L2(keras.regularizers.L1L2):
     Here each factor is converted straight to the weight's dtype.
     """
 
-    def __init__(self, l1=0.0, l2=0.0, variant="keras"):
+    def __init__(self, l1=0.0, l2=0.0, variant="nnfs"):
         super().__init__(l1, l2)
         self.abs = nnfs_abs if variant == "nnfs" else tf.abs
 
@@ -64,7 +64,8 @@ class Dropout(keras.layers.Layer):
 
     def call(self, inputs, dropout_mask=None, training=False):
         # An injected mask always applies (the harness's masks); without one the layer draws
-        # its own in training mode and is the identity otherwise.
+        # its own in training mode and is the identity otherwise. ("dropout_mask", since Keras
+        # reserves a call argument named "mask".)
         if self.rate == 0 or (dropout_mask is None and not training):
             return inputs
         if dropout_mask is None:

@@ -193,7 +193,8 @@ class Model(TrainingMixin):
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
         params = weights.check(spec, params, dtype=self.np_dtype)
-        self.network = Network(self._make_layers(), dtype)
+        self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
+                               dtype)
         self.variables = dict(self._named_variables())
         self.set_parameters(params)
         self.loss_function = make_loss(spec, mode, dtype)
@@ -205,25 +206,21 @@ class Model(TrainingMixin):
         # One trace per input structure and batch size (then generalized to any size).
         self._forward_fn = _compile(self._forward)
         self._loss_fn = _compile(self._total_loss)
-        self._gradients_fn = _compile(self._gradients)
+        self._backward_fn = _compile(self._backward)
         self._step_fn = _compile(self._step)
         self._epoch_fn = _compile(self._epoch)
 
-    def _make_layers(self):
-        named, n_inputs, seed = [], self.spec.inputs, self.spec.training.seed
+    def _make_layer(self, layer):
         dtype = self.np_dtype.name
-        for layer in self.spec.layers:
-            if layer.type == "dense":
-                made = layers.Dense(n_inputs, layer, self.variant, dtype)
-                n_inputs = layer.units
-            elif layer.type == "dropout":
-                made = layers.Dropout(layer.rate, seed, dtype=dtype, name=layer.name)
-            elif layer.type == "leaky_relu":
-                made = activations.LeakyReLU(layer.alpha, dtype=dtype, name=layer.name)
-            else:
-                made = ACTIVATIONS[layer.type](dtype=dtype, name=layer.name)
-            named.append((layer.name, made))
-        return named
+        if layer.type == "dense":
+            n_inputs = self.spec.parameter_shapes()[f"{layer.name}.weight"][0]
+            return layers.Dense(n_inputs, layer, self.variant, dtype)
+        if layer.type == "dropout":
+            return layers.Dropout(layer.rate, self.spec.training.seed, dtype=dtype,
+                                  name=layer.name)
+        if layer.type == "leaky_relu":
+            return activations.LeakyReLU(layer.alpha, dtype=dtype, name=layer.name)
+        return ACTIVATIONS[layer.type](dtype=dtype, name=layer.name)
 
     def _named_variables(self):
         for name, layer in zip(self.network.names, self.network.stack):
@@ -274,14 +271,16 @@ class Model(TrainingMixin):
         """Mean data loss plus regularization; dropout active only where masks are given."""
         return float(self._loss_fn(*self._checked(X, y, dropout_masks)))
 
-    def _gradients(self, X, y, masks):
+    def _backward(self, X, y, masks):
+        # (loss, gradients): the tape returns the gradients, where impl_numpy and impl_torch
+        # write them into the model's gradient buffers.
         with tf.GradientTape() as tape:
             loss = self._total_loss(X, y, masks)
         return loss, tape.gradient(loss, list(self.variables.values()))
 
     def gradients(self, X, y, dropout_masks=None):
         """d(loss)/d(parameter) by canonical name, in canonical layout."""
-        _, grads = self._gradients_fn(*self._checked(X, y, dropout_masks))
+        _, grads = self._backward_fn(*self._checked(X, y, dropout_masks))
         return {name: grad.numpy() for name, grad in zip(self.variables, grads)}
 
     def step(self, X, y, dropout_masks=None):
@@ -289,7 +288,7 @@ class Model(TrainingMixin):
         return float(self._step_fn(*self._checked(X, y, dropout_masks)))
 
     def _step(self, X, y, masks):
-        loss, grads = self._gradients(X, y, masks)
+        loss, grads = self._backward(X, y, masks)
         o = self.spec.optimizer
         if self.mode == "exact" and (o.clip_value or o.clip_norm):
             grads = optimizers.clip_gradients(grads, o.clip_value, o.clip_norm, self.spec.variant)

@@ -34,7 +34,7 @@ class InverseTimeDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class Optimizer(keras.optimizers.Optimizer):
-    """A Keras optimizer with impl_numpy's arithmetic: per-variable state, float64 hyperparameters."""
+    """A Keras optimizer with impl_numpy's arithmetic and decay, lr_t = lr * 1 / (1 + decay * t)."""
 
     def __init__(self, learning_rate, decay=0.0, variant="nnfs", name=None):
         super().__init__(InverseTimeDecay(learning_rate, decay), name=name)
@@ -60,7 +60,7 @@ class Optimizer(keras.optimizers.Optimizer):
 
 
 class SGD(Optimizer):
-    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
 
     def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False,
                  variant="nnfs"):
@@ -139,7 +139,7 @@ def _scaled_step(gradient, cache, lr, eps, eps_inside_root):
 
 
 class Adam(Optimizer):
-    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: w -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m / (sqrt(v) + eps)."""
 
     def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
                  variant="nnfs"):
@@ -167,7 +167,7 @@ class Adam(Optimizer):
             self.assign_add(v, (gradient * gradient - v) * self._constant(1 - b2, variable))
             self.assign_sub(variable, m * alpha / (tf.sqrt(v) + eps))
             return
-        # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = lr * m / (1 - b1^t)
+        # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = m / (1 - b1^t) * lr
         self.assign(m, m * self._constant(b1, variable))
         self.assign_add(m, gradient * self._constant(1 - b1, variable))
         self.assign(v, v * self._constant(b2, variable))

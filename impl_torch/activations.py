@@ -11,7 +11,7 @@ class ReLU(nn.ReLU):
 
 
 class LeakyReLU(nn.LeakyReLU):
-    """y = x where x > 0, else alpha * x."""
+    """y = x where x > 0, else alpha * x; dy/dx = 1 where x > 0, else alpha."""
 
     def __init__(self, alpha=0.01):
         super().__init__(negative_slope=alpha)

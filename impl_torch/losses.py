@@ -43,6 +43,18 @@ def _clip(y_pred, variant):
     return _StraightThroughClamp.apply(y_pred, *_bounds(variant, y_pred.dtype))
 
 
+@lru_cache(maxsize=16)
+def _identity(n_classes, dtype):
+    """An identity matrix, kept per size and dtype (never written to): its rows are the one-hot labels."""
+    return torch.eye(n_classes, dtype=dtype)
+
+
+@lru_cache(maxsize=64)
+def _count(n, dtype):
+    """n as a 0-d tensor of dtype, kept (never written to)."""
+    return torch.tensor(n, dtype=dtype)
+
+
 def _confidences(probabilities, labels):
     """p[y] per sample, for class indices of shape (n,)."""
     return torch.gather(probabilities, 1, labels.unsqueeze(1)).squeeze(1)
@@ -89,18 +101,6 @@ def _softmax_crossentropy(logits, labels, variant):
     return loss, torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
 
 
-@lru_cache(maxsize=16)
-def _identity(n_classes, dtype):
-    """An identity matrix, kept per size and dtype (never written to): its rows are the one-hot labels."""
-    return torch.eye(n_classes, dtype=dtype)
-
-
-@lru_cache(maxsize=64)
-def _count(n, dtype):
-    """n as a 0-d tensor of dtype, kept (never written to)."""
-    return torch.tensor(n, dtype=dtype)
-
-
 class _SoftmaxCrossentropy(torch.autograd.Function):
     """Forward: L; backward: nnfs's fused dL/dz, never clipped.
 
@@ -139,7 +139,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(nn.Module):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / n."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
 
     from_logits = False
 

@@ -287,7 +287,7 @@ class Model(TrainingMixin):
     def train_epoch(self, X, y, batches, masks):
         """One epoch of steps; X and y (checked by fit) are converted once, not once per batch."""
         X, y = np.asarray(X, dtype=self.np_dtype), self._targets(y).numpy()
-        return [self._step(_rows(X, idx), _rows(y, idx), self._masks(mask))
+        return [self._step(_gather(X, idx), _gather(y, idx), self._masks(mask))
                 for idx, mask in zip(batches, masks)]
 
     def parameters(self):
@@ -321,7 +321,7 @@ def _view(flat, shape):
     return flat.view(shape)
 
 
-def _rows(array, idx):
+def _gather(array, idx):
     """array[idx] as a tensor, gathered by NumPy (3x faster than torch's indexing at spiral's size)."""
     return torch.from_numpy(array.take(idx, axis=0))
 

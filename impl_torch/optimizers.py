@@ -21,7 +21,7 @@ import torch
 
 
 class Optimizer(torch.optim.Optimizer):
-    """A torch optimizer with impl_numpy's in-place arithmetic: state and scratch tensors per parameter."""
+    """A torch optimizer with impl_numpy's in-place arithmetic and decay, lr_t = lr * 1 / (1 + decay * t)."""
 
     def _state(self, param, key, fill=0.0):
         state = self.state[param]
@@ -83,7 +83,7 @@ class Optimizer(torch.optim.Optimizer):
 
 
 class SGD(Optimizer):
-    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov uses the look-ahead."""
+    """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
 
     def __init__(self, params, lr=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
         super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, nesterov=nesterov,
@@ -146,7 +146,7 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: "epsilon hat"."""
+    """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: w -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m / (sqrt(v) + eps)."""
 
     def __init__(self, params, lr=0.001, decay=0.0, eps=1e-7, beta_1=0.9, beta_2=0.999,
                  variant="nnfs"):

@@ -4,7 +4,7 @@ Mirrors: impl_numpy/activations.py, impl_torch/activations.py, impl_tf/activatio
 """
 from math import exp, tanh
 
-from impl_pure.linalg import dot
+from impl_pure.linalg import dot, sum_in_order
 
 
 class ReLU:
@@ -83,7 +83,7 @@ class Softmax:
         for row in inputs:
             largest = max(row)
             exp_values = [exp(x - largest) for x in row]
-            total = sum(exp_values)
+            total = sum_in_order(exp_values)
             self.output.append([e / total for e in exp_values])
         return self.output
 

@@ -4,7 +4,14 @@ Mirrors: impl_numpy/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
 from operator import mul
 
-from impl_pure.linalg import affine, dot_products, matmul_transposed, pairwise_sum, transpose
+from impl_pure.linalg import (
+    affine,
+    dot_products,
+    matmul_transposed,
+    pairwise_sum,
+    sum_in_order,
+    transpose,
+)
 
 
 class Dense:
@@ -37,7 +44,7 @@ class Dense:
         if len(dvalue_columns) == 1:
             self.dbiases[:] = [pairwise_sum(dvalue_columns[0])]
         else:
-            self.dbiases[:] = map(sum, dvalue_columns)
+            self.dbiases[:] = map(sum_in_order, dvalue_columns)
         if self.regularized:
             for param_row, dparam_row in zip(self.weights, self.dweights):
                 self._add_penalty_gradients(param_row, dparam_row, self.weight_l1, self.weight_l2)

@@ -1,20 +1,31 @@
 """The little linear algebra impl_pure needs in place of NumPy: dot, transpose, matmul, affine, pairwise_sum.
 
 A matrix is a list of rows, each row a list of floats. The inner loops run in C where they
-can: ``sum(map(mul, a, b))`` and ``map(add, ...)`` chains instead of Python-level ``for``
-loops, which is several times faster on CPython; short inner dimensions (2 inputs,
+can: ``sum_in_order(map(mul, a, b))`` and ``map(add, ...)`` chains instead of Python-level
+``for`` loops, which is several times faster on CPython; short inner dimensions (2 inputs,
 3 classes) are unrolled in one comprehension over the whole matrix instead.
 
 No mirror: NumPy, torch and TensorFlow have these built in.
 """
 import sys
+from functools import reduce
 from itertools import repeat
 from operator import add, mul
 
 
+def add_in_order(values, start=0):
+    """((start + v_0) + v_1) + ...: from 3.12, CPython's sum() of floats compensates (Neumaier)."""
+    return reduce(add, values, start)
+
+
+# The builtin adds left to right in CPython 3.11 and PyPy, and is the faster there.
+COMPENSATED_SUM = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
+sum_in_order = add_in_order if COMPENSATED_SUM else sum
+
+
 def dot(a, b):
     """sum_i a_i * b_i, accumulated in order."""
-    return sum(map(mul, a, b))
+    return sum_in_order(map(mul, a, b))
 
 
 def pairwise_sum(values):
@@ -22,7 +33,7 @@ def pairwise_sum(values):
 
     Blocks of at most 128 values, each summed by 8 interleaved accumulators, as NumPy's
     pairwise_sum (in its C source, loops_utils.h.src) does, then 0.0 + that sum.
-    Explicit loops rather than the builtin ``sum``, which CPython 3.12+ compensates.
+    Explicit loops: CPython 3.12's builtin ``sum`` compensates (see sum_in_order).
     """
     values = values if isinstance(values, list) else list(values)
     return 0.0 + _pairwise(values, 0, len(values))
@@ -76,7 +87,7 @@ def _by_dot_products(inner, outer):
 
 def dot_products(a, b_rows):
     """[[dot(row, b_row) for b_row in b_rows] for row in a], that is a @ b.T, with no call per dot."""
-    return [[sum(map(mul, row, b_row)) for b_row in b_rows] for row in a]
+    return [[sum_in_order(map(mul, row, b_row)) for b_row in b_rows] for row in a]
 
 
 def matmul(a, b):
@@ -104,7 +115,7 @@ def affine(a, b, c):
         return _unrolled(a, transpose(b), c)
     if _by_dot_products(len(b), len(b[0])):
         columns = transpose(b)
-        return [[sum(map(mul, row, column)) + c_j for column, c_j in zip(columns, c)]
+        return [[sum_in_order(map(mul, row, column)) + c_j for column, c_j in zip(columns, c)]
                 for row in a]
     return [linear_combination(row, b, c) for row in a]
 

@@ -14,7 +14,7 @@ import random
 from math import isfinite
 
 from impl_pure import activations, layers, losses, optimizers
-from impl_pure.linalg import zeros_like
+from impl_pure.linalg import sum_in_order, zeros_like
 
 ACTIVATIONS = {
     "relu": activations.ReLU, "leaky_relu": activations.LeakyReLU,
@@ -137,7 +137,7 @@ class Model:
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum((layer.regularization_loss() for layer in self.regularized), 0.0)
+        return sum_in_order((layer.regularization_loss() for layer in self.regularized), 0.0)
 
     def _total_loss(self, output, y):
         loss = self._data_loss(output, y)

@@ -48,7 +48,12 @@ CUSTOM_EPOCHS = 100          # at most this many for a user's TOML unless --epoc
 PARITY_SAMPLES = 128         # parity at init on the first 128 samples of big datasets ...
 PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000
 FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps (GUIDE §3)
-SLOW_ON_MNIST = ("pure",)    # left out of MNIST unless named in --impls
+# impl_pure is left out by default where it would take longer than this (unless named in
+# --impls), estimated from the network's size at PURE_SECONDS per multiply-add of a sample's
+# forward pass and per training row (measured: spiral ~0.16 us, sine's 64x64 ~0.38 us, which
+# include backward, evaluation and the update).
+PURE_BUDGET_SECONDS = 60
+PURE_SECONDS = 3e-7
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
 # --sweep-* option -> (its destination, sweep.grid's axis, default)
@@ -162,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The options that change the spec itself (its description then says so).
+SPEC_OPTIONS = ("optimizer", "learning_rate", "decay", "momentum", "epsilon", "rho", "beta_1",
+                "beta_2", "clip_value", "clip_norm", "nesterov", "l2", "dropout", "init",
+                "batch_size")
+
+
+def pure_seconds(spec, n: int, epochs: int, steps: int, batch_size: int) -> float:
+    """impl_pure's rough time for a run: training epochs over n rows, and the divergence steps."""
+    multiply_adds = sum(n_in * n_out for n_in, n_out in
+                        (shape for name, shape in spec.parameter_shapes().items()
+                         if name.endswith(".weight")))
+    rows_per_step = batch_size if 0 < batch_size < n else n
+    return PURE_SECONDS * multiply_adds * (epochs * n + steps * rows_per_step)
+
+
 def configure(args, console) -> comparison.Run:
     """Check every option against the spec and data; raise UsageError with a helpful message.
     The output directory is created last, so that a usage error leaves nothing behind."""
@@ -198,6 +218,11 @@ def configure(args, console) -> comparison.Run:
             spec = sweep.with_dropout(spec, args.dropout)
         except (SpecError, ValueError) as error:
             raise UsageError(f"--dropout: {error}") from None
+    changed = [f"--{name.replace('_', '-')} {value}" for name, value in vars(args).items()
+               if name in SPEC_OPTIONS and value is not None]
+    if changed:  # the spec's own description no longer describes it
+        spec = spec.replace(description=f"{(spec.description or spec.name).rstrip('.')}, changed by "
+                                        f"{' '.join(changed)}")
 
     requested = args.impls
     if requested is not None:
@@ -265,9 +290,12 @@ def configure(args, console) -> comparison.Run:
             run.skip(impl, f"its package {implementations.REQUIRES[impl]!r} is not installed")
         elif impl == "pure" and args.dtype == "float32":
             run.skip(impl, "impl_pure computes with Python floats, float64 only")
-        elif impl in SLOW_ON_MNIST and spec.inputs == 784 and requested is None:
-            run.skip(impl, "pure Python needs minutes per MNIST step; name it in --impls to "
-                           "include it")
+        elif impl == "pure" and requested is None:
+            seconds = (pure_seconds(spec, n, epochs, 0, batch_size) * len(configs) if args.sweep
+                       else pure_seconds(spec, n, epochs, steps, batch_size))
+            if seconds > PURE_BUDGET_SECONDS:
+                run.skip(impl, f"pure Python would take about {seconds:.0f} s here (estimated "
+                               f"from the network's size); name it in --impls to include it")
     if REFERENCE not in run.impls:
         run.notes.append(f"{REFERENCE} is not in --impls but runs as the reference")
     elif run.impls == [REFERENCE] and args.mode == "exact":

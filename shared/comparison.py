@@ -345,7 +345,10 @@ def explain_native(run: Run, drift: dict) -> dict:
                 explanations = [f"atlas failed: {type(error).__name__}: {error}"]
         native[impl] = {"reference": REFERENCE, "final_distance": drift.get(impl, float("nan")),
                         "at_init": at_init,
-                        "explanations": explanations or ["the atlas lists no formula difference"]}
+                        "explanations": explanations or [
+                            "the atlas lists no formula difference for this spec: the drift is "
+                            "the framework's operation order (torch: lerp/addcdiv in Adam, its "
+                            "sqrt, its summation orders; Keras: lr/(1+d*t); see the README)"]}
     return native
 
 

@@ -234,6 +234,8 @@ def plot_loss_accuracy(training: dict) -> bytes:
     for k, (impl, run) in enumerate(training.items()):
         # thinner lines on top, so that curves which agree stay visible
         h, style = run["history"], {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
+        if len(h["epoch"]) <= 3:  # a line through one point draws nothing (MNIST: 1 epoch)
+            style.update(marker="o", markersize=max(9 - 2 * k, 3))
         ax_loss.plot(h["epoch"], _log_values(h["loss"]), label=f"{impl} train", **style)
         ax_acc.plot(h["epoch"], h["accuracy"], label=f"{impl} train", **style)
         if h["val_loss"]:
@@ -262,8 +264,10 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
         impl = pair.split(" vs ")[0]
         ax.bar(np.arange(len(names)) + k * width, heights, width, label=pair,
                color=COLORS.get(impl))
-    if grads:
-        ax.axhline(float(grads[0]["atol"]), color="k", linestyle=":", label="atol")
+    for i, name in enumerate(names):  # each parameter's own atol (float32: 1e-4 x its max|g|)
+        atol = max(float(d["atol"]) for d in grads if d["name"] == name)
+        ax.hlines(atol, i - width / 2, i + width * (len(pairs) - 0.5), colors="k",
+                  linestyles=":", label="atol" if i == 0 else None)
     ax.set_xticks(np.arange(len(names)) + width * (len(pairs) - 1) / 2, names, rotation=20)
     ax.set(yscale="log", ylabel=f"max |difference| (0 drawn at {TINY:g})")
     ax.legend(fontsize=8)
@@ -280,11 +284,17 @@ def plot_divergence(divergence: dict) -> bytes:
         ax.plot(steps, _log_values(check["distance"]), label=f"{impl} vs "
                 f"{check['reference']}", color=COLORS.get(impl))
         if check["reference"] not in drawn_floors:
+            # one floor and bound per reference: black for numpy's, the framework's colour for
+            # the variant that computes its native formulas (numpy[torch], numpy[keras])
+            color = COLORS.get(impl) if "[" in check["reference"] else "k"
             drawn_floors.add(check["reference"])
-            ax.plot(steps, _log_values(check["noise_floor"]), "k:",
-                    label=f"noise floor ({check['reference']} from 1-ulp weights or inputs)")
-            ax.plot(steps, _log_values(check["bound"]), "k--", alpha=.5,
-                    label="bound: 10x floor, at least 1e-12 (f64) or 1e-5 (f32)")
+            ax.plot(steps, _log_values(check["noise_floor"]), ":", color=color,
+                    label=f"noise floor of {check['reference']} (1-ulp weights or inputs)")
+            ax.plot(steps, _log_values(check["bound"]), "--", color=color, alpha=.5,
+                    label=f"bound of {check['reference']}: 10x floor, at least "
+                          f"1e-12 (f64) or 1e-5 (f32)")
+        if not check.get("ok", True) and check.get("first_bad_step") is not None:
+            ax.axvline(check["first_bad_step"], color=COLORS.get(impl), lw=0.8, alpha=.6)
     ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
     every = np.concatenate(values) if values else np.zeros(0)
     if not np.all(np.isfinite(every)) or np.any(every > HUGE):
@@ -442,14 +452,38 @@ def _mnist_predictions(d, models: dict) -> bytes:
 
 # ----------------------------------------------------------------------------- compare.py's report
 
+HYPERPARAMETERS = {"sgd": ("momentum", "nesterov"), "adagrad": ("epsilon", "initial_accumulator"),
+                   "rmsprop": ("epsilon", "rho"), "adam": ("epsilon", "beta_1", "beta_2")}
+
+
+def describe_optimizer(spec) -> str:
+    """'optimizer adam lr 0.05 decay 5e-07 epsilon 1e-07 beta_1 0.9 beta_2 0.999': every setting it uses."""
+    o = spec.optimizer
+    names = ("learning_rate", "decay", *HYPERPARAMETERS[o.type], "clip_value", "clip_norm")
+    values = [(name, getattr(o, name)) for name in names]
+    return "optimizer " + " ".join(
+        [o.type] + [f"{'lr' if name == 'learning_rate' else name} {value:g}"
+                    if not isinstance(value, bool) else name for name, value in values
+                    if value or name in ("learning_rate", "decay")])
+
+
+def describe_regularization(spec) -> str:
+    """The L1/L2 factors per dense layer and the dropout rates, or 'no regularization'."""
+    parts = [f"{layer.name} " + ", ".join(f"{key.replace('_', ' ')} {getattr(layer, key):g}"
+                                          for key in ("weight_l1", "weight_l2", "bias_l1",
+                                                      "bias_l2") if getattr(layer, key))
+             for layer in spec.dense_layers if layer.regularized]
+    parts += [f"{layer.name} rate {layer.rate:g}" for layer in spec.dropout_layers]
+    return "; ".join(parts) if parts else "no regularization"
+
+
 def sections(run, results: dict) -> list[Section]:
     """The report's sections, from results (the same data results.json holds)."""
     f = fmt
     spec, out = run.spec, []
-    o = spec.optimizer
     training = ("optimizer, learning rate, batch size and regularization per configuration "
                 "(see Sweep)" if results["sweep"] else
-                f"optimizer {o.type} lr {o.learning_rate:g} decay {o.decay:g}; batch size "
+                f"{describe_optimizer(spec)}; {describe_regularization(spec)}; batch size "
                 f"{run.batch_size or 'full'}")
     head = Section("Settings", [
         f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
@@ -470,7 +504,7 @@ def sections(run, results: dict) -> list[Section]:
         for d in parity["differences"]:
             table.add(*[d["condition"]] * masked, d["quantity"], d["name"],
                       f"{d['pair'][1]} vs {d['pair'][0]}", f(d["max_abs"]), f(d["max_rel"]),
-                      f"{d['atol']:.0e} + {d['rtol']:.0e}", "yes" if d["ok"] else "NO",
+                      f"{d['atol']:.3g} + {d['rtol']:.3g}", "yes" if d["ok"] else "NO",
                       bad=not d["ok"])
         s.tables.append(table)
         fd = parity["finite_difference"]
@@ -490,7 +524,11 @@ def sections(run, results: dict) -> list[Section]:
             f"{train['epochs']} epochs, batch size {train['batch_size'] or 'full'}; every "
             f"implementation sees the same data order and dropout masks (shared.training). Over "
             f"many epochs training is chaotic, so the distance after training is informational; "
-            f"the verdict comes from section 3."],
+            f"the verdict comes from section 3. Loss: the mean of the last epoch's step losses "
+            f"(each taken before its update, dropout on, as nnfs and Keras report it); accuracy "
+            f"and the validation columns: after the last epoch, dropout off; ms / epoch: the "
+            f"median over the recorded epochs, training only; total s includes the evaluations. "
+            f"The history is recorded every {max(1, train['epochs'] // 25)} epoch(s)."],
             plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
                    "time_per_epoch"])
         table = Table("Final metrics", ["implementation", "loss", "accuracy", "val loss",
@@ -501,6 +539,9 @@ def sections(run, results: dict) -> list[Section]:
             table.add(impl, f(fin["loss"]), f(fin["accuracy"]), f(fin["val_loss"]),
                       f(fin["val_accuracy"]), f(1e3 * r["seconds_per_epoch"]), f(r["seconds"]),
                       f(r["distance_from_reference"]))
+        for impl in run.impls:
+            if impl not in train["implementations"]:  # it raised: the Summary says what
+                table.add(impl, "failed (see Summary)", *[""] * 6, bad=True)
         s.tables.append(table)
         out.append(s)
     div = results["divergence"]
@@ -530,7 +571,7 @@ def sections(run, results: dict) -> list[Section]:
         s.tables.append(table)
         out.append(s)
     if results["native"]:
-        s = Section("5. Native mode: drift from the nnfs formulas", [
+        s = Section("4. Native mode: drift from the nnfs formulas", [
             "Each framework's built-in formulas against the nnfs reference, after the divergence "
             "steps; the atlas names the formula differences (the verdict above compares each "
             "with the reference variant that computes its formulas)."])

@@ -169,6 +169,43 @@ def test_an_l2_run_whose_rounding_chaos_grows_fast_is_not_a_disagreement(tmp_pat
     assert check["ok"] and 1e-3 < check["worst_ratio"] < 1  # rounding, well inside the bound
 
 
+
+def test_the_settings_and_the_spec_say_what_the_options_changed(tmp_path):
+    """With SGD, momentum, L2 and dropout given on the command line, the Settings line said only
+    "optimizer sgd lr 0.5 decay 0" after the spec's description "... Adam (lr 0.05 ...)", and
+    results.json's spec.description still named Adam."""
+    code, results, out = run(tmp_path, "--optimizer", "sgd", "--lr", "0.5", "--momentum", "0.9",
+                             "--l2", "5e-4", "--dropout", "0.1", "--epochs", "2",
+                             "--parity-steps", "3", "--impls", "numpy,torch")
+    assert code == 0, results["verdict"]
+    description = results["spec"]["description"]
+    assert description.endswith("changed by --optimizer sgd --learning-rate 0.5 --momentum 0.9 "
+                                "--l2 0.0005 --dropout 0.1"), description
+    settings = (out / "report.md").read_text().split("## 1.")[0]
+    for fragment in ("optimizer sgd lr 0.5 decay 0 momentum 0.9",
+                     "dense1 weight l2 0.0005, bias l2 0.0005", "dropout1 rate 0.1"):
+        assert fragment in settings, fragment
+    code, results, out = run(tmp_path, "--epochs", "2", "--parity-steps", "3",
+                             "--impls", "numpy")
+    assert "changed by" not in results["spec"]["description"]
+    assert ("optimizer adam lr 0.05 decay 5e-07 epsilon 1e-07 beta_1 0.9 beta_2 0.999; "
+            "no regularization" in (out / "report.md").read_text())
+
+
+def test_pure_python_is_left_out_by_default_where_it_would_take_minutes(tmp_path):
+    """sine's default run took 190 s on two cores, 185 of them in impl_pure (1.6 s a full-batch
+    step over 1,000 samples); it is left out by default there, as on MNIST, and runs when named."""
+    sine, spiral = load("sine"), load("spiral")
+    assert compare.pure_seconds(sine, 1000, 30, 100, 0) > compare.PURE_BUDGET_SECONDS
+    assert compare.pure_seconds(spiral, 300, 200, 100, 0) < compare.PURE_BUDGET_SECONDS / 4
+    code, results, _ = run(tmp_path, "--network", "sine", "--epochs", "1")  # 100 steps
+    assert code == 0, results["verdict"]
+    skipped = {s["name"]: s["reason"] for s in results["skipped"]}
+    assert "pure" not in results["implementations"] and "about 128 s" in skipped["pure"]
+    code, results, _ = run(tmp_path, "--network", "sine", "--impls", "numpy,pure",
+                           "--epochs", "1", "--parity-steps", "2")
+    assert code == 0 and "pure" in results["implementations"]
+
 def test_a_perturbed_gradient_exits_1_naming_the_parameter(tmp_path, monkeypatch, capsys):
     real = implementations.build
 

@@ -203,7 +203,7 @@ def test_pure_python_is_left_out_by_default_where_it_would_take_minutes(tmp_path
     skipped = {s["name"]: s["reason"] for s in results["skipped"]}
     assert "pure" not in results["implementations"] and "about 128 s" in skipped["pure"]
     code, results, _ = run(tmp_path, "--network", "sine", "--impls", "numpy,pure",
-                           "--epochs", "1", "--parity-steps", "2")
+                           "--epochs", "1", "--parity-steps", "2", "--parity-samples", "32")
     assert code == 0 and "pure" in results["implementations"]
 
 def test_a_perturbed_gradient_exits_1_naming_the_parameter(tmp_path, monkeypatch, capsys):

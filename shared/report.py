@@ -100,7 +100,7 @@ def print_console(sections: list[Section], console, plots: dict[str, Path] | Non
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\n", "<br>")  # GitHub tables take <br>
 
 
 def markdown(title: str, sections: list[Section], plots: dict[str, dict]) -> str:
@@ -146,7 +146,8 @@ def html_page(title: str, sections: list[Section], plots: dict[str, dict],
                        + "".join(f"<th>{esc(h)}</th>" for h in table.headers) + "</tr>")
             for i, row in enumerate(table.rows):
                 css = " class=\"bad\"" if i in table.bad else ""
-                out.append(f"<tr{css}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+                out.append(f"<tr{css}>" + "".join(f"<td>{esc(c).replace(chr(10), '<br>')}</td>"
+                                                  for c in row) + "</tr>")
             out.append("</table>")
         for name in section.plots:
             if name in images:
@@ -242,7 +243,7 @@ def plot_loss_accuracy(training: dict) -> bytes:
             ax_loss.plot(h["epoch"], _log_values(h["val_loss"]), "--", label=f"{impl} val",
                          **style)
             ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", **style)
-    ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel=f"loss (0 drawn at {TINY:g})", yscale="log", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_loss.legend(fontsize=8)
     return _png(fig)
@@ -295,7 +296,8 @@ def plot_divergence(divergence: dict) -> bytes:
                           f"1e-12 (f64) or 1e-5 (f32)")
         if not check.get("ok", True) and check.get("first_bad_step") is not None:
             ax.axvline(check["first_bad_step"], color=COLORS.get(impl), lw=0.8, alpha=.6)
-    ax.set(yscale="log", xlabel="optimizer step", ylabel="max |parameter difference|")
+    ax.set(yscale="log", xlabel="optimizer step",
+           ylabel=f"max |parameter difference| (0 drawn at {TINY:g})")
     every = np.concatenate(values) if values else np.zeros(0)
     if not np.all(np.isfinite(every)) or np.any(every > HUGE):
         ax.set_title(f"diverged: values above {HUGE:g} drawn at {HUGE:g}, non-finite ones "

@@ -266,12 +266,29 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
 
 # ----------------------------------------------------------------------------- 2. training
 
+def _judge_divergences(run: Run, diverged: dict) -> None:
+    """Training that diverges in the reference and in an implementation alike is a note, as in
+    the sweep (both diverged: they agree); diverging on one side only is a failure."""
+    name = f"network {run.spec.name!r}"
+    for impl, message in diverged.items():
+        if impl == REFERENCE:
+            others = [i for i in run.impls if i != REFERENCE and i not in diverged]
+            if others:
+                run.failures.append(f"{name}: the reference {REFERENCE} diverged in training, "
+                                    f"{', '.join(others)} did not: {message}")
+            else:
+                run.notes.append(f"{name}: training diverged in every implementation: {message}")
+        elif REFERENCE not in diverged and REFERENCE in run.impls:
+            run.failures.append(f"{name}: {impl} diverged in training where the reference "
+                                f"{REFERENCE} did not: {message}")
+
+
 def train_all(run: Run, progress) -> tuple[dict, dict]:
     """Fit each implementation from the same weights, data order and masks."""
     d = run.data
     validation = (d.X_val, d.y_val) if d.X_val is not None else None
     eval_every = max(1, run.epochs // 25)
-    results, models = {}, {}
+    results, models, diverged = {}, {}, {}
     for impl in list(run.impls):
         task = progress.add_task(impl, total=run.epochs) if progress else None
 
@@ -291,6 +308,9 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                                 validation_data=validation, eval_every=eval_every,
                                 callback=update)
             seconds = time.perf_counter() - start
+        except training.TrainingDiverged as error:
+            diverged[impl] = str(error)
+            continue
         except Exception as error:
             run.failures.append(f"network {run.spec.name!r}: {impl} raised "
                                 f"{type(error).__name__} during training: {error}")
@@ -304,6 +324,7 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                          "seconds": seconds,
                          "seconds_per_epoch": statistics.median(history["seconds"]),
                          "final": final, "distance_from_reference": None}
+    _judge_divergences(run, diverged)
     if REFERENCE in models:
         ref = metrics.flatten(models[REFERENCE].parameters())
         for impl, model in models.items():

@@ -542,8 +542,8 @@ def sections(run, results: dict) -> list[Section]:
                       f(fin["val_accuracy"]), f(1e3 * r["seconds_per_epoch"]), f(r["seconds"]),
                       f(r["distance_from_reference"]))
         for impl in run.impls:
-            if impl not in train["implementations"]:  # it raised: the Summary says what
-                table.add(impl, "failed (see Summary)", *[""] * 6, bad=True)
+            if impl not in train["implementations"]:  # it raised or diverged: see the Summary
+                table.add(impl, "no result (see Summary)", *[""] * 6, bad=True)
         s.tables.append(table)
         out.append(s)
     div = results["divergence"]

@@ -468,6 +468,31 @@ def test_a_diverging_run_still_writes_its_report(tmp_path):
         out / "report.md").read_text()
 
 
+
+def test_training_that_diverges_everywhere_is_a_note_and_on_one_side_a_failure():
+    """As in the sweep: the reference and an implementation diverging alike agree. The reference's
+    own TrainingDiverged used to be a failure (exit 1) even when every implementation diverged."""
+    from types import SimpleNamespace
+
+    from shared import comparison
+
+    def judged(diverged, impls=("numpy", "torch", "tf")):
+        run = SimpleNamespace(spec=SimpleNamespace(name="n"), impls=list(impls), failures=[],
+                              notes=[])
+        comparison._judge_divergences(run, {impl: "loss nan" for impl in diverged})
+        return run.failures, run.notes
+
+    assert judged([]) == ([], [])
+    failures, notes = judged(["numpy", "torch", "tf"])
+    assert failures == [] and notes == ["network 'n': training diverged in every implementation: "
+                                        "loss nan"]
+    failures, notes = judged(["torch"])
+    assert notes == [] and failures == ["network 'n': torch diverged in training where the "
+                                        "reference numpy did not: loss nan"]
+    failures, _ = judged(["numpy", "tf"])
+    assert failures == ["network 'n': the reference numpy diverged in training, torch did not: "
+                        "loss nan"]
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_reference_that_blows_up_does_not_pass_an_implementation_that_does_not(
         tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ _START = time.perf_counter()
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -49,11 +50,13 @@ PARITY_SAMPLES = 128         # parity at init on the first 128 samples of big da
 PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000
 FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps (GUIDE §3)
 # impl_pure is left out by default where it would take longer than this (unless named in
-# --impls), estimated from the network's size at PURE_SECONDS per multiply-add of a sample's
-# forward pass and per training row (measured: spiral ~0.16 us, sine's 64x64 ~0.38 us, which
-# include backward, evaluation and the update).
+# --impls), estimated from the network's size: PURE_SECONDS per multiply-add of a sample's
+# forward pass per training row (measured: spiral ~0.16 us, sine's 64x64 ~0.38 us, with
+# backward and evaluation), and PURE_STEP_SECONDS per parameter per optimizer step (the
+# update; spiral and sine at batch size 1 took 51 and 201 s).
 PURE_BUDGET_SECONDS = 60
 PURE_SECONDS = 3e-7
+PURE_STEP_SECONDS = 1.5e-6
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
 # --sweep-* option -> (its destination, sweep.grid's axis, default)
@@ -169,17 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The options that change the spec itself (its description then says so).
 SPEC_OPTIONS = ("optimizer", "learning_rate", "decay", "momentum", "epsilon", "rho", "beta_1",
-                "beta_2", "clip_value", "clip_norm", "nesterov", "l2", "dropout", "init",
-                "batch_size")
+                "beta_2", "clip_value", "clip_norm", "nesterov", "l2", "dropout", "init", "seed")
 
 
 def pure_seconds(spec, n: int, epochs: int, steps: int, batch_size: int) -> float:
     """impl_pure's rough time for a run: training epochs over n rows, and the divergence steps."""
-    multiply_adds = sum(n_in * n_out for n_in, n_out in
-                        (shape for name, shape in spec.parameter_shapes().items()
-                         if name.endswith(".weight")))
+    shapes = spec.parameter_shapes()
+    multiply_adds = sum(n_in * n_out for name, (n_in, n_out) in
+                        ((name, shape) for name, shape in shapes.items() if len(shape) == 2))
+    parameters = sum(math.prod(shape) for shape in shapes.values())
     rows_per_step = batch_size if 0 < batch_size < n else n
-    return PURE_SECONDS * multiply_adds * (epochs * n + steps * rows_per_step)
+    updates = epochs * math.ceil(n / rows_per_step) + steps
+    return (PURE_SECONDS * multiply_adds * (epochs * n + steps * rows_per_step)
+            + PURE_STEP_SECONDS * parameters * updates)
 
 
 def configure(args, console) -> comparison.Run:
@@ -218,8 +223,8 @@ def configure(args, console) -> comparison.Run:
             spec = sweep.with_dropout(spec, args.dropout)
         except (SpecError, ValueError) as error:
             raise UsageError(f"--dropout: {error}") from None
-    changed = [f"--{name.replace('_', '-')} {value}" for name, value in vars(args).items()
-               if name in SPEC_OPTIONS and value is not None]
+    changed = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}")
+               for name, value in vars(args).items() if name in SPEC_OPTIONS and value is not None]
     if changed:  # the spec's own description no longer describes it
         spec = spec.replace(description=f"{(spec.description or spec.name).rstrip('.')}, changed by "
                                         f"{' '.join(changed)}")

@@ -16,8 +16,8 @@ DTYPES = ("float32", "float64")
 def check_dtype(dtype, allowed=DTYPES) -> str:
     """The name of a model dtype given as a name, a NumPy dtype or a NumPy scalar type."""
     name = None
-    if isinstance(dtype, (str, np.dtype)) or (isinstance(dtype, type) and
-                                              issubclass(dtype, np.generic)):
+    if isinstance(dtype, (str, np.dtype)) or dtype is float or (
+            isinstance(dtype, type) and issubclass(dtype, np.generic)):
         try:
             name = np.dtype(dtype).name
         except TypeError:

@@ -115,7 +115,8 @@ def markdown(title: str, sections: list[Section], plots: dict[str, dict]) -> str
                       "| " + " | ".join(map(_md_cell, table.headers)) + " |",
                       "|" + "---|" * len(table.headers)]
             for i, row in enumerate(table.rows):
-                cells = [f"**{_md_cell(c)}**" if i in table.bad else _md_cell(c) for c in row]
+                cells = [f"**{_md_cell(c)}**" if i in table.bad and c else _md_cell(c)
+                         for c in row]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
         for name in section.plots:

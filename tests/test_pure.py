@@ -143,6 +143,44 @@ def test_sums_add_left_to_right_on_every_interpreter():
     compensated = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
     assert linalg.sum_in_order is (linalg.add_in_order if compensated else sum)
 
+
+PURE_STEPS_SCRIPT = textwrap.dedent("""
+    import random
+    import impl_pure
+    from shared import networks
+    spec = networks.load("sine")
+    rng = random.Random(0)
+    params = {name: [[rng.gauss(0, 0.1) for _ in range(shape[1])] for _ in range(shape[0])]
+              if len(shape) == 2 else [rng.gauss(0, 0.1) for _ in range(shape[0])]
+              for name, shape in spec.parameter_shapes().items()}
+    model = impl_pure.build(spec, params)
+    X = [[rng.uniform(-1, 1)] for _ in range(40)]
+    y = [[x[0] * 0.5] for x in X]
+    print(repr([model.step(X, y) for _ in range(5)]), repr(model.param_views["dense2.weight"]))
+""")
+
+
+def test_every_python_found_gives_the_same_bits():
+    """impl_pure on another CPython (3.12+, whose sum() compensates) and PyPy, where found: the
+    same losses and weights, bit for bit, as this interpreter after 5 steps on sine."""
+    import shutil
+    candidates = [shutil.which(name) for name in ("python3.12", "python3.13", "pypy3")]
+    candidates += [str(path) for path in Path("/root/.pyenv/versions").glob("3.1[2-9]*/bin/python")]
+    others = []
+    for exe in dict.fromkeys(c for c in candidates if c):
+        probe = subprocess.run([exe, "-c", "import tomllib"], capture_output=True)
+        if probe.returncode == 0:  # shared.networks needs tomllib (3.11+)
+            others.append(exe)
+    if not others:
+        pytest.skip("no other Python 3.11+ interpreter found")
+    mine = subprocess.run([sys.executable, "-c", PURE_STEPS_SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True).stdout
+    for exe in others:
+        theirs = subprocess.run([exe, "-c", PURE_STEPS_SCRIPT], cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+        assert theirs.returncode == 0, (exe, theirs.stderr)
+        assert theirs.stdout == mine, exe
+
 def test_both_transposes_give_the_columns_and_each_interpreter_gets_its_own():
     import sys
 

@@ -206,7 +206,7 @@ def test_dtype_is_a_name_or_a_numpy_dtype_everywhere(name):
     float16 and None models."""
     require(name)
     params = weights.initial(REGRESSION, seed=1)
-    dtypes = ("float64", np.float64, np.dtype("float64")) + (
+    dtypes = ("float64", np.float64, np.dtype("float64"), float) + (
         ("float32", np.float32, np.dtype("float32")) if name != "pure" else ())
     reference = implementations.build("numpy", REGRESSION, params)
     for dtype in dtypes:
@@ -217,7 +217,7 @@ def test_dtype_is_a_name_or_a_numpy_dtype_everywhere(name):
             output = model.forward(X4)
             assert output.dtype == np.dtype(dtype), dtype
             np.testing.assert_allclose(output, reference.forward(X4), rtol=1e-6)
-    for bad in ("float16", "int32", None, "float128", float, "double precision"):
+    for bad in ("float16", "int32", None, "float128", int, "double precision"):
         for build in (implementations.build, lambda *a, **k: implementations.module(name).build(
                 *a[1:], **k)):
             with pytest.raises(ValueError, match=r"dtype: expected 'float32' or 'float64' \(a "

@@ -178,8 +178,7 @@ SPEC_OPTIONS = ("optimizer", "learning_rate", "decay", "momentum", "epsilon", "r
 def pure_seconds(spec, n: int, epochs: int, steps: int, batch_size: int) -> float:
     """impl_pure's rough time for a run: training epochs over n rows, and the divergence steps."""
     shapes = spec.parameter_shapes()
-    multiply_adds = sum(n_in * n_out for name, (n_in, n_out) in
-                        ((name, shape) for name, shape in shapes.items() if len(shape) == 2))
+    multiply_adds = sum(shape[0] * shape[1] for shape in shapes.values() if len(shape) == 2)
     parameters = sum(math.prod(shape) for shape in shapes.values())
     rows_per_step = batch_size if 0 < batch_size < n else n
     updates = epochs * math.ceil(n / rows_per_step) + steps

@@ -33,13 +33,19 @@ def _is_real(array: np.ndarray) -> bool:
     return array.dtype.kind in "biuf"
 
 
-def _check_range(array: np.ndarray, name: str, dtype) -> None:
-    """Finite is not enough: a float64 1e300 becomes inf in a float32 model."""
+def exceeds(array: np.ndarray, dtype) -> bool:
+    """Whether finite values lie beyond ``dtype``'s range (a float64 1e300 is inf in float32).
+    Only a wider float can: for the others no pass over the values is made."""
     limit = np.finfo(dtype).max
-    fits = array.dtype.kind != "f" or np.finfo(array.dtype).max <= limit  # no pass needed
-    if not fits and array.size and np.max(np.abs(array)) > limit:
+    if array.dtype.kind != "f" or np.finfo(array.dtype).max <= limit or not array.size:
+        return False
+    return bool(np.max(np.abs(array)) > limit)
+
+
+def _check_range(array: np.ndarray, name: str, dtype) -> None:
+    if exceeds(array, dtype):
         raise InputError(f"{name}: holds values beyond the {np.dtype(dtype).name} range "
-                         f"(|x| <= {limit:.4g}) that the model computes in")
+                         f"(|x| <= {np.finfo(dtype).max:.4g}) that the model computes in")
 
 
 def _array(value, name: str) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from shared import metrics
 from shared.implementations import REFERENCE
+from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
 
 SCHEMA_VERSION = 1
@@ -455,14 +456,11 @@ def _mnist_predictions(d, models: dict) -> bytes:
 
 # ----------------------------------------------------------------------------- compare.py's report
 
-HYPERPARAMETERS = {"sgd": ("momentum", "nesterov"), "adagrad": ("epsilon", "initial_accumulator"),
-                   "rmsprop": ("epsilon", "rho"), "adam": ("epsilon", "beta_1", "beta_2")}
-
-
 def describe_optimizer(spec) -> str:
     """'optimizer adam lr 0.05 decay 5e-07 epsilon 1e-07 beta_1 0.9 beta_2 0.999': every setting it uses."""
     o = spec.optimizer
-    names = ("learning_rate", "decay", *HYPERPARAMETERS[o.type], "clip_value", "clip_norm")
+    names = ("learning_rate", "decay", *OPTIMIZER_HYPERPARAMETERS[o.type], "clip_value",
+             "clip_norm")
     values = [(name, getattr(o, name)) for name in names]
     return "optimizer " + " ".join(
         [o.type] + [f"{'lr' if name == 'learning_rate' else name} {value:g}"

@@ -15,6 +15,10 @@ ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear", "st
 LAYER_TYPES = ("dense", "dropout") + ACTIVATIONS
 LOSSES = ("categorical_crossentropy", "binary_crossentropy", "mse", "mae")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+# the hyperparameters each optimizer's formula reads, besides learning_rate and decay
+OPTIMIZER_HYPERPARAMETERS = {"sgd": ("momentum", "nesterov"),
+                             "adagrad": ("epsilon", "initial_accumulator"),
+                             "rmsprop": ("epsilon", "rho"), "adam": ("epsilon", "beta_1", "beta_2")}
 INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
 # A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
 VARIANTS = ("nnfs", "torch", "keras")

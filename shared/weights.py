@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.checks import exceeds
 from shared.spec import INITIALIZERS, Spec
 
 
@@ -67,8 +68,7 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
             raise WeightsError(f"{source}: {name} has dtype {array.dtype}, expected a float array")
         if not np.all(np.isfinite(array)):
             raise WeightsError(f"{source}: {name} holds NaN or inf")
-        if (np.finfo(array.dtype).max > np.finfo(dtype).max  # a wider float: look at the values
-                and array.size and np.max(np.abs(array)) > np.finfo(dtype).max):
+        if exceeds(array, dtype):
             raise WeightsError(f"{source}: {name} holds values beyond the {np.dtype(dtype).name} "
                                f"range that the model computes in")
         checked[name] = array.astype(np.float64)

@@ -4,8 +4,9 @@ Cases: the six built-in networks at their initial weights (MNIST on 8 rows with 
 dropout masks) and 20 seeded random small specs (depth 1-3, widths 1-16, every
 activation, every loss, L1/L2, dropout). Tolerances are GUIDE section 3's
 (shared.metrics.TOLERANCES): float64 atol 1e-12 / rtol 1e-10; float32 atol 1e-6 /
-rtol 1e-5, gradients max(1e-6, 1e-4 max|g|). impl_pure is float64 only. A second float64
-test holds the agreement achieved: atol 1e-14 / rtol 1e-12.
+rtol 1e-5, gradients max(1e-6, 1e-4 max|g|). impl_pure is float64 only. Second tests hold
+the agreement achieved: float64 atol 1e-14 / rtol 1e-12, float32 32 ulps of each array's
+largest value.
 
 The finite-difference test is the independent oracle: central differences of each
 implementation's own loss against its own backprop, float64.
@@ -52,6 +53,7 @@ def assert_parity(case_name, a, b, dtype, **tolerances):
 
 CASES = list(BUILTINS) + [f"random{seed}" for seed in RANDOM_SPEC_SEEDS]
 TIGHT_FLOAT64 = (1e-14, 1e-12)  # (atol, rtol): the agreement measured, with 100x to spare
+TIGHT_FLOAT32_EPS = 32  # max|a - b| in float32 eps of max|a|: measured at most 7.3
 
 
 @pytest.mark.parametrize("a,b", PAIRS, ids=pair_ids(PAIRS))
@@ -77,6 +79,21 @@ def test_float64_agreement_is_a_hundred_times_tighter_than_the_tolerance(case_na
 def test_float32_forward_loss_gradients_agree(case_name, a, b, record_property):
     differences = assert_parity(case_name, a, b, "float32")
     record_property("max_abs", max(d.max_abs for d in differences))
+
+
+@pytest.mark.parametrize("a,b", FLOAT32_PAIRS, ids=pair_ids(FLOAT32_PAIRS))
+@pytest.mark.parametrize("case_name", CASES)
+def test_float32_agreement_is_within_32_ulps_of_each_arrays_largest_value(case_name, a, b):
+    """What float32 achieves: every output, loss and gradient within 32 float32 eps (3.8e-6) of
+    the array's largest |value|, 26x tighter than the gradient tolerance (1e-4 max|g|). The
+    largest gap measured over these cases was 7.3 eps (random2's output, torch against Keras);
+    gradients 6.0 eps, losses 2.0 eps."""
+    differences = assert_parity(case_name, a, b, "float32")
+    bound = TIGHT_FLOAT32_EPS * float(np.finfo(np.float32).eps)
+    loose = [d for d in differences if d.max_rel > bound]
+    assert not loose, "\n".join(f"{case_name} {d.quantity} {d.name}: max|diff| {d.max_abs:.3g} "
+                                 f"is {d.max_rel / bound * TIGHT_FLOAT32_EPS:.1f} eps of max|a|"
+                                 for d in loose)
 
 
 def test_random_specs_cover_every_activation_loss_and_regularizer():

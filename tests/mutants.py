@@ -267,7 +267,9 @@ def judge(probe: Probe, other, other_name: str) -> str | None:
                 floor = metrics.noise_floor(
                     lambda p: implementations.build("numpy", probe.spec, p), probe.params, mine,
                     probe.X, probe.y, probe.steps, masks=masks)
-    except Exception as error:  # a crash or a floating-point error is a catch too
+    except (ArithmeticError, ValueError) as error:
+        # What a wrong formula raises: a floating-point error (NumPy's errstate above) or a shape
+        # mismatch. Anything else (a TypeError, a NameError) is a broken mutant, not a catch.
         return f"{probe.name}: numpy raised {type(error).__name__}: {error}"
     if probe.steps:
         check = metrics.check_trajectory(metrics.distances(mine, other), floor)

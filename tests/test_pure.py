@@ -144,42 +144,59 @@ def test_sums_add_left_to_right_on_every_interpreter():
     assert linalg.sum_in_order is (linalg.add_in_order if compensated else sum)
 
 
+# Specs as dicts, not TOML: PyPy 7.3 (Debian's pypy3, which CI installs) is Python 3.9, which has
+# no tomllib. Sine (MSE, two hidden layers) and spiral (softmax + cross-entropy: pairwise sums).
 PURE_STEPS_SCRIPT = textwrap.dedent("""
     import random
     import impl_pure
-    from shared import networks
-    spec = networks.load("sine")
+    from shared.spec import from_dict
+    adam = {"type": "adam", "learning_rate": 0.005, "decay": 1e-3}
+    sine = {"name": "sine", "inputs": 1, "loss": "mse", "optimizer": adam, "layers": [
+        {"type": "dense", "units": 64}, {"type": "relu"}, {"type": "dense", "units": 64},
+        {"type": "relu"}, {"type": "dense", "units": 1}, {"type": "linear"}]}
+    spiral = {"name": "spiral", "inputs": 2, "loss": "categorical_crossentropy",
+              "optimizer": adam, "layers": [{"type": "dense", "units": 64}, {"type": "relu"},
+                                            {"type": "dense", "units": 3}, {"type": "softmax"}]}
     rng = random.Random(0)
-    params = {name: [[rng.gauss(0, 0.1) for _ in range(shape[1])] for _ in range(shape[0])]
-              if len(shape) == 2 else [rng.gauss(0, 0.1) for _ in range(shape[0])]
-              for name, shape in spec.parameter_shapes().items()}
-    model = impl_pure.build(spec, params)
-    X = [[rng.uniform(-1, 1)] for _ in range(40)]
-    y = [[x[0] * 0.5] for x in X]
-    print(repr([model.step(X, y) for _ in range(5)]), repr(model.param_views["dense2.weight"]))
+    for spec, inputs in ((from_dict(sine), 1), (from_dict(spiral), 2)):
+        params = {name: [[rng.gauss(0, 0.1) for _ in range(shape[1])] for _ in range(shape[0])]
+                  if len(shape) == 2 else [rng.gauss(0, 0.1) for _ in range(shape[0])]
+                  for name, shape in spec.parameter_shapes().items()}
+        model = impl_pure.build(spec, params)
+        X = [[rng.uniform(-1, 1) for _ in range(inputs)] for _ in range(40)]
+        y = [[x[0] * 0.5] for x in X] if inputs == 1 else [i % 3 for i in range(40)]
+        print(repr([model.step(X, y) for _ in range(5)]), repr(model.parameters()))
 """)
 
 
 def test_every_python_found_gives_the_same_bits():
-    """impl_pure on another CPython (3.12+, whose sum() compensates) and PyPy, where found: the
-    same losses and weights, bit for bit, as this interpreter after 5 steps on sine."""
+    """impl_pure on other interpreters, where found: CPython 3.12+ (whose sum() compensates) and
+    PyPy (CI installs Debian's pypy3). The same losses and parameters, bit for bit, as this
+    interpreter after 5 steps on sine and on spiral."""
     import shutil
+
+    from conftest import in_ci
     candidates = [shutil.which(name) for name in ("python3.12", "python3.13", "pypy3")]
     candidates += [str(path) for path in Path("/root/.pyenv/versions").glob("3.1[2-9]*/bin/python")]
     others = []
     for exe in dict.fromkeys(c for c in candidates if c):
-        probe = subprocess.run([exe, "-c", "import tomllib"], capture_output=True)
-        if probe.returncode == 0:  # shared.networks needs tomllib (3.11+)
+        probe = subprocess.run([exe, "-c", "import sys; sys.exit(sys.version_info < (3, 9))"],
+                               capture_output=True)
+        if probe.returncode == 0:  # shared.spec runs on 3.9+ (PyPy 7.3 is 3.9)
             others.append(exe)
     if not others:
-        pytest.skip("no other Python 3.11+ interpreter found")
+        if in_ci():
+            pytest.fail("CI installs pypy3 (.ci/run); no other interpreter was found")
+        pytest.skip("no other Python 3.9+ interpreter found")
     mine = subprocess.run([sys.executable, "-c", PURE_STEPS_SCRIPT], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=True).stdout
+    assert mine.count("\n") == 2
     for exe in others:
         theirs = subprocess.run([exe, "-c", PURE_STEPS_SCRIPT], cwd=ROOT, capture_output=True,
                                 text=True, timeout=120)
         assert theirs.returncode == 0, (exe, theirs.stderr)
         assert theirs.stdout == mine, exe
+
 
 def test_both_transposes_give_the_columns_and_each_interpreter_gets_its_own():
     import sys

@@ -218,19 +218,24 @@ def test_float32_single_step_and_ten_steps_within_tolerance(optimizer, impl):
 
 
 @pytest.mark.parametrize("clip", [{"clip_norm": 0.05}, {"clip_value": 0.002},
-                                  {"clip_norm": 0.05, "clip_value": 0.002}])
+                                  {"clip_norm": 0.004, "clip_value": 0.002}])
 @pytest.mark.parametrize("impl", FRAMEWORKS)
 def test_float32_native_clipping_tracks_the_reference_variant(impl, clip):
     """Native float32 with gradient clipping: ten steps of each framework's built-in Adam and
     clipping within atol 1e-5 of impl_numpy's variant of it, with the clipping active (the
-    gradients exceed both bounds). Keras raised a dtype TypeError here: it added the float64
-    clipnorm it was given to the float32 norm."""
+    gradients exceed both bounds; the norm clip applies after the value clip, so with both the
+    norm bound is below the norm left, 0.0051). Keras raised a dtype TypeError here: it added
+    the float64 clipnorm it was given to the float32 norm."""
     require(impl)
     spec = trajectory_spec("adam", l1=False, learning_rate=0.01, **clip)
     X, y, params, _ = problem()
     grads = implementations.build(REFERENCE, spec, params).gradients(X, y)
     flat = np.concatenate([g.ravel() for g in grads.values()])
-    assert np.sqrt(np.sum(flat * flat)) > 0.05 and np.max(np.abs(flat)) > 0.002
+    if "clip_value" in clip:
+        assert np.max(np.abs(flat)) > clip["clip_value"]
+        flat = np.clip(flat, -clip["clip_value"], clip["clip_value"])
+    if "clip_norm" in clip:
+        assert np.sqrt(np.sum(flat * flat)) > clip["clip_norm"]
     variant_spec = implementations.reference_spec(spec, impl, "native")
     ref = run(REFERENCE, variant_spec, FLOAT32_STEPS, "float32")
     native = run(impl, spec, FLOAT32_STEPS, "float32", mode="native")
@@ -367,10 +372,10 @@ def random_trajectory_case(seed):
 
     c = random_case(seed)
     optimizer = dict(RANDOM_OPTIMIZERS[seed % len(RANDOM_OPTIMIZERS)])
-    if seed % 3 == 0:
-        optimizer["clip_norm"] = 0.05
     if seed % 4 == 1:
         optimizer["clip_value"] = 0.01
+    if seed % 3 == 0:  # below the norm that clipping the values leaves (seed 9: at most 0.04)
+        optimizer["clip_norm"] = 0.02 if "clip_value" in optimizer else 0.05
     spec = c.spec.replace(optimizer=optimizer)
     masks = [epoch_masks(spec, seed, t, [len(c.X)])[0] for t in range(RANDOM_STEPS)]
     return c, spec, masks
@@ -379,6 +384,30 @@ def random_trajectory_case(seed):
 RANDOM_TRAJECTORY_CASES = [(seed, impl, mode) for seed in range(20) for impl in OTHERS
                            for mode in ("exact", "native")
                            if mode == "exact" or impl in FRAMEWORKS]
+
+
+def test_the_random_specs_clipping_is_active_at_every_step():
+    """Each bound a random spec sets clips something on every one of its 30 steps (impl_numpy):
+    a value beyond clip_value, and a norm beyond clip_norm after the values are clipped, so the
+    trajectories above would show an implementation that skips either clip."""
+    clipping = 0
+    for seed in range(20):
+        c, spec, masks = random_trajectory_case(seed)
+        o = spec.optimizer
+        if not (o.clip_value or o.clip_norm):
+            continue
+        clipping += 1
+        model = implementations.build(REFERENCE, spec, c.params)
+        for t in range(RANDOM_STEPS):
+            grads = model.gradients(c.X, c.y, masks[t])
+            flat = np.concatenate([g.ravel() for g in grads.values()])
+            if o.clip_value:
+                assert np.max(np.abs(flat)) > o.clip_value, (seed, t)
+                flat = np.clip(flat, -o.clip_value, o.clip_value)
+            if o.clip_norm:
+                assert np.sqrt(np.sum(flat * flat)) > o.clip_norm, (seed, t)
+            model.step(c.X, c.y, masks[t])
+    assert clipping == 11  # seeds 0, 3, 6, 12, 15, 18 (norm), 1, 5, 13, 17 (value), 9 (both)
 
 
 @pytest.mark.parametrize("seed,impl,mode", RANDOM_TRAJECTORY_CASES)

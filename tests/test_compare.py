@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 import compare
+from conftest import require
 from shared import datasets, implementations, metrics, report, sweep, weights
 from shared.networks import load
 from shared.spec import Optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
-HAS_TORCH = implementations.is_available("torch")
 FAST = ["--epochs", "5", "--parity-steps", "10"]
 QUICK = ["--network", "xor", "--impls", "numpy", "--epochs", "1"]  # seconds even when it runs
 
@@ -58,7 +58,8 @@ def assert_complete_report(results, out, expected_plots):
 # ----------------------------------------------------------------------------- agreeing runs
 
 def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
-    impls = "numpy,pure,torch" if HAS_TORCH else "numpy,pure"
+    require("torch")
+    impls = "numpy,pure,torch"
     code, results, out = run(tmp_path, "--network", "xor", "--impls", impls, "--epochs", "40",
                              "--parity-steps", "20")
     assert code == 0, results["verdict"]
@@ -130,7 +131,6 @@ def test_an_implementation_that_fails_to_build_is_a_failure_not_a_skip(tmp_path,
                                                                         capsys):
     """Only a framework that is missing or fails to import is skipped: a bad setting such as
     ROSETTA_TORCH_THREADS=abc made torch "skipped" and the run "agree" (exit 0)."""
-    from conftest import require
     require("torch")
     monkeypatch.setenv("ROSETTA_TORCH_THREADS", "abc")
     code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,torch", *FAST)
@@ -174,6 +174,7 @@ def test_the_settings_and_the_spec_say_what_the_options_changed(tmp_path):
     """With SGD, momentum, L2 and dropout given on the command line, the Settings line said only
     "optimizer sgd lr 0.5 decay 0" after the spec's description "... Adam (lr 0.05 ...)", and
     results.json's spec.description still named Adam."""
+    require("torch")
     code, results, out = run(tmp_path, "--optimizer", "sgd", "--lr", "0.5", "--momentum", "0.9",
                              "--l2", "5e-4", "--dropout", "0.1", "--epochs", "2",
                              "--parity-steps", "3", "--impls", "numpy,torch")
@@ -265,7 +266,6 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     float32 rounds it differently in NumPy (and torch) than in TF; Adam's g / (|g| + eps) makes
     that a 3e-3 jump at step 7, 1,000x the one-ulp floor, and this run exited 1. The floor now
     includes the float32 reference's own distance from float64, computed here independently."""
-    from conftest import require
     require("tf")
     code, results, _ = run(tmp_path, "--dtype", "float32", "--epochs", "1",
                            "--impls", "numpy,tf")
@@ -434,8 +434,8 @@ def test_sweep_skips_a_broken_framework_times_the_reference_and_inherits_nothing
     assert "batch size and regularization per configuration" in (out / "report.md").read_text()
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
 def test_native_mode_reports_drift_and_explanations(tmp_path):
+    require("torch")
     code, results, _ = run(tmp_path, "--network", "xor", "--mode", "native", "--impls",
                            "numpy,torch", *FAST)
     assert report.validate(results) == []
@@ -452,24 +452,26 @@ def test_mnist_grid_of_digits(tmp_path, monkeypatch):
     data = datasets.Data(rng.random((160, 784)), rng.integers(0, 10, 160),
                          rng.random((16, 784)), rng.integers(0, 10, 16), name="mnist", classes=10)
     monkeypatch.setattr(datasets, "for_spec", lambda spec, **options: data)
-    impls = "numpy,torch" if HAS_TORCH else "numpy"
-    code, results, out = run(tmp_path, "--network", "mnist", "--impls", impls, "--epochs", "1",
+    require("torch")
+    code, results, out = run(tmp_path, "--network", "mnist", "--impls", "numpy,torch",
+                             "--epochs", "1",
                              "--parity-steps", "3", "--parity-samples", "16")
     assert report.validate(results) == []
     assert_complete_report(results, out, ["mnist_predictions", "loss_accuracy"])
     assert "decision_regions" not in {p["name"] for p in results["plots"]}
     # dropout: parity is also checked under the dropout masks of epoch 1
     conditions = {d["condition"] for d in results["parity"]["differences"]}
-    assert conditions == ({"dropout off", "dropout masks of epoch 1"} if HAS_TORCH else set())
+    assert conditions == {"dropout off", "dropout masks of epoch 1"}
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows are the point
 def test_a_diverging_run_still_writes_its_report(tmp_path):
     # lr 1e10: the parameters reach 1e255 in 3 steps, then inf (the divergence plot's log
     # axis used to overflow, and an inf / inf step made the worst ratio nan)
+    require("torch")
     code, results, out = run(tmp_path, "--network", "sine", "--epochs", "3", "--optimizer",
                              "sgd", "--lr", "1e10", "--l2", "5e-4", "--parity-steps", "5",
-                             "--impls", "numpy,torch" if HAS_TORCH else "numpy,pure")
+                             "--impls", "numpy,torch")
     assert code == 1
     assert_complete_report(results, out, ["divergence"])
     assert results["plot_errors"] == []

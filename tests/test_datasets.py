@@ -5,7 +5,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import nnfs.datasets
 import numpy as np
 import pytest
 
+from conftest import in_ci
 from shared import datasets, networks
 from shared.datasets import DataError
 
@@ -389,7 +389,7 @@ def test_fashion_mnist_real_files():
     if not datasets.fashion_mnist_available():
         reason = (f"Debian package {datasets.FASHION_MNIST_PACKAGE} not installed "
                   f"(no IDX files in {datasets.FASHION_MNIST_DIR})")
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail(f"{reason}; CI installs it")
         pytest.skip(reason)
     data = datasets.fashion_mnist()

@@ -203,7 +203,8 @@ def test_dtype_is_a_name_or_a_numpy_dtype_everywhere(name):
     """build's dtype may be "float32", np.float32 or np.dtype("float32") in every implementation,
     directly or through shared.implementations; anything else is one named error. torch and
     Keras refused np.dtype("float64") with self-contradicting messages, and impl_numpy built
-    float16 and None models."""
+    float16 and None models. (For impl_numpy itself the comparison with the reference is a
+    self-check: what its case tests is the build.)"""
     require(name)
     params = weights.initial(REGRESSION, seed=1)
     dtypes = ("float64", np.float64, np.dtype("float64"), float) + (
@@ -350,7 +351,7 @@ BYPASSES = {
 def test_layer_names_that_are_framework_attributes_work_everywhere(name):
     """torch's nn.ModuleDict refused "keys", "training" or "type" as keys, and Keras has attributes
     called "weights", "name" and "layers": each is a valid spec name, so every implementation
-    takes it and computes impl_numpy's gradients."""
+    takes it and computes impl_numpy's gradients (impl_numpy's case tests that it builds)."""
     require(name)
     names = ("keys", "training", "type", "weights", "name", "layers")
     spec = from_dict({"inputs": 2, "loss": "categorical_crossentropy", "layers": [
@@ -810,7 +811,8 @@ def _extreme_params():
 @pytest.mark.parametrize("name, variant, mode, probe_name", list(_extreme_params()))
 def test_extremes_in_every_variant_and_mode(name, variant, mode, probe_name, strict_floats):
     """Saturated softmax / sigmoid in each formula variant and mode: finite, and equal to the
-    reference computing the same formulas (shared.implementations.reference_spec)."""
+    reference computing the same formulas (shared.implementations.reference_spec; impl_numpy's
+    own cases test only that it stays finite)."""
     require(name)
     probe = _extreme(probe_name)
     spec = probe.spec.replace(variant=variant)

@@ -16,8 +16,9 @@ def parse_args(argv=None):
     parser.add_argument("--impls", default=",".join(IMPLEMENTATIONS),
                         help="comma-separated implementations (default: all that import)")
     parser.add_argument("--json", metavar="PATH",
-                        help="where to write the results (default: bench/results.json, or "
-                             "bench/results-quick.json with --quick)")
+                        help="where to write the results (default: bench/results.json; "
+                             "bench/results-quick.json with --quick, bench/results-partial.json "
+                             "with --only, --rounds or some --impls)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the README-ready markdown table")
     parser.add_argument("--threads", type=int,
@@ -42,8 +43,10 @@ def parse_args(argv=None):
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds: expected a positive integer, got {args.rounds}")
     args.impls = impls
-    if args.json is None:
-        args.json = os.path.join("bench", "results-quick.json" if args.quick else "results.json")
+    if args.json is None:  # results.json (the README's table) only from a full run
+        partial = args.only or args.rounds or impls != list(IMPLEMENTATIONS)
+        args.json = os.path.join("bench", "results-quick.json" if args.quick else
+                                 "results-partial.json" if partial else "results.json")
     return args
 
 
@@ -62,6 +65,7 @@ def set_threads(threads: int | None) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.user_environment = dict(os.environ)  # for compare.py's run: a user's plain run
     set_threads(args.threads)
     from bench import runner  # imports NumPy: only after the thread counts are set
 

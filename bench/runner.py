@@ -32,7 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Workload:
-    """One timed training job: ``units`` mini-batches (or full-batch epochs) per chunk."""
+    """One timed training job: ``units`` mini-batches (or full-batch epochs) per chunk.
+
+    A chunk is timed as fit runs it: its mini-batches in one train_epoch call, over the
+    chunk's own rows (fit converts X once per epoch, so a chunk converts its share of X);
+    full-batch epochs in one train_epoch call each (fit with eval_every=1), or ``fused`` in
+    one call for the whole chunk (fit with eval_every >= units: impl_tf runs one graph).
+    """
 
     name: str
     network: str
@@ -40,6 +46,7 @@ class Workload:
     batch_size: int  # 0 = full batch: one chunk unit is one epoch
     units: int
     pure_units: int = 0  # impl_pure's (smaller) chunk; 0 = impl_pure skips this workload
+    fused: bool = False
 
 
 def workloads(quick: bool, pure_mnist: bool) -> list[Workload]:
@@ -51,6 +58,7 @@ def workloads(quick: bool, pure_mnist: bool) -> list[Workload]:
         Workload("mnist f64 b64", "mnist", "float64", 64, mnist_64, pure),
         Workload("mnist f64 b256", "mnist", "float64", 256, mnist_256, pure),
         Workload("spiral f32", "spiral", "float32", 0, spiral),
+        Workload("spiral f32 fused", "spiral", "float32", 0, spiral, fused=True),
         Workload("spiral f64", "spiral", "float64", 0, spiral, 3 if quick else 25),
     ]
 
@@ -152,17 +160,39 @@ def build_models(impls, spec, dtype, units, workload):
 
 
 def chunks(spec, X, workload, units):
-    """Endless (batches, masks) chunks of ``units`` batches, walking the seeded epochs in order."""
+    """Endless (batches, masks) chunks of ``units`` batches, walking the seeded epochs in order.
+
+    Only full-size batches: an epoch's short last one would count as a whole unit (and be a
+    new shape for impl_tf's graph, traced inside a timed chunk).
+    """
     epoch = 0
     pending_batches, pending_masks = [], []
     while True:
         while len(pending_batches) < units:
             batches = batch_indices(len(X), workload.batch_size, 0, epoch)
-            pending_batches += batches
-            pending_masks += epoch_masks(spec, 0, epoch, [len(b) for b in batches])
+            masks = epoch_masks(spec, 0, epoch, [len(b) for b in batches])
+            full = [i for i, b in enumerate(batches) if len(b) == len(batches[0])]
+            pending_batches += [batches[i] for i in full]
+            pending_masks += [masks[i] for i in full]
             epoch += 1
         yield pending_batches[:units], pending_masks[:units]
         pending_batches, pending_masks = pending_batches[units:], pending_masks[units:]
+
+
+def chunk_calls(X, y, batches, masks, workload):
+    """The train_epoch calls that run one chunk, as (X, y, batches, masks) argument tuples.
+
+    Mini-batches: one call over the chunk's rows only, the batches renumbered into them.
+    Full batch: one call per epoch over the whole data, or one for all (``fused``).
+    """
+    if workload.batch_size == 0:
+        if workload.fused:
+            return [(X, y, batches, masks)]
+        return [(X, y, [b], [m]) for b, m in zip(batches, masks)]
+    rows = np.concatenate(batches)
+    ends = np.cumsum([len(b) for b in batches])
+    local = [np.arange(end - len(b), end) for b, end in zip(batches, ends)]
+    return [(X.take(rows, axis=0), y.take(rows, axis=0), local, masks)]
 
 
 def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
@@ -180,10 +210,12 @@ def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
         for name in order:
             if name in failed:
                 continue
-            batches, masks = next(streams[name])
+            calls = chunk_calls(X, y, *next(streams[name]), workload)
+            train_epoch = models[name].train_epoch
             try:
                 start = time.perf_counter()
-                models[name].train_epoch(X, y, batches, masks)
+                for arguments in calls:
+                    train_epoch(*arguments)
                 elapsed = time.perf_counter() - start
             except Exception as error:
                 failed[name] = f"{type(error).__name__}: {error}"
@@ -262,20 +294,27 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
     return result
 
 
-def compare_run(quick: bool, log) -> dict:
+def compare_run(quick: bool, log, env=None) -> dict:
     """``python compare.py`` with no arguments (--quick: a tiny NumPy-only run), timed from outside.
 
-    It runs in an empty temporary folder, so that its reports/ does not replace the user's.
+    It runs in an empty temporary folder, so that its reports/ does not replace the user's,
+    in ``env``: the environment the user started the benchmark in, without the thread counts
+    the benchmark set for itself.
     """
     args = ["--impls", "numpy", "--epochs", "2", "--parity-steps", "2"] if quick else []
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         process = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args],
-                                 capture_output=True, text=True, cwd=folder, env=os.environ)
+                                 capture_output=True, text=True, cwd=folder,
+                                 env=os.environ if env is None else env)
         wall = time.perf_counter() - start
+        written = Path(folder, "reports", "results.json")
+        verdict = json.loads(written.read_text()).get("verdict") if written.exists() else None
     log(f". compare.py{' ' + ' '.join(args) if args else ''}\n")
     result = {"args": args, "wall_s": wall, "exit_code": process.returncode}
-    if process.returncode not in (0, 1):  # 1 is a disagreement: still a timed run
+    # Exit 1 is a disagreement, still a timed run, when compare.py wrote its verdict; an
+    # uncaught exception exits 1 too.
+    if process.returncode not in (0, 1) or verdict is None:
         result["error"] = _failure(process)
     return result
 
@@ -324,7 +363,7 @@ def machine() -> dict:
 def main(args) -> int:
     log = lambda text: print(text, end="", file=sys.stderr, flush=True)  # noqa: E731
     rounds = args.rounds or (2 if args.quick else 9)
-    impls = [name for name in args.impls if implementations.is_available(name)]
+    impls = [name for name in dict.fromkeys(args.impls) if implementations.is_available(name)]
     names = [workload.name for workload in workloads(args.quick, args.pure_mnist)]
     if not impls:
         print(f"python -m bench: error: --impls: none of {args.impls} is installed",
@@ -356,7 +395,8 @@ def main(args) -> int:
     repeats = 0 if args.only else 1 if args.quick else 3
     results["startup"] = subprocess_runs(impls, "startup", repeats, log)
     results["xor"] = subprocess_runs(impls, "xor", repeats, log)
-    results["compare"] = compare_run(args.quick, log) if not args.only else None
+    results["compare"] = (compare_run(args.quick, log, getattr(args, "user_environment", None))
+                          if not args.only else None)
     results["pypy"] = (pypy_runs(60 if args.quick else 300, 1 if args.quick else 3, log)
                        if not args.only and "pure" in impls else None)
     results["interpreter"]["end"] = interpreter_rates(args.quick)

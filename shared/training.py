@@ -15,6 +15,9 @@ from shared.checks import check_inputs, check_targets, dropout_widths
 from shared.spec import Spec
 
 
+MAX_FUSED_BATCHES = 1024  # fit's batches per train_epoch call, when it evaluates rarely
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or the parameters became NaN or infinite during training; ``history`` holds
     the epochs evaluated before."""
@@ -71,7 +74,8 @@ class TrainingMixin:
     np_dtype = np.dtype(np.float64)  # the dtype the model computes in; models set their own
 
     def train_epoch(self, X, y, batches, masks) -> list[float]:
-        """Run one epoch of optimizer steps and return each step's loss (override to fuse an epoch)."""
+        """Run a step per batch and return each step's loss (override to fuse them); fit passes one
+        epoch's batches, or the batches of every epoch up to its next evaluation."""
         return [self.step(X[idx], y[idx], mask) for idx, mask in zip(batches, masks)]
 
     def fit(self, X, y, *, epochs=None, batch_size=None, seed=None, shuffle=True,
@@ -79,8 +83,10 @@ class TrainingMixin:
             callback=None) -> dict:
         """Train; settings default to ``spec.training``. Returns the history as lists per evaluated epoch.
 
-        Raises TrainingDiverged (with the history so far) when a step's loss, the validation
-        loss or, after the last update, a parameter is NaN or infinite.
+        With ``eval_every`` > 1 the epochs between evaluations go to train_epoch in one call
+        (impl_tf runs them in one tf.function call), and ``seconds`` is their mean time per
+        epoch. Raises TrainingDiverged (with the history so far) when a step's loss, the
+        validation loss or, after the last update, a parameter is NaN or infinite.
         """
         t = self.spec.training
         epochs = t.epochs if epochs is None else epochs
@@ -115,23 +121,31 @@ class TrainingMixin:
         history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                                        "seconds")}
         best, waited = math.inf, 0
-        for epoch in range(epochs):
+        epoch = 0
+        while epoch < epochs:
+            # The epochs up to the next evaluation run in one train_epoch call (impl_tf runs
+            # them in one graph), at most MAX_FUSED_BATCHES batches of them.
             start = time.perf_counter()
-            batches = batch_indices(len(X), batch_size, seed, epoch, shuffle)
-            masks = epoch_masks(self.spec, seed, epoch, [len(b) for b in batches])
-            losses = self.train_epoch(X, y, batches, masks)
-            seconds = time.perf_counter() - start
-            _check_finite(losses, epoch, history)
-            if (epoch + 1) % eval_every and epoch + 1 != epochs:
-                _advance(bar)
+            plan = self._epoch_plan(len(X), epoch, epochs, batch_size, seed, shuffle, eval_every)
+            losses = self.train_epoch(X, y, [b for batches, _ in plan for b in batches],
+                                      [m for _, masks in plan for m in masks])
+            seconds = (time.perf_counter() - start) / len(plan)
+            for batches, _ in plan:
+                epoch_losses, losses = losses[:len(batches)], losses[len(batches):]
+                _check_finite(epoch_losses, epoch, history)
+                epoch += 1
+                if epoch % eval_every and epoch != epochs:
+                    _advance(bar)
+            if epoch % eval_every and epoch != epochs:  # the group was cut short
                 continue
             val = None if validation is None else self.evaluate(*validation)
             if val is not None and not math.isfinite(val["loss"]):
                 raise TrainingDiverged(f"training diverged: the validation loss became "
-                                       f"{val['loss']} after epoch {epoch + 1}; {ADVICE}", history)
-            history["epoch"].append(epoch + 1)
+                                       f"{val['loss']} after epoch {epoch}; {ADVICE}", history)
+            history["epoch"].append(epoch)
             # the mean over samples, as nnfs and Keras report it: a short last batch weighs less
-            history["loss"].append(float(np.average(losses, weights=[len(b) for b in batches])))
+            history["loss"].append(float(np.average(epoch_losses,
+                                                    weights=[len(b) for b in batches])))
             history["accuracy"].append(accuracy(self.spec.metric, self.predict(X), y))
             history["seconds"].append(seconds)
             monitored = history["loss"][-1]
@@ -139,15 +153,15 @@ class TrainingMixin:
                 history["val_loss"].append(val["loss"])
                 history["val_accuracy"].append(val["accuracy"])
                 monitored = val["loss"]
-            if verbose and (epoch + 1) % max(t.print_every, 1) == 0:
+            if verbose and epoch % max(t.print_every, 1) == 0:
                 print(_summary_line(history))
             if callback is not None:
-                callback(epoch, history)
+                callback(epoch - 1, history)
             _advance(bar, history)
             if patience:
                 best, waited = (monitored, 0) if monitored < best else (best, waited + 1)
                 if waited >= patience:
-                    history["stopped_epoch"] = epoch + 1
+                    history["stopped_epoch"] = epoch
                     break
         # Each step's loss is taken before its update: the last update is checked here.
         broken = [name for name, value in self.parameters().items()
@@ -156,6 +170,18 @@ class TrainingMixin:
             raise TrainingDiverged(f"training diverged: the last update made {', '.join(broken)} "
                                    f"non-finite; {ADVICE}", history)
         return history
+
+    def _epoch_plan(self, n, epoch, epochs, batch_size, seed, shuffle, eval_every) -> list:
+        """(batches, masks) of each epoch from ``epoch`` to the next evaluated one, inclusive."""
+        last = min(epochs, (epoch // eval_every + 1) * eval_every)  # evaluated after this one
+        plan = []
+        while epoch + len(plan) < last:
+            batches = batch_indices(n, batch_size, seed, epoch + len(plan), shuffle)
+            if plan and (len(plan) + 1) * len(batches) > MAX_FUSED_BATCHES:
+                break
+            plan.append((batches, epoch_masks(self.spec, seed, epoch + len(plan),
+                                              [len(b) for b in batches])))
+        return plan
 
     def evaluate(self, X, y) -> dict:
         """Loss (data + regularization) and accuracy on (X, y), dropout off."""

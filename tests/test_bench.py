@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = {"mnist f32 b64", "mnist f32 b256", "mnist f64 b64", "mnist f64 b256", "spiral f32",
-             "spiral f64"}
+             "spiral f32 fused", "spiral f64"}
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -119,3 +119,90 @@ def test_threads_option_overrides_the_environment(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     set_threads(None)  # no --threads: the environment's value stays, the others default to 1
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+
+
+# ------------------------------------------------------------------ units, with no timing
+
+def test_a_chunk_is_timed_as_fit_runs_it():
+    """Mini-batches: one train_epoch call over the chunk's own rows (TF converted, and impl_pure
+    listed, the whole 60,000-row X per chunk of 24 batches: 39x fit's share of it). Full batch:
+    one call per epoch, as fit makes them, or one for the whole chunk when fused."""
+    import numpy as np
+
+    from bench.runner import Workload, chunk_calls, chunks
+    from shared import networks
+
+    spec = networks.load("mnist")
+    X, y = np.arange(100.0)[:, None] * np.ones(784), np.arange(100)
+    mini = Workload("m", "mnist", "float64", 16, 5)
+    batches, masks = next(chunks(spec, X, mini, 5))
+    (call,) = chunk_calls(X, y, batches, masks, mini)
+    X_chunk, y_chunk, local, local_masks = call
+    assert len(X_chunk) == len(y_chunk) == 5 * 16 and local_masks is masks
+    for b, rows in zip(batches, local):
+        assert np.array_equal(X_chunk[rows], X[b]) and np.array_equal(y_chunk[rows], y[b])
+    # 100 rows in batches of 16: the short sixth batch of each epoch is left out
+    stream = chunks(spec, X, mini, 5)
+    assert all(len(b) == 16 for _ in range(4) for b in next(stream)[0])
+    full = Workload("s", "spiral", "float64", 0, 3)
+    epochs = ([np.arange(100)] * 3, [{}] * 3)
+    assert [len(c[2]) for c in chunk_calls(X, y, *epochs, full)] == [1, 1, 1]
+    fused = Workload("s", "spiral", "float64", 0, 3, fused=True)
+    assert [len(c[2]) for c in chunk_calls(X, y, *epochs, fused)] == [3]
+
+
+def test_ratios_pair_the_rounds_and_a_failing_implementation_is_dropped(monkeypatch):
+    """On a fake clock: numpy takes 1 unit a batch and torch 2 in round r (r = 1, 2, ...), so
+    every paired ratio is 0.5 although the times drift; 'tf' raises in round 3 and is skipped."""
+    from bench import runner
+    clock = [0.0]
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
+
+    class Fake:
+        def __init__(self, name):
+            self.name, self.calls = name, 0
+
+        def train_epoch(self, X, y, batches, masks):
+            self.calls += 1
+            if self.name == "tf" and self.calls == 4:
+                raise RuntimeError("boom")
+            clock[0] += len(batches) * self.calls * (2 if self.name == "torch" else 1)
+
+    monkeypatch.setattr(runner.implementations, "build", lambda name, *a, **k: Fake(name))
+    workload = runner.Workload("w", "xor", "float64", 2, 2)
+    import numpy as np
+    data = {"xor": (np.zeros((4, 2)), np.zeros((4, 1)))}
+    result = runner.run_workload(workload, ["numpy", "torch", "tf"], 5, data, lambda text: None)
+    numpy = result["impls"]["numpy"]
+    assert numpy["ratio_vs_torch"] == {"median": 0.5, "min": 0.5, "max": 0.5}
+    assert numpy["raw_seconds_per_unit"] == [2.0, 3.0, 4.0, 5.0, 6.0]  # round 0 warms up
+    assert "tf" not in result["impls"] and result["skipped"]["tf"] == "RuntimeError: boom"
+
+
+def test_a_crashed_compare_run_does_not_meet_its_target():
+    from bench import report
+    ran = {"args": [], "wall_s": 1.2, "exit_code": 1}
+    assert report.targets({"workloads": {}, "compare": ran})[-1]["met"] is True  # a disagreement
+    crashed = dict(ran, error="Traceback ... ZeroDivisionError")
+    assert report.targets({"workloads": {}, "compare": crashed})[-1]["met"] is None
+    slow = dict(ran, wall_s=61.0)
+    assert report.targets({"workloads": {}, "compare": slow})[-1]["met"] is False
+
+
+def test_compare_run_flags_an_exit_1_without_a_verdict(monkeypatch, tmp_path):
+    """compare.py exits 1 on a disagreement (a timed run) and on an uncaught exception (not one)."""
+    from bench import runner
+
+    def fake_run(command, cwd, **kwargs):
+        (Path(cwd) / "reports").mkdir()
+        if "--disagree" in command[1]:  # compare.py's path
+            (Path(cwd) / "reports" / "results.json").write_text('{"verdict": {"ok": false}}')
+        return subprocess.CompletedProcess(command, 1, "", "Traceback\nValueError: x\n")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    crashed = runner.compare_run(False, lambda text: None)
+    assert crashed["exit_code"] == 1 and crashed["error"] == "ValueError: x"
+    monkeypatch.setattr(runner, "ROOT", tmp_path / "--disagree")
+    disagreed = runner.compare_run(False, lambda text: None)
+    assert disagreed["exit_code"] == 1 and "error" not in disagreed

@@ -129,6 +129,68 @@ def test_fit_uses_the_shared_batches_and_masks():
     assert [rows.tolist() for rows, _ in unshuffled.calls] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
+class CallCounter(Recorder):
+    """A Recorder that also records the number of batches of each train_epoch call."""
+
+    def train_epoch(self, X, y, batches, masks):
+        self.epoch_calls = getattr(self, "epoch_calls", []) + [len(batches)]
+        return super().train_epoch(X, y, batches, masks)
+
+
+@pytest.mark.parametrize("epochs, eval_every, calls", [
+    (10, 1, [3] * 10), (10, 4, [12, 12, 6]), (10, 10, [30]), (10, 20, [30])])
+def test_fit_runs_the_epochs_between_evaluations_in_one_call(epochs, eval_every, calls):
+    """The same steps, batches and masks as epoch by epoch, in one train_epoch call per
+    evaluation (3 batches an epoch here); the history has the evaluated epochs only."""
+    spec = networks.load("mnist").replace(training={"batch_size": 4, "seed": 3})
+    X = np.zeros((10, 784))
+    X[:, 0] = np.arange(10)
+    one_by_one, fused = CallCounter(spec), CallCounter(spec)
+    one_by_one.fit(X, np.arange(10) % 10, epochs=epochs)
+    history = fused.fit(X, np.arange(10) % 10, epochs=epochs, eval_every=eval_every)
+    assert fused.epoch_calls == calls
+    assert history["epoch"] == [e for e in range(1, epochs + 1)
+                                if e % eval_every == 0 or e == epochs]
+    assert len(fused.calls) == len(one_by_one.calls) == 3 * epochs
+    for (rows, masks), (rows_1, masks_1) in zip(fused.calls, one_by_one.calls):
+        assert np.array_equal(rows, rows_1)
+        assert np.array_equal(masks["dropout1"], masks_1["dropout1"])
+
+
+def test_fit_fuses_at_most_max_fused_batches_per_call(monkeypatch):
+    from shared import training
+    monkeypatch.setattr(training, "MAX_FUSED_BATCHES", 7)
+    spec = networks.load("mnist").replace(training={"batch_size": 4, "seed": 3})
+    model = CallCounter(spec)
+    history = model.fit(np.zeros((10, 784)), np.arange(10) % 10, epochs=5, eval_every=5)
+    assert model.epoch_calls == [6, 6, 3] and history["epoch"] == [5]
+
+
+@pytest.mark.parametrize("impl", ["numpy", "pure", "torch", "tf"])
+def test_fused_epochs_give_the_same_bits_as_one_epoch_at_a_time(impl):
+    """fit(eval_every=5) against fit(eval_every=1) on mini-batches with dropout (impl_tf runs
+    the five epochs in one graph call): the same losses at epochs 5 and 10, the same parameters."""
+    from conftest import require
+    from shared import implementations
+    require(impl)
+    spec = from_dict({"name": "fused", "inputs": 2, "loss": "categorical_crossentropy",
+                      "layers": [{"type": "dense", "units": 8}, {"type": "relu"},
+                                 {"type": "dropout", "rate": 0.25}, {"type": "dense", "units": 3},
+                                 {"type": "softmax"}],
+                      "optimizer": {"type": "adam", "learning_rate": 0.05},
+                      "training": {"batch_size": 16, "seed": 2}})
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 2)), rng.integers(0, 3, 40)
+    params = weights.initial(spec, seed=0)
+    models = [implementations.build(impl, spec, params) for _ in range(2)]
+    every = models[0].fit(X, y, epochs=10)
+    fused = models[1].fit(X, y, epochs=10, eval_every=5)
+    assert fused["epoch"] == [5, 10]
+    assert fused["loss"] == [every["loss"][4], every["loss"][9]]
+    for name, value in models[0].parameters().items():
+        assert np.array_equal(models[1].parameters()[name], value), name
+
+
 def test_fit_history_keys_and_validation():
     spec = networks.load("spiral")
     model = impl_numpy.build(spec, weights.initial(spec))
@@ -188,13 +250,14 @@ def test_patience_from_spec_on_a_real_model_monitors_the_training_loss():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_divergence_names_epoch_and_step():
+@pytest.mark.parametrize("eval_every", [1, 20])  # 20: the epochs run in one train_epoch call
+def test_divergence_names_epoch_and_step(eval_every):
     spec = REGRESSION.replace(optimizer={"learning_rate": 1e6})
     X = np.linspace(-3, 3, 50)[:, None]
     y = 5 * X + 2
     params = weights.initial(spec, seed=0, scheme="he_normal")
     with pytest.raises(TrainingDiverged) as caught:
-        impl_numpy.build(spec, params).fit(X, y, epochs=20)
+        impl_numpy.build(spec, params).fit(X, y, epochs=20, eval_every=eval_every)
     # Replay the same batches step by step to find the first non-finite loss independently.
     replay = impl_numpy.build(spec, params)
     first = None

@@ -15,7 +15,10 @@ from shared.checks import check_inputs, check_targets, dropout_widths
 from shared.spec import Spec
 
 
-MAX_FUSED_BATCHES = 1024  # fit's batches per train_epoch call, when it evaluates rarely
+# fit's most batches, and samples, per train_epoch call when it evaluates rarely: impl_tf
+# stacks a call's dropout masks in one tensor (an MNIST epoch's take 92 MB in float32).
+MAX_FUSED_BATCHES = 1024
+MAX_FUSED_SAMPLES = 100_000
 
 
 class TrainingDiverged(RuntimeError):
@@ -124,7 +127,7 @@ class TrainingMixin:
         epoch = 0
         while epoch < epochs:
             # The epochs up to the next evaluation run in one train_epoch call (impl_tf runs
-            # them in one graph), at most MAX_FUSED_BATCHES batches of them.
+            # them in one graph), at most MAX_FUSED_BATCHES batches and MAX_FUSED_SAMPLES.
             start = time.perf_counter()
             plan = self._epoch_plan(len(X), epoch, epochs, batch_size, seed, shuffle, eval_every)
             losses = self.train_epoch(X, y, [b for batches, _ in plan for b in batches],
@@ -177,7 +180,8 @@ class TrainingMixin:
         plan = []
         while epoch + len(plan) < last:
             batches = batch_indices(n, batch_size, seed, epoch + len(plan), shuffle)
-            if plan and (len(plan) + 1) * len(batches) > MAX_FUSED_BATCHES:
+            if plan and ((len(plan) + 1) * len(batches) > MAX_FUSED_BATCHES
+                         or (len(plan) + 1) * n > MAX_FUSED_SAMPLES):
                 break
             plan.append((batches, epoch_masks(self.spec, seed, epoch + len(plan),
                                               [len(b) for b in batches])))

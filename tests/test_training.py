@@ -157,13 +157,16 @@ def test_fit_runs_the_epochs_between_evaluations_in_one_call(epochs, eval_every,
         assert np.array_equal(masks["dropout1"], masks_1["dropout1"])
 
 
-def test_fit_fuses_at_most_max_fused_batches_per_call(monkeypatch):
+@pytest.mark.parametrize("limit, value, calls", [("MAX_FUSED_BATCHES", 7, [6, 6, 3]),
+                                                 ("MAX_FUSED_SAMPLES", 35, [9, 6])])
+def test_fit_fuses_at_most_so_many_batches_and_samples_per_call(monkeypatch, limit, value, calls):
+    """10 samples in 3 batches an epoch: 7 batches take 2 epochs a call, 35 samples 3."""
     from shared import training
-    monkeypatch.setattr(training, "MAX_FUSED_BATCHES", 7)
+    monkeypatch.setattr(training, limit, value)
     spec = networks.load("mnist").replace(training={"batch_size": 4, "seed": 3})
     model = CallCounter(spec)
     history = model.fit(np.zeros((10, 784)), np.arange(10) % 10, epochs=5, eval_every=5)
-    assert model.epoch_calls == [6, 6, 3] and history["epoch"] == [5]
+    assert model.epoch_calls == calls and history["epoch"] == [5]
 
 
 @pytest.mark.parametrize("impl", ["numpy", "pure", "torch", "tf"])

@@ -18,7 +18,8 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH",
                         help="where to write the results (default: bench/results.json; "
                              "bench/results-quick.json with --quick, bench/results-partial.json "
-                             "with --only, --rounds or some --impls)")
+                             "with --only, --rounds, --threads, --pure-mnist or some "
+                             "--impls)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the README-ready markdown table")
     parser.add_argument("--threads", type=int,
@@ -44,7 +45,8 @@ def parse_args(argv=None):
         parser.error(f"--rounds: expected a positive integer, got {args.rounds}")
     args.impls = impls
     if args.json is None:  # results.json (the README's table) only from a full run
-        partial = args.only or args.rounds or impls != list(IMPLEMENTATIONS)
+        partial = (args.only or args.rounds or args.threads or args.pure_mnist
+                   or impls != list(IMPLEMENTATIONS))
         args.json = os.path.join("bench", "results-quick.json" if args.quick else
                                  "results-partial.json" if partial else "results.json")
     return args

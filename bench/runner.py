@@ -35,7 +35,7 @@ class Workload:
     """One timed training job: ``units`` mini-batches (or full-batch epochs) per chunk.
 
     A chunk is timed as fit runs it: its mini-batches in one train_epoch call, over the
-    chunk's own rows (fit converts X once per epoch, so a chunk converts its share of X);
+    chunk's own rows (fit converts X once per call, an MNIST epoch: a chunk converts its share);
     full-batch epochs in one train_epoch call each (fit with eval_every=1), or ``fused`` in
     one call for the whole chunk (fit with eval_every >= units: impl_tf runs one graph).
     """

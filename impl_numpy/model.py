@@ -165,7 +165,9 @@ class Model(TrainingMixin):
         return loss
 
     def train_epoch(self, X, y, batches, masks):
-        """One epoch of unchecked steps: fit has checked X and y once, and each batch is gathered once."""
+        """Unchecked steps, one per batch: an epoch's, or fit's epochs up to its next evaluation.
+
+        fit has checked X and y once, and each batch is gathered once."""
         X = X.astype(self.np_dtype, copy=False)
         if y.dtype.kind == "f":
             y = y.astype(self.np_dtype, copy=False)

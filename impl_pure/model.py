@@ -188,7 +188,9 @@ class Model:
         return loss
 
     def train_epoch(self, X, y, batches, masks):
-        """One epoch of unchecked steps: ``batches`` hold sample indices, ``masks`` a dict per batch."""
+        """Unchecked steps, one per batch: an epoch's, or fit's epochs up to its next evaluation.
+
+        ``batches`` hold sample indices, ``masks`` a dict per batch."""
         return [self._step([X[i] for i in indices], [y[i] for i in indices], batch_masks)
                 for indices, batch_masks in zip(batches, masks)]
 

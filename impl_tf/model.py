@@ -3,7 +3,8 @@
 Each Dense layer owns its kernel and bias (TF variables cannot be views into one flat
 buffer, as impl_numpy's and impl_torch's are); the canonical names map onto them.
 Steps run as a ``tf.function`` traced once per model (eager Keras costs ~30x more per
-step), and ``train_epoch`` runs a whole epoch of mini-batches inside one.
+step), and ``train_epoch`` runs its mini-batches (an epoch, or all the epochs fit hands it)
+inside one.
 
 Modes: "exact" computes impl_numpy's arithmetic for ``spec.variant``; "native" is what a
 Keras user would write (Keras's losses, optimizers, clipping and InverseTimeDecay), which
@@ -143,6 +144,11 @@ def make_loss(spec, mode="exact", dtype="float64"):
     if spec.loss == "binary_crossentropy" and spec.variant == "keras":
         return losses.SigmoidBinaryCrossentropy(spec.variant)  # Keras's BCE on logits
     return LOSSES[spec.loss](spec.variant)
+
+
+def _any_shape(tensor):
+    """A TensorSpec of ``tensor``'s dtype and rank, every dimension unknown."""
+    return tf.TensorSpec([None] * tensor.shape.rank, tensor.dtype)
 
 
 def _compile(method):
@@ -308,7 +314,9 @@ class Model(TrainingMixin):
         return losses.stack()
 
     def train_epoch(self, X, y, batches, masks):
-        """One epoch of steps in one tf.function call per run of equal-size batches (the last may be shorter)."""
+        """Unchecked steps, one per batch: an epoch's, or fit's epochs up to its next evaluation.
+
+        One tf.function call per run of equal-size batches (an epoch's last may be shorter)."""
         X, y = self._tensor(X), self._targets(y)
         losses, start = [], 0
         while start < len(batches):
@@ -323,7 +331,11 @@ class Model(TrainingMixin):
                 indices = tf.convert_to_tensor(np.stack(batches[start:end]))
                 run_masks = {name: self._tensor(np.stack([m[name] for m in masks[start:end]]))
                              for name in masks[start]}
-                losses.extend(self._epoch_fn(X, y, indices, run_masks).numpy().tolist())
+                arguments = (X, y, indices, run_masks)
+                # Traced once with every dimension unknown: fit's last group of epochs, or one
+                # cut by its caps, would otherwise trace again (160 ms inside a timed epoch).
+                self._epoch_fn.get_concrete_function(*tf.nest.map_structure(_any_shape, arguments))
+                losses.extend(self._epoch_fn(*arguments).numpy().tolist())
             start = end
         return losses
 

@@ -184,7 +184,7 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
     if clip_norm:
         # The norm summed by NumPy, pairwise, in canonical order, from inside the graph:
         # reduce_sum and add_n add in other orders, which moved the clipped gradients by an ulp
-        # in 12% of cases (impl_torch takes the same norm through its buffer's NumPy view).
+        # in 51 of 200 fuzzed cases.
         flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
         norm = tf.numpy_function(_numpy_norm, [flat], flat.dtype, stateful=False)
         norm = tf.ensure_shape(norm, [])

@@ -285,7 +285,9 @@ class Model(TrainingMixin):
             nn.utils.clip_grad_norm_([self.flat_params], clip_norm)
 
     def train_epoch(self, X, y, batches, masks):
-        """One epoch of steps; X and y (checked by fit) are converted once, not once per batch."""
+        """Unchecked steps, one per batch: an epoch's, or fit's epochs up to its next evaluation.
+
+        X and y (checked by fit) are converted once, not once per batch."""
         X, y = np.asarray(X, dtype=self.np_dtype), self._targets(y).numpy()
         return [self._step(_gather(X, idx), _gather(y, idx), self._masks(mask))
                 for idx, mask in zip(batches, masks)]

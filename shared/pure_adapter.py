@@ -80,9 +80,10 @@ class PureModel(TrainingMixin):
         return float(self.model.step(*self._checked(X, y, dropout_masks)))
 
     def train_epoch(self, X, y, batches, masks) -> list[float]:
-        """One epoch of steps; X and y (checked by fit) become lists once, not once per step."""
+        """A step per batch; X and y (checked by fit) become lists once per call, each batch's
+        masks only when its step comes (as lists of floats they take ~8x a float32 array)."""
         return self.model.train_epoch(_matrix(X), _targets(y), [b.tolist() for b in batches],
-                                      [_masks(batch_masks) for batch_masks in masks])
+                                      (_masks(batch_masks) for batch_masks in masks))
 
     def parameters(self) -> dict:
         """Current parameters by canonical name, in canonical layout (float64 copies)."""

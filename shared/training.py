@@ -124,15 +124,13 @@ class TrainingMixin:
         history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                                        "seconds")}
         best, waited = math.inf, 0
-        epoch = 0
+        epoch, evaluated, start = 0, 0, time.perf_counter()
         while epoch < epochs:
             # The epochs up to the next evaluation run in one train_epoch call (impl_tf runs
             # them in one graph), at most MAX_FUSED_BATCHES batches and MAX_FUSED_SAMPLES.
-            start = time.perf_counter()
             plan = self._epoch_plan(len(X), epoch, epochs, batch_size, seed, shuffle, eval_every)
             losses = self.train_epoch(X, y, [b for batches, _ in plan for b in batches],
                                       [m for _, masks in plan for m in masks])
-            seconds = (time.perf_counter() - start) / len(plan)
             for batches, _ in plan:
                 epoch_losses, losses = losses[:len(batches)], losses[len(batches):]
                 _check_finite(epoch_losses, epoch, history)
@@ -141,6 +139,7 @@ class TrainingMixin:
                     _advance(bar)
             if epoch % eval_every and epoch != epochs:  # the group was cut short
                 continue
+            seconds = (time.perf_counter() - start) / (epoch - evaluated)  # training time only
             val = None if validation is None else self.evaluate(*validation)
             if val is not None and not math.isfinite(val["loss"]):
                 raise TrainingDiverged(f"training diverged: the validation loss became "
@@ -161,6 +160,7 @@ class TrainingMixin:
             if callback is not None:
                 callback(epoch - 1, history)
             _advance(bar, history)
+            evaluated, start = epoch, time.perf_counter()
             if patience:
                 best, waited = (monitored, 0) if monitored < best else (best, waited + 1)
                 if waited >= patience:

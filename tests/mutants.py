@@ -24,6 +24,7 @@ import numpy as np
 
 from impl_numpy import activations, layers, losses, optimizers
 from shared import implementations, metrics
+from shared.checks import InputError
 from shared.spec import from_dict
 
 
@@ -269,7 +270,10 @@ def judge(probe: Probe, other, other_name: str) -> str | None:
                     probe.X, probe.y, probe.steps, masks=masks)
     except (ArithmeticError, ValueError) as error:
         # What a wrong formula raises: a floating-point error (NumPy's errstate above) or a shape
-        # mismatch. Anything else (a TypeError, a NameError) is a broken mutant, not a catch.
+        # mismatch. Anything else (a TypeError, a NameError, an input check's InputError) is a
+        # broken mutant, not a catch.
+        if isinstance(error, InputError):
+            raise
         return f"{probe.name}: numpy raised {type(error).__name__}: {error}"
     if probe.steps:
         check = metrics.check_trajectory(metrics.distances(mine, other), floor)

@@ -169,10 +169,25 @@ def test_fit_fuses_at_most_so_many_batches_and_samples_per_call(monkeypatch, lim
     assert model.epoch_calls == calls and history["epoch"] == [5]
 
 
+class EpochSpy:
+    """impl_tf's epoch tf.function, recording the number of batches of each call."""
+
+    def __init__(self, function):
+        self.function, self.batches = function, []
+
+    def get_concrete_function(self, *arguments):
+        return self.function.get_concrete_function(*arguments)
+
+    def __call__(self, X, y, indices, masks):
+        self.batches.append(int(indices.shape[0]))
+        return self.function(X, y, indices, masks)
+
+
 @pytest.mark.parametrize("impl", ["numpy", "pure", "torch", "tf"])
 def test_fused_epochs_give_the_same_bits_as_one_epoch_at_a_time(impl):
-    """fit(eval_every=5) against fit(eval_every=1) on mini-batches with dropout (impl_tf runs
-    the five epochs in one graph call): the same losses at epochs 5 and 10, the same parameters."""
+    """fit(eval_every=5) against fit(eval_every=1) on mini-batches with dropout: the same losses
+    at epochs 5 and 10, the same parameters. impl_tf runs each five epochs' 15 batches in one
+    graph call (48 samples, 3 equal batches an epoch)."""
     from conftest import require
     from shared import implementations
     require(impl)
@@ -183,11 +198,15 @@ def test_fused_epochs_give_the_same_bits_as_one_epoch_at_a_time(impl):
                       "optimizer": {"type": "adam", "learning_rate": 0.05},
                       "training": {"batch_size": 16, "seed": 2}})
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((40, 2)), rng.integers(0, 3, 40)
+    X, y = rng.standard_normal((48, 2)), rng.integers(0, 3, 48)
     params = weights.initial(spec, seed=0)
     models = [implementations.build(impl, spec, params) for _ in range(2)]
     every = models[0].fit(X, y, epochs=10)
+    if impl == "tf":
+        spy = EpochSpy(models[1]._epoch_fn)
+        models[1]._epoch_fn = spy
     fused = models[1].fit(X, y, epochs=10, eval_every=5)
+    assert impl != "tf" or spy.batches == [15, 15]
     assert fused["epoch"] == [5, 10]
     assert fused["loss"] == [every["loss"][4], every["loss"][9]]
     for name, value in models[0].parameters().items():
@@ -366,8 +385,11 @@ def test_divergence_in_the_last_update_or_the_validation_loss_is_caught():
     assert caught.value.history["epoch"] == []  # epoch 1 diverged: nothing to keep
 
 
-def test_a_divergence_keeps_the_epochs_before_it():
-    """TrainingDiverged.history holds every epoch evaluated before the loss became non-finite."""
+@pytest.mark.parametrize("eval_every, evaluated", [(1, [1, 2]), (2, [2]), (5, [])])
+def test_a_divergence_keeps_the_epochs_before_it(eval_every, evaluated):
+    """TrainingDiverged names the epoch and step of the first non-finite loss, also inside a
+    group of fused epochs (eval_every 2: epochs 3-4, 5: epochs 1-5), and its history holds
+    every epoch evaluated before."""
     class Diverging(Recorder):
         def step(self, X, y, dropout_masks=None):
             super().step(X, y, dropout_masks)
@@ -375,9 +397,11 @@ def test_a_divergence_keeps_the_epochs_before_it():
 
     model = Diverging(REGRESSION)
     with pytest.raises(TrainingDiverged, match="at epoch 3, step 3") as caught:
-        model.fit(np.ones((50, 1)), np.ones((50, 1)), epochs=5, batch_size=10)
-    assert caught.value.history["epoch"] == [1, 2]
-    assert caught.value.history["loss"] == [1.0, 1.0]
+        model.fit(np.ones((50, 1)), np.ones((50, 1)), epochs=5, batch_size=10,
+                  eval_every=eval_every)
+    assert caught.value.history["epoch"] == evaluated
+    assert caught.value.history["loss"] == [1.0] * len(evaluated)
+
 
 def test_the_progress_bar_stops_when_training_fails():
     """A diverging fit with progress=True used to leave rich's refresh thread running, redrawing

@@ -276,8 +276,10 @@ class Model(TrainingMixin):
 
     def _clip(self, clip_value, clip_norm):
         if self.mode == "exact":
+            canonical = [g.T.numpy() if g.ndim == 2 else g.numpy()
+                         for g in self.grad_views.values()]
             optimizers.clip_gradients(self.flat_params.grad, clip_value, clip_norm,
-                                      self.spec.variant)
+                                      self.spec.variant, canonical)
             return
         if clip_value:
             nn.utils.clip_grad_value_([self.flat_params], clip_value)

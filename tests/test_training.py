@@ -170,13 +170,10 @@ def test_fit_fuses_at_most_so_many_batches_and_samples_per_call(monkeypatch, lim
 
 
 class EpochSpy:
-    """impl_tf's epoch tf.function, recording the number of batches of each call."""
+    """impl_tf's graph call for a run of batches, recording the number of batches of each call."""
 
     def __init__(self, function):
         self.function, self.batches = function, []
-
-    def get_concrete_function(self, *arguments):
-        return self.function.get_concrete_function(*arguments)
 
     def __call__(self, X, y, indices, masks):
         self.batches.append(int(indices.shape[0]))
@@ -203,8 +200,8 @@ def test_fused_epochs_give_the_same_bits_as_one_epoch_at_a_time(impl):
     models = [implementations.build(impl, spec, params) for _ in range(2)]
     every = models[0].fit(X, y, epochs=10)
     if impl == "tf":
-        spy = EpochSpy(models[1]._epoch_fn)
-        models[1]._epoch_fn = spy
+        spy = EpochSpy(models[1]._run_epoch)
+        models[1]._run_epoch = spy
     fused = models[1].fit(X, y, epochs=10, eval_every=5)
     assert impl != "tf" or spy.batches == [15, 15]
     assert fused["epoch"] == [5, 10]

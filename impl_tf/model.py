@@ -297,12 +297,19 @@ class Model(TrainingMixin):
     def _step(self, X, y, masks):
         loss, grads = self._backward(X, y, masks)
         o = self.spec.optimizer
-        if self.mode == "exact" and (o.clip_value or o.clip_norm):
-            grads = optimizers.clip_gradients(grads, o.clip_value, o.clip_norm, self.spec.variant)
-        elif o.clip_value and o.clip_norm:  # native: Keras takes only global_clipnorm
-            grads = [keras.ops.clip(g, -o.clip_value, o.clip_value) for g in grads]
+        if o.clip_value or o.clip_norm:
+            grads = self._clip(grads, o.clip_value, o.clip_norm)
         self.optimizer.apply(grads, list(self.variables.values()))
         return loss
+
+    def _clip(self, grads, clip_value, clip_norm):
+        if self.mode == "exact":
+            return optimizers.clip_gradients(grads, clip_value, clip_norm, self.spec.variant)
+        # native: the Keras optimizer clips (clipvalue or global_clipnorm, see make_optimizer);
+        # it takes only one of them, so with both the values are clipped here first
+        if clip_value and clip_norm:
+            return [keras.ops.clip(g, -clip_value, clip_value) for g in grads]
+        return grads
 
     def _epoch(self, X, y, indices, masks):
         """Steps on the batches X[indices[i]] (equal sizes), all inside one graph; returns their losses."""

@@ -277,7 +277,7 @@ class Model(TrainingMixin):
     def _clip(self, clip_value, clip_norm):
         if self.mode == "exact":
             canonical = [g.T.numpy() if g.ndim == 2 else g.numpy()
-                         for g in self.grad_views.values()]
+                         for g in self.grad_views.values()] if clip_norm else None
             optimizers.clip_gradients(self.flat_params.grad, clip_value, clip_norm,
                                       self.spec.variant, canonical)
             return

@@ -175,16 +175,14 @@ class TrainingMixin:
         return history
 
     def _epoch_plan(self, n, epoch, epochs, batch_size, seed, shuffle, eval_every) -> list:
-        """(batches, masks) of each epoch from ``epoch`` to the next evaluated one, inclusive."""
+        """(batches, masks) of each epoch from ``epoch`` to the next evaluated one, within the caps."""
         last = min(epochs, (epoch // eval_every + 1) * eval_every)  # evaluated after this one
+        per_epoch = 1 if batch_size <= 0 or batch_size >= n else math.ceil(n / batch_size)
+        count = max(1, min(last - epoch, MAX_FUSED_BATCHES // per_epoch, MAX_FUSED_SAMPLES // n))
         plan = []
-        while epoch + len(plan) < last:
-            batches = batch_indices(n, batch_size, seed, epoch + len(plan), shuffle)
-            if plan and ((len(plan) + 1) * len(batches) > MAX_FUSED_BATCHES
-                         or (len(plan) + 1) * n > MAX_FUSED_SAMPLES):
-                break
-            plan.append((batches, epoch_masks(self.spec, seed, epoch + len(plan),
-                                              [len(b) for b in batches])))
+        for e in range(epoch, epoch + count):
+            batches = batch_indices(n, batch_size, seed, e, shuffle)
+            plan.append((batches, epoch_masks(self.spec, seed, e, [len(b) for b in batches])))
         return plan
 
     def evaluate(self, X, y) -> dict:

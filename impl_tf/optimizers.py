@@ -58,6 +58,12 @@ class Optimizer(keras.optimizers.Optimizer):
         """t, counting this update from 1, as a float64 scalar."""
         return tf.cast(self.iterations + 1, tf.float64)
 
+    @staticmethod
+    def _scaled_step(gradient, cache, lr, eps, eps_inside_root):
+        """lr*g / (sqrt(c) + eps), or lr*g / sqrt(c + eps) with eps inside the root."""
+        root = tf.sqrt(cache + eps) if eps_inside_root else tf.sqrt(cache) + eps
+        return lr * gradient / root
+
 
 class SGD(Optimizer):
     """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
@@ -106,8 +112,8 @@ class Adagrad(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         cache = self._slot(self.caches, variable)
         self.assign_add(cache, gradient * gradient)
-        step = _scaled_step(gradient, cache, self._constant(learning_rate, variable),
-                            self._constant(self.epsilon, variable), self.variant == "keras")
+        step = self._scaled_step(gradient, cache, self._constant(learning_rate, variable),
+                                 self._constant(self.epsilon, variable), self.variant == "keras")
         self.assign_sub(variable, step)
 
 
@@ -127,15 +133,9 @@ class RMSprop(Optimizer):
         cache = self._slot(self.caches, variable)
         self.assign(cache, cache * self._constant(self.rho, variable))
         self.assign_add(cache, self._constant(1 - self.rho, variable) * (gradient * gradient))
-        step = _scaled_step(gradient, cache, self._constant(learning_rate, variable),
-                            self._constant(self.epsilon, variable), self.variant == "keras")
+        step = self._scaled_step(gradient, cache, self._constant(learning_rate, variable),
+                                 self._constant(self.epsilon, variable), self.variant == "keras")
         self.assign_sub(variable, step)
-
-
-def _scaled_step(gradient, cache, lr, eps, eps_inside_root):
-    """lr*g / (sqrt(c) + eps), or lr*g / sqrt(c + eps) with eps inside the root."""
-    root = tf.sqrt(cache + eps) if eps_inside_root else tf.sqrt(cache) + eps
-    return lr * gradient / root
 
 
 class Adam(Optimizer):

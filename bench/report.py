@@ -113,7 +113,8 @@ def _notes(results: dict) -> list[str]:
         f"(MNIST: a fixed number of mini-batches, not a whole epoch, in one train_epoch call "
         f"over the chunk's rows; spiral: a fixed number of full-batch epochs, one train_epoch "
         f"call each as fit makes them, or all in one call (fused) as fit(eval_every=...) does), "
-        f"in rotating order; {meta['rounds']} rounds after one warm-up round. "
+        f"in rotating order, reversed every other cycle; {meta['rounds']} rounds after one "
+        f"warm-up round. "
         f"s/epoch is extrapolated from the chunk rate and excludes the shared per-epoch "
         f"shuffling and dropout-mask drawing ({meta.get('shared_epoch_s', 0):.2f} s per MNIST "
         f"b64 epoch).",

@@ -1,4 +1,4 @@
-"""Interleaved measurement: every implementation trains the same chunk in turn, in rotating order.
+"""Interleaved measurement: every implementation trains the same chunk in turn, in rotating order (reversed every other cycle).
 
 The machine's speed drifts by 2x over tens of seconds, so only times taken side by side
 are compared: in each round every implementation runs one chunk (a fixed number of
@@ -195,6 +195,21 @@ def chunk_calls(X, y, batches, masks, workload):
     return [(X.take(rows, axis=0), y.take(rows, axis=0), local, masks)]
 
 
+def round_order(names, round_: int) -> list:
+    """The order of round ``round_``: the rotations of ``names``, then the same reversed, and so on.
+
+    Plain rotations always run an implementation right after the same one (numpy after tf,
+    in every round), so whatever one leaves in the caches always falls on the same next one;
+    reversed, each follows its other neighbour. Over 2n rounds each implementation runs in
+    every position twice, after each neighbour in turn.
+    """
+    if not names:
+        return []
+    k = round_ % len(names)
+    order = list(names[k:]) + list(names[:k])
+    return order[::-1] if (round_ // len(names)) % 2 else order
+
+
 def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
     spec = networks.load(workload.network)
     X, y = data[workload.network]
@@ -206,8 +221,7 @@ def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
     failed = {}
     names = list(models)
     for round_ in range(rounds + 1):  # round 0 warms up (buffers, allocator, first-call costs)
-        order = names[round_ % len(names):] + names[:round_ % len(names)] if names else []
-        for name in order:
+        for name in round_order(names, round_):
             if name in failed:
                 continue
             calls = chunk_calls(X, y, *next(streams[name]), workload)
@@ -267,8 +281,7 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
     runs = {name: [] for name in impls}
     errors = {}
     for repeat in range(repeats):
-        order = impls[repeat % len(impls):] + impls[:repeat % len(impls)]
-        for name in order:
+        for name in round_order(impls, repeat):
             if name in errors:
                 continue
             start = time.perf_counter()

@@ -151,6 +151,26 @@ def test_a_chunk_is_timed_as_fit_runs_it():
     assert [len(c[2]) for c in chunk_calls(X, y, *epochs, fused)] == [3]
 
 
+@pytest.mark.parametrize("names", [["numpy", "torch", "tf"], ["numpy", "torch", "tf", "pure"]])
+def test_round_order_balances_positions_and_predecessors(names):
+    """Plain rotation ran numpy right after tf in every round (what tf left in the caches always
+    fell on numpy); over 2n rounds each implementation now takes every position twice and
+    follows each of its two neighbours equally often."""
+    from collections import Counter
+
+    from bench.runner import round_order
+
+    orders = [round_order(names, r) for r in range(2 * len(names))]
+    assert all(sorted(order) == sorted(names) for order in orders)
+    for name in names:
+        assert Counter(order.index(name) for order in orders) == {
+            position: 2 for position in range(len(names))}
+        before = Counter(order[order.index(name) - 1] for order in orders
+                         if order.index(name) > 0)
+        assert len(before) == 2 and len(set(before.values())) == 1, (name, before)
+    assert round_order([], 3) == []
+
+
 def test_ratios_pair_the_rounds_and_a_failing_implementation_is_dropped(monkeypatch):
     """On a fake clock: numpy takes 1 unit a batch and torch 2 in round r (r = 1, 2, ...), so
     every paired ratio is 0.5 although the times drift; 'tf' raises in round 3 and is skipped."""

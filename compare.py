@@ -25,8 +25,10 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 # One BLAS thread (before NumPy loads; override from the environment): NumPy's results then
@@ -59,6 +61,8 @@ PURE_SECONDS = 3e-7
 PURE_STEP_SECONDS = 1.5e-6
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
+EXIT_ERROR = 3               # the reports could not be written, or the run crashed
+MAX_TRAJECTORY_VALUES = 50_000_000  # float64s per parity trajectory (400 MB; MNIST: 212 steps)
 # --sweep-* option -> (its destination, sweep.grid's axis, default)
 SWEEP_OPTIONS = {"--sweep-optimizers": ("sweep_optimizers", "optimizers", sweep.DEFAULT_OPTIMIZERS),
                  "--sweep-lrs": ("sweep_lrs", "learning_rates", sweep.DEFAULT_LEARNING_RATES),
@@ -84,7 +88,9 @@ EPILOG = """examples:
   python compare.py --sweep --sweep-optimizers sgd,adam,rmsprop --sweep-lrs 0.001,0.01,0.1
 
 exit status: 0 all pairs agree within the harness tolerances, 1 some pair disagrees
-(the first divergence is named: network, parameter, step, values), 2 usage error."""
+(the first divergence is named: network, parameter, step, values), 2 usage error, 3 the
+reports could not be written (the verdict is still printed, and --out left as it was) or
+the run stopped on an unexpected error (its traceback is printed)."""
 
 
 class UsageError(Exception):
@@ -216,7 +222,7 @@ def configure(args, console) -> comparison.Run:
         if args.seed is not None:
             spec = spec.replace(training={"seed": args.seed})
     except (SpecError, ValueError) as error:
-        raise UsageError(f"optimizer/regularization options: {error}") from None
+        raise UsageError(f"{flag_of(error)}: {error}") from None
     if args.dropout is not None:
         try:
             spec = sweep.with_dropout(spec, args.dropout)
@@ -235,6 +241,11 @@ def configure(args, console) -> comparison.Run:
             raise UsageError(f"--impls: unknown implementation(s) {unknown or requested}; expected "
                              f"a comma-separated subset of {implementations.IMPLEMENTATIONS}")
     impls = list(dict.fromkeys(requested or implementations.IMPLEMENTATIONS))
+    for impl in set(impls) & set(implementations.THREADS_ENV):
+        try:
+            implementations.thread_count(impl)
+        except ValueError as error:
+            raise UsageError(f"environment variable {error}") from None
     if args.dtype == "float32" and impls == ["pure"]:
         raise UsageError("--dtype float32: impl_pure computes with Python floats (float64 only), "
                          "so there is nothing to compare; add another implementation "
@@ -277,6 +288,12 @@ def configure(args, console) -> comparison.Run:
                f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs
                else ""))
     requested_steps = args.parity_steps or PARITY_STEPS
+    parameters = sum(math.prod(shape) for shape in spec.parameter_shapes().values())
+    most_steps = max(1, MAX_TRAJECTORY_VALUES // parameters)
+    if requested_steps > most_steps and not args.sweep:
+        raise UsageError(f"--parity-steps: expected at most {most_steps:,} for network "
+                         f"{spec.name!r}, got {requested_steps:,} (each trajectory keeps its "
+                         f"{parameters:,} parameters after every step, in memory)")
     steps = requested_steps
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
         steps = FLOAT32_STEPS
@@ -313,6 +330,16 @@ def configure(args, console) -> comparison.Run:
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out: the output directory {out} is not writable")
     return run
+
+
+def flag_of(error) -> str:
+    """The option behind a spec error about one field (``optimizer.momentum: ...`` -> --momentum)."""
+    match = re.match(r"(?:optimizer\.|training\.|layers\[\d+\]\.)?(\w+):", str(error))
+    field = match.group(1) if match else None
+    flags = {dest: flag for flag, dest in NOT_WITH_SWEEP.items()}
+    flags.update(optimizer="--optimizer", weight_l2="--l2", bias_l2="--l2", seed="--seed",
+                 init="--init")
+    return flags.get(field, "optimizer/regularization options")
 
 
 def check_sweep_options(args) -> None:
@@ -369,6 +396,18 @@ def console_for(args):
 
 
 def main(argv=None) -> int:
+    """compare.py's exit status (see EPILOG); an unexpected error prints its traceback and exits 3,
+    so that exit 1 always means a disagreement."""
+    try:
+        return run_compare(argv)
+    except Exception:  # a bug, or a resource the checks could not foresee
+        traceback.print_exc()
+        print("compare.py: error: the run stopped on the unexpected error above, with no verdict "
+              f"(exit status {EXIT_ERROR})", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def run_compare(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -418,19 +457,28 @@ def main(argv=None) -> int:
                           "first_divergence": run.failures[0] if run.failures else None,
                           "failures": run.failures}
     images = report.make_plots(run, results, models)
-    parts = report.write_outputs(run, results, images, _START)
-    text = report.write_json(Path(args.out) / "results.json", results)
+    parts, files = report.render_outputs(run, results, images, _START)
+    try:  # all the files or none: a failed write leaves the folder as it was
+        weights.atomic_write_files(args.out, files)
+        written = None
+    except OSError as error:
+        written = (f"compare.py: error: could not write the reports to {args.out}/ ({error}); "
+                   f"nothing there was changed")
     if loud:
         report.print_console(parts, console, {p["name"]: Path(args.out) / p["file"]
                                               for p in results["plots"]})
-        console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
-                      f"in {results['seconds']:.1f} s", markup=False)
+        if not written:
+            console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
+                          f"in {results['seconds']:.1f} s", markup=False)
     else:
         print(("agree" if not run.failures else f"DISAGREEMENT: {run.failures[0]}"),
               file=sys.stderr)
     if args.json:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(files["results.json"].decode("utf-8"))
         sys.stdout.flush()
+    if written:
+        print(written, file=sys.stderr)
+        return EXIT_ERROR
     return results["verdict"]["exit_code"]
 
 

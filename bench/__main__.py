@@ -1,9 +1,13 @@
 """``python -m bench [--quick] [--impls numpy,torch] [--json PATH] [--markdown] [--threads N]``."""
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from pathlib import Path
 
 IMPLEMENTATIONS = ("numpy", "torch", "tf", "pure")
+MAX_THREADS = 1024
 
 
 def parse_args(argv=None):
@@ -39,8 +43,8 @@ def parse_args(argv=None):
         parser.error(f"--impls: unknown {unknown}; expected some of {list(IMPLEMENTATIONS)}")
     if not impls:
         parser.error(f"--impls: expected at least one of {list(IMPLEMENTATIONS)}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads: expected a positive integer, got {args.threads}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        parser.error(f"--threads: expected an integer in [1, {MAX_THREADS}], got {args.threads}")
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds: expected a positive integer, got {args.rounds}")
     args.impls = impls
@@ -49,7 +53,23 @@ def parse_args(argv=None):
                    or impls != list(IMPLEMENTATIONS))
         args.json = os.path.join("bench", "results-quick.json" if args.quick else
                                  "results-partial.json" if partial else "results.json")
+    problem = json_path_problem(args.json)
+    if problem:  # found now, not after minutes of measuring
+        parser.error(f"--json: {problem}")
     return args
+
+
+def json_path_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written as the results file, or None."""
+    path = Path(text)
+    if not text or path.is_dir():
+        return f"expected a file path, got {'a directory' if text else 'an empty string'} ({text!r})"
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():
+        return f"cannot write {text}: {existing} is a file, not a directory"
+    if not os.access(path if path.exists() else existing, os.W_OK):
+        return f"cannot write {text}: permission denied"
+    return None
 
 
 def set_threads(threads: int | None) -> None:

@@ -325,8 +325,8 @@ def compare_run(quick: bool, log, env=None) -> dict:
         verdict = json.loads(written.read_text()).get("verdict") if written.exists() else None
     log(f". compare.py{' ' + ' '.join(args) if args else ''}\n")
     result = {"args": args, "wall_s": wall, "exit_code": process.returncode}
-    # Exit 1 is a disagreement, still a timed run, when compare.py wrote its verdict; an
-    # uncaught exception exits 1 too.
+    # Exit 1 is a disagreement, still a timed run, when compare.py wrote its verdict; 2 is a
+    # usage error and 3 a crash or unwritable reports.
     if process.returncode not in (0, 1) or verdict is None:
         result["error"] = _failure(process)
     return result
@@ -415,11 +415,15 @@ def main(args) -> int:
     results["interpreter"]["end"] = interpreter_rates(args.quick)
     results["targets"] = report.targets(results)
     meta["seconds"] = time.perf_counter() - started
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    weights.atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
-    print(report.text(results))
+    print(report.text(results))  # first: a failed write below must not lose the measurements
     if args.markdown:
         print(report.markdown(results))
+    path = Path(args.json)
+    try:
+        weights.atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
+    except OSError as error:
+        print(f"python -m bench: error: could not write the results to {path} ({error}); the "
+              f"tables above hold them", file=sys.stderr)
+        return 1
     print(f"results written to {path}")
     return 0

@@ -191,4 +191,4 @@ class Model(TrainingMixin):
 
     def load(self, path):
         """Read parameters from a safetensors file written by any implementation."""
-        self.set_parameters(weights.load(path, self.spec))
+        self.set_parameters(weights.load(path, self.spec, self.np_dtype))

@@ -20,7 +20,6 @@ Mirrors: impl_numpy/model.py, impl_pure/model.py, impl_torch/model.py.
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 
 import keras
@@ -30,6 +29,7 @@ import tensorflow as tf
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.implementations import THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -43,7 +43,6 @@ LOSSES = {
     "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
 }
 MODES = ("exact", "native")
-THREADS_ENV = "ROSETTA_TF_THREADS"
 
 
 def build(spec, params, dtype="float64", mode="exact"):
@@ -53,10 +52,7 @@ def build(spec, params, dtype="float64", mode="exact"):
 
 def set_threads():
     """Use $ROSETTA_TF_THREADS intra- and inter-op threads (default 1: fastest for small nets, and reproducible)."""
-    value = os.environ.get(THREADS_ENV, "1")
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {value!r}")
-    threads, threading = int(value), tf.config.threading
+    threads, threading = thread_count("tf"), tf.config.threading
     current = (threading.get_intra_op_parallelism_threads(),
                threading.get_inter_op_parallelism_threads())
     if current == (threads, threads):
@@ -65,8 +61,9 @@ def set_threads():
         threading.set_intra_op_parallelism_threads(threads)
         threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError as error:  # TF ran an operation before impl_tf was imported
-        warnings.warn(f"{THREADS_ENV}={threads} not applied: TensorFlow was already initialized "
-                      f"with intra/inter-op threads {current} (0 = TF's default): {error}",
+        warnings.warn(f"{THREADS_ENV['tf']}={threads} not applied: TensorFlow was already "
+                      f"initialized with intra/inter-op threads {current} (0 = TF's default): "
+                      f"{error}",
                       RuntimeWarning, stacklevel=2)
 
 
@@ -364,4 +361,4 @@ class Model(TrainingMixin):
 
     def load(self, path):
         """Read parameters from a safetensors file written by any implementation."""
-        self.set_parameters(weights.load(path, self.spec))
+        self.set_parameters(weights.load(path, self.spec, self.np_dtype))

@@ -12,7 +12,6 @@ Mirrors: impl_numpy/model.py, impl_pure/model.py, impl_tf/model.py.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from torch import nn
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.implementations import thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -42,7 +42,6 @@ NATIVE_LOSSES = {
 FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCrossentropy)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MODES = ("exact", "native")
-THREADS_ENV = "ROSETTA_TORCH_THREADS"
 
 
 def build(spec, params, dtype="float64", mode="exact"):
@@ -52,11 +51,9 @@ def build(spec, params, dtype="float64", mode="exact"):
 
 def set_threads():
     """Use $ROSETTA_TORCH_THREADS intra-op threads (default 1: fastest for small nets, and reproducible)."""
-    value = os.environ.get(THREADS_ENV, "1")
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {value!r}")
-    if torch.get_num_threads() != int(value):
-        torch.set_num_threads(int(value))
+    threads = thread_count("torch")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def make_optimizer(spec, params, mode="exact"):
@@ -310,7 +307,7 @@ class Model(TrainingMixin):
 
     def load(self, path):
         """Read parameters from a safetensors file written by any implementation."""
-        self.set_parameters(weights.load(path, self.spec))
+        self.set_parameters(weights.load(path, self.spec, self.np_dtype))
 
 
 def _view(flat, shape):

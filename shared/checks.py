@@ -49,6 +49,9 @@ def _check_range(array: np.ndarray, name: str, dtype) -> None:
 
 
 def _array(value, name: str) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):  # asarray drops the mask
+        raise InputError(f"{name}: a masked array with masked entries; expected plain numbers "
+                         f"(fill or drop the masked ones first)")
     try:
         return np.asarray(value)
     except ValueError as error:  # ragged nested lists

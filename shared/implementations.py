@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 IMPLEMENTATIONS = ("numpy", "pure", "torch", "tf")
 REFERENCE = "numpy"
 # The third-party package each implementation needs, besides NumPy at the harness boundary.
 REQUIRES = {"numpy": "numpy", "pure": None, "torch": "torch", "tf": "tensorflow"}
 MODES = ("exact", "native")
+# The environment variable that sets a framework's threads (default 1: fastest for small nets,
+# and reproducible).
+THREADS_ENV = {"torch": "ROSETTA_TORCH_THREADS", "tf": "ROSETTA_TF_THREADS"}
 
 
 class UnavailableImplementation(ImportError):
@@ -42,6 +46,11 @@ def build(name: str, spec, params, dtype: str = "float64", mode: str = "exact"):
     """A model of ``spec`` in implementation ``name`` that follows the harness contract."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    from shared.spec import Spec
+
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec: expected a shared.spec.Spec (shared.networks.load, or "
+                        f"shared.spec.from_dict for a dict), got {type(spec).__name__}")
     impl = module(name)
     from shared.checks import check_dtype  # NumPy: imported here, once it is known to be installed
     return impl.build(spec, params, dtype=check_dtype(dtype), mode=mode)
@@ -57,6 +66,15 @@ def reference_spec(spec, name: str, mode: str = "exact"):
     if mode == "native" and name in ("torch", "tf"):
         return spec.replace(variant="keras" if name == "tf" else "torch")
     return spec
+
+
+def thread_count(name: str) -> int:
+    """The threads $ROSETTA_TORCH_THREADS or $ROSETTA_TF_THREADS asks of ``name`` (1 if unset)."""
+    variable = THREADS_ENV[name]
+    value = os.environ.get(variable, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{variable}: expected a positive integer, got {value!r}")
+    return int(value)
 
 
 def _check_name(name: str) -> None:

@@ -17,13 +17,23 @@ def load(name_or_path: str | Path) -> Spec:
         path = SPEC_DIR / f"{text}.toml"
     else:
         path = Path(text)
+        if path.is_dir():
+            raise SpecError(f"network {text!r}: a directory; expected a built-in name "
+                            f"{BUILTINS} or the path of a TOML file")
         if not path.is_file():
             raise SpecError(f"network {text!r}: expected a built-in name {BUILTINS} "
                             f"or the path of a TOML file, and no such file exists")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(f"{path}: not a UTF-8 text file, as TOML must be ({error})") from None
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if content.startswith("\ufeff"):
+        raise SpecError(f"{path}: starts with a byte-order mark (U+FEFF), which TOML does not "
+                        f"allow; save the file as UTF-8 without a BOM")
+    try:
+        data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{path}: not valid TOML ({error})") from None
     try:

@@ -3,10 +3,12 @@
 A report is a list of :class:`Section`; each holds paragraphs, :class:`Table` and plot
 names. The same sections become rich tables in the terminal, Markdown with PNG links,
 and a self-contained HTML page with the PNGs embedded as base64 data URIs. Every file
-is written atomically (temporary file, then rename). :data:`RESULTS_SCHEMA` documents
-results.json (README, "compare.py and its report") and :func:`validate` checks it.
+is written atomically (temporary file, then rename), and compare.py's set of files as one.
+:data:`RESULTS_SCHEMA` documents results.json (README, "compare.py and its report") and
+:func:`validate` checks it.
 For compare.py, :func:`make_plots` draws the plots of the sections that ran, :func:`sections`
-builds the document from results, and :func:`write_outputs` writes it.
+builds the document from results, and :func:`render_outputs` renders it to the files that
+compare.py writes together (all of them or none: shared.weights.atomic_write_files).
 """
 from __future__ import annotations
 
@@ -164,11 +166,9 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: Path, results: dict) -> str:
-    """results.json (strict JSON: non-finite floats are strings); returns the text."""
-    text = json.dumps(clean(results), indent=2, allow_nan=False)
-    write_text(path, text + "\n")
-    return text
+def json_text(results: dict) -> str:
+    """results.json's text (strict JSON: non-finite floats are strings)."""
+    return json.dumps(clean(results), indent=2, allow_nan=False)
 
 
 def clean(value):
@@ -611,10 +611,10 @@ def sections(run, results: dict) -> list[Section]:
     return out
 
 
-def write_outputs(run, results: dict, images: dict, started: float) -> list[Section]:
-    """PNGs, report.md and report.html in --out, written atomically; results gets its plots,
-    files and seconds (since ``started``, a perf_counter) for results.json."""
-    out = Path(run.args.out)
+def render_outputs(run, results: dict, images: dict, started: float):
+    """(sections, files): the document, and the PNGs, report.md, report.html and results.json as
+    {file name: bytes}; results gets its plots, files and seconds (since ``started``, a
+    perf_counter) first."""
     results["plots"] = [{"name": name, "file": f"{name}.png", "title": PLOT_TITLES[name]}
                         for name in images]
     results["files"] = ([f"{name}.png" for name in images]
@@ -622,12 +622,12 @@ def write_outputs(run, results: dict, images: dict, started: float) -> list[Sect
     results["seconds"] = time.perf_counter() - started
     parts = sections(run, results)
     plots = {p["name"]: p for p in results["plots"]}
-    for name, data in images.items():
-        atomic_write_bytes(out / f"{name}.png", data)
     title = f"Rosetta NN comparison: {run.spec.name}"
-    write_text(out / "report.md", markdown(title, parts, plots))
-    write_text(out / "report.html", html_page(title, parts, plots, images))
-    return parts
+    files = {f"{name}.png": data for name, data in images.items()}
+    files["report.md"] = markdown(title, parts, plots).encode("utf-8")
+    files["report.html"] = html_page(title, parts, plots, images).encode("utf-8")
+    files["results.json"] = (json_text(results) + "\n").encode("utf-8")
+    return parts, files
 
 
 # ----------------------------------------------------------------------------- results.json

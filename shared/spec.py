@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear", "step")
@@ -19,6 +20,8 @@ OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 OPTIMIZER_HYPERPARAMETERS = {"sgd": ("momentum", "nesterov"),
                              "adagrad": ("epsilon", "initial_accumulator"),
                              "rmsprop": ("epsilon", "rho"), "adam": ("epsilon", "beta_1", "beta_2")}
+# read by every optimizer
+COMMON_HYPERPARAMETERS = ("learning_rate", "decay", "clip_value", "clip_norm")
 INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
 # A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
 VARIANTS = ("nnfs", "torch", "keras")
@@ -44,6 +47,12 @@ OPTIMIZER_DEFAULTS = {
     "rmsprop": {"learning_rate": 0.001},
     "adam": {"learning_rate": 0.001},
 }
+
+
+# Each implementation keeps several float64 copies of the parameters (MNIST's net has 235,146).
+MAX_PARAMETERS = 100_000_000
+# An L1/L2 factor whose gradient term 2 * l2 * w stays finite for |w| <= 1.
+MAX_PENALTY = sys.float_info.max / 2
 
 
 class SpecError(ValueError):
@@ -163,6 +172,8 @@ class Spec:
     def to_dict(self) -> dict:
         """The spec as plain data (the TOML layout), for reports and JSON."""
         data = dataclasses.asdict(self)
+        reads = ("type", *COMMON_HYPERPARAMETERS, *OPTIMIZER_HYPERPARAMETERS[self.optimizer.type])
+        data["optimizer"] = {key: data["optimizer"][key] for key in reads}  # the others: unused
         data["layers"] = [_layer_to_dict(layer) for layer in self.layers]
         data["dataset"] = {"name": self.dataset.name, **self.dataset.options}
         return data
@@ -197,6 +208,10 @@ def _number(value, where: str, low: float, high: float = math.inf, *,
     return float(value)
 
 
+def _penalty(value, where: str) -> float:
+    return _number(value, where, 0.0, MAX_PENALTY, high_open=False)
+
+
 def _integer(value, where: str, low: int) -> int:
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
            where, f"an integer >= {low}", value)
@@ -206,6 +221,15 @@ def _integer(value, where: str, low: int) -> int:
 def _known_keys(data: dict, allowed, where: str) -> None:
     unknown = sorted(set(data) - set(allowed))
     _check(not unknown, where, f"only the keys {sorted(allowed)}", unknown)
+
+
+def check_hyperparameters(optimizer_type: str, keys, where: str = "optimizer") -> None:
+    """Refuse a hyperparameter that ``optimizer_type``'s formula does not read (it would be ignored)."""
+    reads = OPTIMIZER_HYPERPARAMETERS[optimizer_type]
+    for key in keys:
+        if key not in reads and key not in COMMON_HYPERPARAMETERS and key != "type":
+            raise SpecError(f"{where}.{key}: not used by {optimizer_type}, which reads "
+                            f"{', '.join(reads)} (and {', '.join(COMMON_HYPERPARAMETERS)})")
 
 
 def _table(data: dict, key: str, default: dict) -> dict:
@@ -228,7 +252,7 @@ def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
         if kind == "dense":
             _integer(values.get("units"), f"{where}.units", 1)
             for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
-                values[key] = _number(values.get(key, 0.0), f"{where}.{key}", 0.0)
+                values[key] = _penalty(values.get(key, 0.0), f"{where}.{key}")
         elif kind == "dropout":
             values["rate"] = _number(values.get("rate"), f"{where}.rate", 0.0, 1.0)
         elif kind == "leaky_relu":
@@ -262,22 +286,26 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
            opt.get("type"))
     opt_type = opt.get("type", "adam")
     _known_keys(opt, {f.name for f in dataclasses.fields(Optimizer)}, "optimizer")
+    check_hyperparameters(opt_type, opt)
     optimizer = Optimizer(**{**OPTIMIZER_DEFAULTS[opt_type], **opt})
 
     training = _table(data, "training", {})
     _known_keys(training, {f.name for f in dataclasses.fields(Training)}, "training")
     dataset = _table(data, "dataset", {"name": "spiral"})
     dataset_name = dataset.pop("name", "spiral")
+    _check(isinstance(dataset_name, str), "dataset.name", "a string", dataset_name)
+    loss = data.get("loss")
+    _check(isinstance(loss, str) and loss in LOSSES, "loss", f"one of {LOSSES}", loss)
 
     spec = Spec(
         name=data.get("name", name),
         description=data.get("description", ""),
         inputs=inputs,
         layers=layers,
-        loss=data.get("loss"),
+        loss=loss,
         optimizer=optimizer,
         init=data.get("init", "nnfs"),
-        metric=data.get("metric", DEFAULT_METRICS.get(data.get("loss"), "categorical")),
+        metric=data.get("metric", DEFAULT_METRICS[loss]),
         variant=data.get("variant", "nnfs"),
         dataset=Dataset(name=dataset_name, options=dataset),
         training=Training(**training),
@@ -303,12 +331,18 @@ def validate(spec: Spec) -> Spec:
         if layer.type == "dense":
             _integer(layer.units, f"layers[{i}].units", 1)
             for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2"):
-                _number(getattr(layer, key), f"layers[{i}].{key}", 0.0)
+                _penalty(getattr(layer, key), f"layers[{i}].{key}")
         elif layer.type == "dropout":
             _number(layer.rate, f"layers[{i}].rate", 0.0, 1.0)
         elif layer.type == "leaky_relu":
             _number(layer.alpha, f"layers[{i}].alpha", 0.0)
     _check(bool(spec.dense_layers), "layers", "at least one dense layer", "none")
+    sizes = {name: math.prod(shape) for name, shape in spec.parameter_shapes().items()}
+    if sum(sizes.values()) > MAX_PARAMETERS:
+        largest = max(sizes, key=sizes.get)
+        raise SpecError(f"layers: expected at most {MAX_PARAMETERS:,} parameters in all (each "
+                        f"implementation keeps several copies), got {sum(sizes.values()):,} "
+                        f"({largest}: {sizes[largest]:,})")
     names = [layer.name for layer in spec.layers]
     _check(len(names) == len(set(names)), "layers", "unique layer names", names)
     _check(spec.layers[0].type == "dense", "layers[0]", "a dense layer first", spec.layers[0].type)
@@ -347,6 +381,8 @@ def validate(spec: Spec) -> Spec:
     _number(o.clip_value, "optimizer.clip_value", 0.0)
     _number(o.clip_norm, "optimizer.clip_norm", 0.0)
     _check(isinstance(o.nesterov, bool), "optimizer.nesterov", "true or false", o.nesterov)
+    check_hyperparameters(o.type, [f.name for f in dataclasses.fields(o)
+                                   if getattr(o, f.name) != f.default])
     _check(not o.nesterov or (o.type == "sgd" and o.momentum > 0), "optimizer.nesterov",
            "nesterov only with sgd and momentum > 0", o.nesterov)
 

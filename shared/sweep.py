@@ -13,7 +13,14 @@ import dataclasses
 import itertools
 import math
 
-from shared.spec import OPTIMIZER_DEFAULTS, OPTIMIZERS, Layer, Optimizer, Spec
+from shared.spec import (
+    OPTIMIZER_DEFAULTS,
+    OPTIMIZERS,
+    Layer,
+    Optimizer,
+    Spec,
+    check_hyperparameters,
+)
 
 REGULARIZATIONS = ("none", "l2", "dropout")
 L2 = 5e-4            # nnfs Ch. 14's weight_regularizer_l2 and bias_regularizer_l2
@@ -31,6 +38,7 @@ def with_optimizer(spec: Spec, optimizer: str | None = None, **hyperparameters) 
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     changes = {k: v for k, v in hyperparameters.items() if v is not None}
+    check_hyperparameters(optimizer or spec.optimizer.type, changes)
     if optimizer is not None and optimizer != spec.optimizer.type:
         fresh = Optimizer(type=optimizer, **OPTIMIZER_DEFAULTS[optimizer])
         return spec.replace(optimizer=dataclasses.replace(fresh, **changes))

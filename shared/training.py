@@ -114,6 +114,9 @@ class TrainingMixin:
         if batch_size > len(X):
             raise ValueError(f"batch_size: expected at most the {len(X)} training samples "
                              f"(or 0 for full batch), got {batch_size}")
+        if callback is not None and not callable(callback):  # before the first update
+            raise TypeError(f"callback: expected a function callback(epoch, history) or None, got "
+                            f"{type(callback).__name__} {callback!r:.60}")
         with _progress_bar(progress, epochs, self.__class__.__module__) as bar:
             return self._fit_epochs(X, y, epochs, batch_size, seed, shuffle, patience,
                                     eval_every, validation, verbose, bar, callback)

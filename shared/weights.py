@@ -6,6 +6,7 @@ Canonical layout (Keras and nnfs): ``denseK.weight`` is (n_inputs, n_neurons) an
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Mapping
 import secrets
@@ -27,6 +28,8 @@ def initial(spec: Spec, seed: int = 0, scheme: str | None = None) -> dict[str, n
     scheme = scheme or spec.init
     if scheme not in INITIALIZERS:
         raise WeightsError(f"init scheme: expected one of {INITIALIZERS}, got {scheme!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise WeightsError(f"seed: expected an integer >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in spec.parameter_shapes().items():
@@ -99,8 +102,9 @@ def _to_numpy(name: str, view: dict, source: str) -> np.ndarray:
     return np.frombuffer(view["data"], _NUMPY_DTYPES[view["dtype"]]).reshape(view["shape"])
 
 
-def load(path: str | Path, spec: Spec) -> dict[str, np.ndarray]:
-    """Read a safetensors file and check every name and shape against ``spec``."""
+def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray]:
+    """Read a safetensors file and check every name and shape against ``spec``, and every value
+    against the range of ``dtype``, the model's."""
     from safetensors import SafetensorError, deserialize
 
     path = Path(path)
@@ -113,15 +117,49 @@ def load(path: str | Path, spec: Spec) -> dict[str, np.ndarray]:
         raise WeightsError(f"{source}: not a readable safetensors file "
                            f"(truncated or corrupt?): {error}") from None
     params = {name: _to_numpy(name, view, source) for name, view in views}
-    return check(spec, params, source=source)
+    return check(spec, params, source=source, dtype=dtype)
 
 
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, suffix: str = ".tmp"):
     """Yield a binary file that replaces ``path`` when the block ends without an exception
     (flushed, fsynced, renamed into place); after an exception it is deleted, ``path`` untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _writable_path(path)
+    with _staged(path, suffix) as (handle, tmp):
+        yield handle
+    _replace(tmp, path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+def atomic_write_files(directory: str | Path, files: Mapping[str, bytes]) -> None:
+    """Write every file into ``directory``, or none: each is written to a temporary file and
+    synced, and only once all of them are on disk are they renamed into place. After a failed
+    write (a full disk) the directory holds what it held before, not a mix of old and new."""
+    directory, staged = Path(directory), []
+    try:
+        with contextlib.ExitStack() as stack:
+            for name, data in files.items():
+                path = _writable_path(directory / name)
+                handle, tmp = stack.enter_context(_staged(path, ".tmp"))
+                handle.write(data)
+                staged.append((tmp, path))
+    except BaseException:  # the files synced before the one that failed are staged still
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, path in staged:
+        _replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _staged(path: Path, suffix: str):
+    """(handle, temporary path) beside ``path``: flushed and fsynced when the block ends, with
+    ``path``'s mode if it exists; deleted after an exception. Not renamed."""
     try:
         previous_mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
@@ -132,18 +170,32 @@ def atomic_writer(path: str | Path, suffix: str = ".tmp"):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            yield handle
+            yield handle, tmp
             if previous_mode is not None:  # a replaced file keeps its mode
                 os.fchmod(handle.fileno(), previous_mode)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    with atomic_writer(path) as handle:
-        handle.write(data)
+def _writable_path(path: str | Path) -> Path:
+    """``path`` with its folder created; an OSError that names ``path`` where it cannot be a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "expected a file path, got a directory", str(path))
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {parent} is a file, "
+                                     f"not a directory", str(parent))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

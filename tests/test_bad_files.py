@@ -154,6 +154,44 @@ def test_replaced_files_keep_their_mode(tmp_path, umask, monkeypatch, writer):
         assert _mode(path) == 0o604, (path, oct(_mode(path)))
 
 
+def test_a_weight_file_path_that_cannot_be_a_file_is_named(tmp_path):
+    """save() to a folder named a temporary file ('.x.<hex>.tmp' -> 'x': Is a directory), and
+    save() under a file said 'File exists'."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("kept")
+    with pytest.raises(IsADirectoryError, match=r"expected a file path, got a directory: "
+                                                 r"'.*folder'"):
+        weights.save(tmp_path / "folder", weights.initial(XOR))
+    with pytest.raises(NotADirectoryError, match=r"cannot write .*afile/w.safetensors: .*afile is "
+                                                  r"a file, not a directory"):
+        weights.save(tmp_path / "afile" / "w.safetensors", weights.initial(XOR))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]
+    assert list((tmp_path / "folder").iterdir()) == [] and (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_set_of_files_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """compare.py's reports: a failure while writing one left the others replaced."""
+    (tmp_path / "a").write_bytes(b"old a")
+    (tmp_path / "b").write_bytes(b"old b")
+    real = os.fsync
+    calls = []
+
+    def full_disk_on_the_second(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk_on_the_second)
+    with pytest.raises(OSError, match="No space left"):
+        weights.atomic_write_files(tmp_path, {"a": b"new a", "b": b"new b", "c": b"new c"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary files
+    assert (tmp_path / "a").read_bytes() == b"old a" and (tmp_path / "b").read_bytes() == b"old b"
+    monkeypatch.setattr(os, "fsync", real)
+    weights.atomic_write_files(tmp_path, {"a": b"new a", "b": b"new b", "c": b"new c"})
+    assert [(tmp_path / n).read_bytes() for n in "abc"] == [b"new a", b"new b", b"new c"]
+
+
 # ---------------------------------------------------------------- IDX sizes
 
 @pytest.mark.parametrize("dims, size", [

@@ -92,7 +92,8 @@ def test_impl_pure_runs_unchanged_on_pypy():
     (["--impls", ","], "--impls: expected at least one of"),
     (["--impls", "jax"], "--impls: unknown ['jax']"),
     (["--quick", "--only", "nosuch"], "--only: no workload name contains 'nosuch'"),
-    (["--threads", "0"], "--threads: expected a positive integer, got 0"),
+    (["--threads", "0"], "--threads: expected an integer in [1, 1024], got 0"),
+    (["--threads", "100000000"], "--threads: expected an integer in [1, 1024], got 100000000"),
 ])
 def test_bad_options_exit_2_before_any_measurement(argv, message, tmp_path):
     """`--impls ,` used to run every workload and then crash (modulo by zero), and `--only` with
@@ -103,6 +104,24 @@ def test_bad_options_exit_2_before_any_measurement(argv, message, tmp_path):
     assert process.returncode == 2, process.stderr[-2000:]
     assert message in process.stderr
     assert not path.exists()
+
+
+@pytest.mark.parametrize("target, message", [
+    ("folder", "--json: expected a file path, got a directory"),
+    ("", "--json: expected a file path, got an empty string"),
+    ("file/results.json", "is a file, not a directory"),
+])
+def test_an_unwritable_json_path_is_refused_before_measuring(target, message, tmp_path):
+    """The path was tried only after the whole run: minutes of measurements, then a traceback."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("kept")
+    process = subprocess.run([sys.executable, "-m", "bench", "--quick", "--impls", "numpy",
+                              "--json", str(tmp_path / target) if target else ""],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert message in process.stderr
+    assert "bench: numpy" not in process.stderr + process.stdout  # nothing was measured
+    assert (tmp_path / "file").read_text() == "kept"
 
 
 def test_threads_option_overrides_the_environment(monkeypatch):

@@ -127,18 +127,36 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     assert results["implementations"] == ["numpy"]
 
 
+@pytest.mark.parametrize("impl, variable", [("torch", "ROSETTA_TORCH_THREADS"),
+                                             ("tf", "ROSETTA_TF_THREADS")])
+def test_a_bad_thread_count_is_a_usage_error(impl, variable, tmp_path, monkeypatch, capsys):
+    """ROSETTA_TORCH_THREADS=abc made torch fail to build (exit 1, a "disagreement"), and
+    ROSETTA_TF_THREADS=abc made tf fail to import, "skipped", and the run "agree" (exit 0)."""
+    monkeypatch.setenv(variable, "abc")
+    code = compare.main(["--network", "xor", "--impls", f"numpy,{impl}", "--out",
+                         str(tmp_path / "out"), *FAST])
+    assert code == 2
+    assert (f"compare.py: error: environment variable {variable}: expected a positive integer, "
+            f"got 'abc'") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_implementation_that_fails_to_build_is_a_failure_not_a_skip(tmp_path, monkeypatch,
                                                                         capsys):
-    """Only a framework that is missing or fails to import is skipped: a bad setting such as
-    ROSETTA_TORCH_THREADS=abc made torch "skipped" and the run "agree" (exit 0)."""
+    """Only a framework that is missing or fails to import is skipped: a model that cannot be
+    built is a failure, not a skip that lets the run "agree" (exit 0)."""
     require("torch")
-    monkeypatch.setenv("ROSETTA_TORCH_THREADS", "abc")
+    import impl_torch
+
+    def refuse(*args, **kwargs):
+        raise ValueError("no model today")
+
+    monkeypatch.setattr(impl_torch, "build", refuse)
     code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,torch", *FAST)
     assert code == 1
     assert results["skipped"] == []
     assert results["verdict"]["failures"][0] == (
-        "network 'xor': torch failed to build: ValueError: ROSETTA_TORCH_THREADS: expected a "
-        "positive integer, got 'abc'")
+        "network 'xor': torch failed to build: ValueError: no model today")
 
 
 # ----------------------------------------------------------------------------- disagreeing runs
@@ -311,6 +329,15 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
      "--lr: not used with --sweep"),
     (["--sweep", "--network", "and", "--impls", "numpy", "--epochs", "1", "--sweep-regs",
       "none,dropout"], "--sweep-regs: dropout: network 'and' has no hidden layer"),
+    # the error names the option, and an option the optimizer would ignore is refused
+    (["--momentum", "0.9"], "--momentum: optimizer.momentum: not used by adam"),
+    (["--optimizer", "sgd", "--beta-1", "0.5"], "--beta-1: optimizer.beta_1: not used by sgd"),
+    (["--l2", "1e308"], "--l2: layers[0].weight_l2: expected a number in [0.0, 8.98"),
+    (["--seed", "99999999999999999999"], "--seed: training.seed: expected an integer < 2**63"),
+    # ran out of memory: every trajectory keeps the parameters after each step
+    (["--parity-steps", str(10 ** 20)], "--parity-steps: expected at most 129,198 for network "
+                                        "'spiral', got 100,000,000,000,000,000,000 (each "
+                                        "trajectory keeps its 387 parameters"),
 ])
 def test_usage_errors_exit_2_with_a_helpful_message(tmp_path, capsys, argv, message):
     assert compare.main(["--out", str(tmp_path), *argv]) == 2
@@ -554,6 +581,36 @@ def test_a_failing_plot_is_reported_and_the_report_still_written(tmp_path, monke
     assert message in (out / "report.md").read_text()
     assert "time_per_epoch" not in {p["name"] for p in results["plots"]}
     assert_complete_report(results, out, ["loss_accuracy"])
+
+
+def test_reports_that_cannot_be_written_exit_3_and_leave_the_folder_as_it_was(tmp_path, capsys):
+    """A results.json that could not be written (here a folder in its place; a full disk alike)
+    was a traceback after the run, exit 1 as for a disagreement, and a new report.md beside the
+    old results."""
+    out = tmp_path / "out"
+    (out / "results.json").mkdir(parents=True)
+    (out / "report.md").write_text("old report")
+    code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "agree" in err  # the verdict, still
+    assert f"could not write the reports to {out}/" in err and "nothing there was changed" in err
+    assert (out / "report.md").read_text() == "old report"
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.json"]  # no temp files
+
+
+def test_an_unexpected_error_exits_3_with_its_traceback(tmp_path, monkeypatch, capsys):
+    """Exit 1 means a disagreement; a crash exited 1 too."""
+    from shared import comparison
+
+    def crash(run):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(comparison, "check_parity", crash)
+    assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(tmp_path), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "RuntimeError: a bug" in err and "Traceback" in err
+    assert "stopped on the unexpected error above, with no verdict (exit status 3)" in err
 
 
 # ----------------------------------------------------------------------------- units

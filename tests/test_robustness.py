@@ -729,6 +729,15 @@ def _delegates(call, module, helpers, imported):
     return isinstance(owner, ast.Name) and f"{owner.id}.{call.func.attr}" in helpers
 
 
+def _creates_a_new_file(call):
+    """os.open(..., O_EXCL ...): a file that did not exist, so no existing one is overwritten
+    (a temporary that a caller renames into place)."""
+    return (_call_name(call) == "open" and getattr(call.func, "value", None) is not None
+            and getattr(call.func.value, "id", "") == "os"
+            and any(isinstance(n, ast.Attribute) and n.attr == "O_EXCL"
+                    for arg in call.args for n in ast.walk(arg)))
+
+
 def _writes_without_rename(trees):
     """{module: functions} that write a file (open(..., 'w'), write_text, json.dump, np.save,
     savefig, ...) without renaming a temp file into place (os.replace) or calling, directly or
@@ -752,7 +761,7 @@ def _writes_without_rename(trees):
                 changed = True
     found = {}
     for (m, f), calls in functions.items():
-        if f"{m}.{f.name}" in helpers:
+        if f"{m}.{f.name}" in helpers or any(_creates_a_new_file(c) for c in calls):
             continue
         buffers = {t.id for n in ast.walk(f) if isinstance(n, ast.Assign)
                    and isinstance(n.value, ast.Call)
@@ -790,14 +799,18 @@ def test_atomic_write_detector_flags_plain_writes():
         "    os.replace(tmp, p)\n"
         "def via_helper(p, s):\n    good(p, s.encode())\n"
         "def png(fig):\n    buffer = io.BytesIO()\n    fig.savefig(buffer)\n"
-        "def read(p):\n    with open(p, 'rb') as f:\n        return f.read()\n")
+        "def read(p):\n    with open(p, 'rb') as f:\n        return f.read()\n"
+        "def staged(tmp):\n    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)\n"
+        "    with os.fdopen(fd, 'wb') as f:\n        f.write(b'x')\n"
+        "def clobber(p):\n    fd = os.open(p, os.O_WRONLY | os.O_CREAT)\n"
+        "    with os.fdopen(fd, 'wb') as f:\n        f.write(b'x')\n")
     saver = ast.parse("def save(self, p):\n    weights.save(p, self.parameters())\n"
                       "def other(p, d):\n    np.save(p, d)\n")
     found = _writes_without_rename({"mod": plain, "model": saver, "weights": ast.parse(
         "from shared.util import atomic_write_bytes\n"
         "def save(p, d):\n    atomic_write_bytes(p, d)\n"
         ""), "util": ast.parse("def atomic_write_bytes(p, d):\n    os.replace(p + '.tmp', p)\n")})
-    assert found == {"mod": ["report", "dump", "plot"], "model": ["other"]}
+    assert found == {"mod": ["report", "dump", "plot", "clobber"], "model": ["other"]}
 
 
 def _extreme_params():
@@ -825,3 +838,20 @@ def test_extremes_in_every_variant_and_mode(name, variant, mode, probe_name, str
     bad = mutants.metrics.first_failure(mutants.metrics.compare_snapshots(theirs, mine,
                                                                           pair=("numpy", name)))
     assert bad is None, mutants.metrics.describe(bad)
+
+
+def test_api_misuse_found_by_a_review_gets_named_errors():
+    """Each of these was a bare error from deep inside NumPy or an AttributeError, or, for the
+    masked array, silently computed with the masked entries' hidden values."""
+    from shared import networks
+
+    spec = networks.load("xor")
+    with pytest.raises(WeightsError, match=r"seed: expected an integer >= 0, got -1"):
+        weights.initial(spec, -1)
+    with pytest.raises(TypeError, match=r"spec: expected a shared.spec.Spec .*got dict"):
+        implementations.build("numpy", {"inputs": 2}, weights.initial(spec))
+    model = implementations.build("numpy", spec, weights.initial(spec))
+    hidden = np.ma.masked_array([[0.0, 1.0], [1e6, 0.0]], mask=[[False, False], [True, False]])
+    with pytest.raises(InputError, match=r"X: a masked array with masked entries"):
+        model.forward(hidden)
+    assert model.forward(np.ma.masked_array([[0.0, 1.0]])).shape == (1, 1)  # nothing masked

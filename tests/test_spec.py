@@ -120,6 +120,28 @@ def test_toml_errors_name_the_file(tmp_path):
                      '[[layers]]\ntype = "linear"\n')
     with pytest.raises(SpecError, match=r"wrong.toml: inputs: expected an integer >= 1, got 0"):
         networks.load(wrong)
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbfinputs = 3\n")  # Windows Notepad's UTF-8
+    with pytest.raises(SpecError, match=r"bom.toml: starts with a byte-order mark"):
+        networks.load(bom)
+    with pytest.raises(SpecError, match=r"a directory; expected a built-in name"):
+        networks.load(tmp_path)
+
+
+def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
+    """A file the user may not read was a PermissionError traceback (root reads anything, so the
+    refusal is simulated)."""
+    import pathlib
+
+    path = tmp_path / "secret.toml"
+    path.write_text('inputs = 2\n')
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_text", refuse)
+    with pytest.raises(SpecError, match=r"secret.toml: cannot read the file \(Permission denied\)"):
+        networks.load(path)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -140,13 +162,14 @@ def test_toml_errors_name_the_file(tmp_path):
     (broken(optimizer__beta_1=1.0), r"optimizer.beta_1: expected a number in \[0.0, 1.0\)"),
     (broken(optimizer__beta_1=-0.5), r"optimizer.beta_1"),
     (broken(optimizer__beta_2=1.0), r"optimizer.beta_2: expected a number in \[0.0, 1.0\)"),
-    (broken(optimizer__rho=1.2), r"optimizer.rho"),
-    (broken(optimizer__momentum=1.0), r"optimizer.momentum"),
+    (broken(optimizer={"type": "rmsprop", "rho": 1.2}), r"optimizer.rho: expected a number in"),
+    (broken(optimizer={"type": "sgd", "momentum": 1.0}),
+     r"optimizer.momentum: expected a number in"),
     (broken(optimizer__decay=-1e-3), r"optimizer.decay"),
     (broken(optimizer__epsilon=-1e-7), r"optimizer.epsilon"),
     (broken(optimizer__clip_norm=-1.0), r"optimizer.clip_norm"),
     (broken(layers__0={"type": "dense", "units": 4, "weight_l1": -0.1}),
-     r"layers\[0\].weight_l1: expected a number in \[0.0, inf\)"),
+     r"layers\[0\].weight_l1: expected a number in \[0.0, 8.98\d*e\+307\]"),
     (broken(layers__0={"type": "dense", "units": 4, "weight_l2": -1e-4}), r"layers\[0\].weight_l2"),
     (broken(layers__0={"type": "dense", "units": 4, "bias_l1": -1.0}), r"layers\[0\].bias_l1"),
     (broken(layers__0={"type": "dense", "units": 4, "bias_l2": -1.0}), r"layers\[0\].bias_l2"),
@@ -164,7 +187,9 @@ def test_toml_errors_name_the_file(tmp_path):
     (broken(training__epoch=3), r"training: expected only the keys"),
     (broken(training__epochs=0), r"training.epochs: expected an integer >= 1"),
     (broken(training__batch_size=-1), r"training.batch_size: expected an integer >= 0"),
-    (broken(optimizer__nesterov=True), r"optimizer.nesterov: expected nesterov only with sgd"),
+    (broken(optimizer={"type": "sgd", "nesterov": True}),
+     r"optimizer.nesterov: expected nesterov only with sgd and momentum > 0"),
+    (broken(optimizer__nesterov=True), r"optimizer.nesterov: not used by adam"),
     (dict(base(), inputs=0), r"inputs: expected an integer >= 1"),
     (dict(base(), layers=[]), r"layers: expected a non-empty list"),
     (dict(base(), layers=[{"type": "relu"}, {"type": "dense", "units": 3},
@@ -211,6 +236,22 @@ def test_toml_errors_name_the_file(tmp_path):
     (dict(base(), name=5), r"name: expected a string, got 5"),
     (broken(training__seed=2 ** 63), r"training.seed: expected an integer < 2\*\*63"),
     (dict(base(), description=["a"]), r"description: expected a string"),
+    # found by a review: these were TypeErrors (an unhashable key), a 1.5 TiB allocation, NaN
+    # gradients (2 * l2 * 0 with 2 * l2 = inf), or silently ignored hyperparameters
+    (dict(base(), loss=["mse"]), r"loss: expected one of .*got \['mse'\]"),
+    (dict(base(), loss={"a": 1}), r"loss: expected one of .*got \{'a': 1\}"),
+    (dict(base(), dataset={"name": ["spiral"]}), r"dataset.name: expected a string, got \['spiral"),
+    (dict(base(), inputs=10 ** 6, layers=[{"type": "dense", "units": 200}, {"type": "softmax"}]),
+     r"layers: expected at most 100,000,000 parameters in all .*got 200,000,200 "
+     r"\(dense1.weight: 200,000,000\)"),
+    (broken(layers__0={"type": "dense", "units": 4, "weight_l2": 1e308}),
+     r"layers\[0\].weight_l2: expected a number in \[0.0, 8.98"),
+    (broken(optimizer__momentum=0.9),
+     r"optimizer.momentum: not used by adam, which reads epsilon, beta_1, beta_2 \(and "
+     r"learning_rate, decay, clip_value, clip_norm\)"),
+    (broken(optimizer={"type": "sgd", "beta_1": 0.5}), r"optimizer.beta_1: not used by sgd"),
+    (broken(optimizer={"type": "rmsprop", "initial_accumulator": 5.0}),
+     r"optimizer.initial_accumulator: not used by rmsprop"),
 ])
 def test_bad_specs_raise_named_errors(data, message):
     with pytest.raises(SpecError, match=message):
@@ -226,6 +267,19 @@ def test_dropout_rates_inside_the_interval_are_accepted(rate):
 def test_betas_inside_the_interval_are_accepted(beta):
     spec = from_dict(broken(optimizer__beta_1=beta, optimizer__beta_2=beta))
     assert (spec.optimizer.beta_1, spec.optimizer.beta_2) == (beta, beta)
+
+
+def test_a_hyperparameter_the_optimizer_does_not_read_is_refused_everywhere():
+    """An Adam spec with momentum 0.9 trained as plain Adam, and to_dict reported the momentum."""
+    spec = from_dict(base())
+    with pytest.raises(SpecError, match=r"optimizer.momentum: not used by adam"):
+        spec.replace(optimizer={"momentum": 0.9})
+    assert set(spec.to_dict()["optimizer"]) == {"type", "learning_rate", "decay", "clip_value",
+                                                "clip_norm", "epsilon", "beta_1", "beta_2"}
+    sgd = spec.replace(optimizer={"type": "sgd", "momentum": 0.5})
+    assert set(sgd.to_dict()["optimizer"]) == {"type", "learning_rate", "decay", "clip_value",
+                                               "clip_norm", "momentum", "nesterov"}
+    assert from_dict(sgd.to_dict()) == sgd
 
 
 def test_every_loss_fits_exactly_its_output_activations():

@@ -335,13 +335,16 @@ def test_fit_checks_inputs_and_targets_first():
      r"validation_data X: expected shape \(n, 1\)"),
     ({"validation_data": (np.zeros((4, 1)), np.zeros((3, 1)))},
      r"validation_data y: expected shape \(4, 1\)"),
+    # was a TypeError after the first epoch had already changed the weights
+    ({"callback": "print", "batch_size": 0},
+     r"callback: expected a function callback\(epoch, history\) or None, got str 'print'"),
 ])
 def test_fit_refuses_bad_arguments_by_name(arguments, message):
     """Before, a negative or fractional patience silently stopped early, a float epoch count
     raised a bare TypeError, and a validation_data error named X or y as if training data."""
     model = impl_numpy.build(REGRESSION, weights.initial(REGRESSION))
     before = model.parameters()
-    with pytest.raises((ValueError, InputError), match=message):
+    with pytest.raises((ValueError, TypeError, InputError), match=message):
         model.fit(np.zeros((8, 1)), np.zeros((8, 1)), **{"epochs": 2, **arguments})
     assert all(np.array_equal(before[k], v) for k, v in model.parameters().items())
 

@@ -136,6 +136,25 @@ def _saved(tmp_path, params):
     return path
 
 
+@pytest.mark.parametrize("impl", ["numpy", "torch", "tf"])
+def test_a_file_beyond_the_float32_range_is_named_when_a_float32_model_loads_it(tmp_path, impl):
+    """The file passed as float64, and set_parameters then said 'parameters: ...' without it."""
+    from conftest import require
+    from shared import implementations
+
+    require(impl)
+    spec = networks.load("xor")
+    params = weights.initial(spec)
+    params["dense1.weight"][0, 0] = 1e300
+    path = _saved(tmp_path, params)
+    model = implementations.build(impl, spec, weights.initial(spec), "float32")
+    before = model.parameters()
+    with pytest.raises(WeightsError, match=rf"weight file {path}: dense1.weight holds values "
+                                           r"beyond the float32 range"):
+        model.load(path)
+    assert all(np.array_equal(before[k], v) for k, v in model.parameters().items())
+
+
 def test_missing_name_is_named(tmp_path):
     spec = networks.load("sine")
     params = weights.initial(spec)

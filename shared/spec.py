@@ -209,7 +209,10 @@ def _number(value, where: str, low: float, high: float = math.inf, *,
 
 
 def _penalty(value, where: str) -> float:
-    return _number(value, where, 0.0, MAX_PENALTY, high_open=False)
+    value = _number(value, where, 0.0)
+    _check(value <= MAX_PENALTY, where, f"a factor whose gradient term 2 * factor * w is finite "
+           f"(at most {MAX_PENALTY:.3g})", value)
+    return value
 
 
 def _integer(value, where: str, low: int) -> int:

@@ -2,7 +2,7 @@
 
 Training is chaotic, so a fixed tolerance for long runs is wrong (GUIDE section 3). The
 floor is impl_numpy rerun from initial weights moved by one ulp; an implementation passes
-when its distance from impl_numpy stays within max(10 x floor, 1e-12) at every step
+when its distance from impl_numpy stays within max(10 x floor, 1e-13) at every step
 (shared.metrics.check_trajectory). A formula difference lands orders of magnitude above
 it, and a test below shows that it does.
 
@@ -24,6 +24,7 @@ from shared.training import batch_indices, epoch_masks
 
 STEPS = 100
 FLOAT32_STEPS = 10
+MINIMUM = 1e-13  # the bound's lower limit (see judge)
 OPTIMIZERS = {
     "sgd": {"type": "sgd", "learning_rate": 1.0, "decay": 1e-2},
     "momentum": {"type": "sgd", "learning_rate": 0.5, "decay": 1e-2, "momentum": 0.9},
@@ -91,8 +92,11 @@ def reference(optimizer, variant="nnfs", **changes):
 
 
 def judge(label, ref, floor, other, params=None):
-    """check_trajectory, failing with the step, parameter, index and both values."""
-    check = metrics.check_trajectory(metrics.distances(ref, other), floor)
+    """check_trajectory, failing with the step, parameter, index and both values; here with a
+    minimum of 1e-13, not compare.py's 1e-12: on this network the SGD family's 10 x floor stays
+    below 1e-12 for all 100 steps, so the minimum is the whole bound there. (1e-14 would fail
+    tf's RMSprop at step 41, 10.4 x its floor of 2.2e-15, in the chaotic stretch.)"""
+    check = metrics.check_trajectory(metrics.distances(ref, other), floor, minimum=MINIMUM)
     if not check.ok:
         where = metrics.describe_step(ref, other, check.first_bad_step, params or problem()[2],
                                       ("numpy", label.split()[0]))
@@ -210,10 +214,12 @@ def test_float32_single_step_and_ten_steps_within_tolerance(optimizer, impl):
     other = run(impl, spec, FLOAT32_STEPS, "float32")
     gap = metrics.distances(ref, other)
     worst = int(np.argmax(gap))
-    assert gap[1] <= metrics.FLOAT32_TRAJECTORY_ATOL, f"{impl} {optimizer}: one step {gap[1]:.3g}"
-    assert np.all(gap <= metrics.FLOAT32_TRAJECTORY_ATOL), \
-        f"{impl} {optimizer} float32: distance {gap[worst]:.3g} at step {worst} > " \
-        f"{metrics.FLOAT32_TRAJECTORY_ATOL}"
+    # Without an adaptive step nothing amplifies the rounding: the SGD family stays within
+    # 7.5e-9 of the reference over the 10 steps (measured), so it gets 1e-7.
+    atol = metrics.FLOAT32_TRAJECTORY_ATOL if spec.optimizer.type != "sgd" else 1e-7
+    assert gap[1] <= atol, f"{impl} {optimizer}: one step {gap[1]:.3g}"
+    assert np.all(gap <= atol), \
+        f"{impl} {optimizer} float32: distance {gap[worst]:.3g} at step {worst} > {atol}"
 
 
 

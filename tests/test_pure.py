@@ -23,7 +23,9 @@ from shared.checks import InputError
 from shared.spec import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
-ATOL, RTOL = 1e-12, 1e-10
+# impl_pure sums as impl_numpy does except for BLAS's weight-gradient sums: measured at most
+# 2.5e-16 apart on every built-in network, 4.4e-16 over the 60-step trajectories.
+ATOL, RTOL = 1e-14, 1e-12
 
 
 def pair(spec, seed=0, params=None):
@@ -429,7 +431,7 @@ def test_optimizer_trajectories_match_the_reference(case, variant):
     params = weights.initial(spec, seed=5, scheme="glorot_uniform")
     worst, moved = trajectory_distance(spec, params, X, y)
     assert moved > 1e-2, "the optimizer barely moved: the comparison would be vacuous"
-    assert worst <= 1e-12, f"{case}/{variant}: max |pure - numpy| = {worst:.3g} over {STEPS} steps"
+    assert worst <= 1e-14, f"{case}/{variant}: max |pure - numpy| = {worst:.3g} over {STEPS} steps"
 
 
 def test_variants_really_differ():

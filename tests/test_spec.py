@@ -169,7 +169,7 @@ def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
     (broken(optimizer__epsilon=-1e-7), r"optimizer.epsilon"),
     (broken(optimizer__clip_norm=-1.0), r"optimizer.clip_norm"),
     (broken(layers__0={"type": "dense", "units": 4, "weight_l1": -0.1}),
-     r"layers\[0\].weight_l1: expected a number in \[0.0, 8.98\d*e\+307\]"),
+     r"layers\[0\].weight_l1: expected a number in \[0.0, inf\)"),
     (broken(layers__0={"type": "dense", "units": 4, "weight_l2": -1e-4}), r"layers\[0\].weight_l2"),
     (broken(layers__0={"type": "dense", "units": 4, "bias_l1": -1.0}), r"layers\[0\].bias_l1"),
     (broken(layers__0={"type": "dense", "units": 4, "bias_l2": -1.0}), r"layers\[0\].bias_l2"),
@@ -245,7 +245,8 @@ def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
      r"layers: expected at most 100,000,000 parameters in all .*got 200,000,200 "
      r"\(dense1.weight: 200,000,000\)"),
     (broken(layers__0={"type": "dense", "units": 4, "weight_l2": 1e308}),
-     r"layers\[0\].weight_l2: expected a number in \[0.0, 8.98"),
+     r"layers\[0\].weight_l2: expected a factor whose gradient term 2 \* factor \* w is finite "
+     r"\(at most 8.99e\+307\), got 1e\+308"),
     (broken(optimizer__momentum=0.9),
      r"optimizer.momentum: not used by adam, which reads epsilon, beta_1, beta_2 \(and "
      r"learning_rate, decay, clip_value, clip_norm\)"),

@@ -89,8 +89,9 @@ EPILOG = """examples:
 
 exit status: 0 all pairs agree within the harness tolerances, 1 some pair disagrees
 (the first divergence is named: network, parameter, step, values), 2 usage error, 3 the
-reports could not be written (the verdict is still printed, and --out left as it was) or
-the run stopped on an unexpected error (its traceback is printed)."""
+reports could not be written (the verdict is still printed; the files are all written
+before any is renamed into --out, results.json last) or the run stopped on an unexpected
+error (its traceback is printed)."""
 
 
 class UsageError(Exception):
@@ -222,7 +223,7 @@ def configure(args, console) -> comparison.Run:
         if args.seed is not None:
             spec = spec.replace(training={"seed": args.seed})
     except (SpecError, ValueError) as error:
-        raise UsageError(f"{flag_of(error)}: {error}") from None
+        raise UsageError(f"{flag_of(error, args)}: {error}") from None
     if args.dropout is not None:
         try:
             spec = sweep.with_dropout(spec, args.dropout)
@@ -288,15 +289,20 @@ def configure(args, console) -> comparison.Run:
                f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs
                else ""))
     requested_steps = args.parity_steps or PARITY_STEPS
-    parameters = sum(math.prod(shape) for shape in spec.parameter_shapes().values())
-    most_steps = max(1, MAX_TRAJECTORY_VALUES // parameters)
-    if requested_steps > most_steps and not args.sweep:
-        raise UsageError(f"--parity-steps: expected at most {most_steps:,} for network "
-                         f"{spec.name!r}, got {requested_steps:,} (each trajectory keeps its "
-                         f"{parameters:,} parameters after every step, in memory)")
     steps = requested_steps
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
         steps = FLOAT32_STEPS
+    # Each trajectory keeps every parameter after every step, in memory.
+    parameters = sum(math.prod(shape) for shape in spec.parameter_shapes().values())
+    most_steps = max(1, MAX_TRAJECTORY_VALUES // parameters)
+    if steps > most_steps and not args.sweep:
+        if args.parity_steps is not None:
+            raise UsageError(f"--parity-steps: expected at most {most_steps:,} for network "
+                             f"{spec.name!r}, got {args.parity_steps:,} (each trajectory keeps "
+                             f"its {parameters:,} parameters after every step, in memory)")
+        notes.append(f"divergence over {most_steps} steps, not {steps}: each trajectory keeps "
+                     f"the network's {parameters:,} parameters after every step, in memory")
+        steps = requested_steps = most_steps
     run = comparison.Run(args=args, spec=spec, data=data, impls=impls,
                          params=weights.initial(spec, spec.training.seed, spec.init), epochs=epochs,
                          epochs_note=note, batch_size=batch_size, parity_steps=steps,
@@ -332,14 +338,17 @@ def configure(args, console) -> comparison.Run:
     return run
 
 
-def flag_of(error) -> str:
-    """The option behind a spec error about one field (``optimizer.momentum: ...`` -> --momentum)."""
+def flag_of(error, args) -> str:
+    """The option behind a spec error about one field (``optimizer.momentum: ...`` -> --momentum),
+    if the user gave it; else the group of options."""
     match = re.match(r"(?:optimizer\.|training\.|layers\[\d+\]\.)?(\w+):", str(error))
     field = match.group(1) if match else None
-    flags = {dest: flag for flag, dest in NOT_WITH_SWEEP.items()}
-    flags.update(optimizer="--optimizer", weight_l2="--l2", bias_l2="--l2", seed="--seed",
-                 init="--init")
-    return flags.get(field, "optimizer/regularization options")
+    flags = {dest: (flag, dest) for flag, dest in NOT_WITH_SWEEP.items()}
+    flags.update(optimizer=("--optimizer", "optimizer"), weight_l2=("--l2", "l2"),
+                 bias_l2=("--l2", "l2"), seed=("--seed", "seed"), init=("--init", "init"))
+    flag, dest = flags.get(field, (None, None))
+    return flag if flag and getattr(args, dest, None) is not None else \
+        "optimizer/regularization options"
 
 
 def check_sweep_options(args) -> None:
@@ -400,10 +409,11 @@ def main(argv=None) -> int:
     so that exit 1 always means a disagreement."""
     try:
         return run_compare(argv)
-    except Exception:  # a bug, or a resource the checks could not foresee
+    except Exception as error:  # a bug, or a resource the checks could not foresee
         traceback.print_exc()
-        print("compare.py: error: the run stopped on the unexpected error above, with no verdict "
-              f"(exit status {EXIT_ERROR})", file=sys.stderr)
+        print(f"compare.py: error: the run stopped on an unexpected {type(error).__name__}: "
+              f"{error} (traceback above), with no verdict (exit status {EXIT_ERROR})",
+              file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -464,9 +474,9 @@ def run_compare(argv=None) -> int:
     except OSError as error:
         written = (f"compare.py: error: could not write the reports to {args.out}/ ({error}); "
                    f"nothing there was changed")
-    if loud:
-        report.print_console(parts, console, {p["name"]: Path(args.out) / p["file"]
-                                              for p in results["plots"]})
+    if loud:  # plot links only to files that were written
+        report.print_console(parts, console, {} if written else {
+            p["name"]: Path(args.out) / p["file"] for p in results["plots"]})
         if not written:
             console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
                           f"in {results['seconds']:.1f} s", markup=False)

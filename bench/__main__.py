@@ -67,8 +67,9 @@ def json_path_problem(text: str) -> str | None:
     existing = next(parent for parent in path.absolute().parents if parent.exists())
     if not existing.is_dir():
         return f"cannot write {text}: {existing} is a file, not a directory"
-    if not os.access(path if path.exists() else existing, os.W_OK):
-        return f"cannot write {text}: permission denied"
+    # the file is replaced by a temporary one renamed into its folder: the folder must be writable
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write {text}: the folder {existing} is not writable"
     return None
 
 

@@ -12,7 +12,6 @@ Mirrors: impl_numpy/model.py, impl_pure/model.py, impl_tf/model.py.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn

@@ -13,6 +13,7 @@ MODES = ("exact", "native")
 # The environment variable that sets a framework's threads (default 1: fastest for small nets,
 # and reproducible).
 THREADS_ENV = {"torch": "ROSETTA_TORCH_THREADS", "tf": "ROSETTA_TF_THREADS"}
+MAX_THREADS = 1024
 
 
 class UnavailableImplementation(ImportError):
@@ -72,8 +73,8 @@ def thread_count(name: str) -> int:
     """The threads $ROSETTA_TORCH_THREADS or $ROSETTA_TF_THREADS asks of ``name`` (1 if unset)."""
     variable = THREADS_ENV[name]
     value = os.environ.get(variable, "1")
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{variable}: expected a positive integer, got {value!r}")
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_THREADS):
+        raise ValueError(f"{variable}: expected an integer in [1, {MAX_THREADS}], got {value!r}")
     return int(value)
 
 

@@ -289,7 +289,10 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
            opt.get("type"))
     opt_type = opt.get("type", "adam")
     _known_keys(opt, {f.name for f in dataclasses.fields(Optimizer)}, "optimizer")
-    check_hyperparameters(opt_type, opt)
+    defaults = {f.name: f.default for f in dataclasses.fields(Optimizer)}
+    # a key at its default is harmless (and what a full dump, Spec.to_dict before it left
+    # unused fields out, holds)
+    check_hyperparameters(opt_type, [key for key in opt if opt[key] != defaults[key]])
     optimizer = Optimizer(**{**OPTIMIZER_DEFAULTS[opt_type], **opt})
 
     training = _table(data, "training", {})

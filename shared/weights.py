@@ -60,6 +60,9 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
                            f"missing {missing}, unexpected {extra}; expected exactly {sorted(expected)}")
     checked = {}
     for name, shape in expected.items():
+        if isinstance(params[name], np.ma.MaskedArray) and np.ma.is_masked(params[name]):
+            raise WeightsError(f"{source}: {name} is a masked array with masked entries; "
+                               f"expected plain numbers")
         try:
             array = np.asarray(params[name])
         except ValueError as error:  # ragged nested lists
@@ -138,8 +141,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_files(directory: str | Path, files: Mapping[str, bytes]) -> None:
     """Write every file into ``directory``, or none: each is written to a temporary file and
-    synced, and only once all of them are on disk are they renamed into place. After a failed
-    write (a full disk) the directory holds what it held before, not a mix of old and new."""
+    synced, and only once all of them are on disk are they renamed into place, in order. After a
+    failed write (a full disk) the directory holds what it held before, not a mix of old and
+    new; only a rename that fails (rare: the folder is already there) leaves the files before
+    it new."""
     directory, staged = Path(directory), []
     try:
         with contextlib.ExitStack() as stack:
@@ -152,8 +157,15 @@ def atomic_write_files(directory: str | Path, files: Mapping[str, bytes]) -> Non
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, path in staged:
-        _replace(tmp, path)
+    # Renamed in order (a rename into a folder does not fail for want of space), so that the
+    # last file, written last, tells that all before it are new.
+    for done, (tmp, path) in enumerate(staged):
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            for left, _ in staged[done:]:
+                left.unlink(missing_ok=True)
+            raise
 
 
 @contextlib.contextmanager

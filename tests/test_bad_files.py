@@ -192,6 +192,26 @@ def test_a_set_of_files_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     assert [(tmp_path / n).read_bytes() for n in "abc"] == [b"new a", b"new b", b"new c"]
 
 
+def test_a_failed_rename_in_a_set_leaves_no_temporary_files(tmp_path, monkeypatch):
+    """The renames run in order after every file is on disk; one that fails leaves the files
+    before it new and the rest old, and left the temporary files of the rest behind."""
+    real, calls = os.replace, []
+
+    def fail_on_the_second(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real(source, target)
+
+    for name in "abc":
+        (tmp_path / name).write_bytes(b"old")
+    monkeypatch.setattr(os, "replace", fail_on_the_second)
+    with pytest.raises(OSError, match="Input/output error"):
+        weights.atomic_write_files(tmp_path, {name: b"new" for name in "abc"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]
+    assert [(tmp_path / n).read_bytes() for n in "abc"] == [b"new", b"old", b"old"]
+
+
 # ---------------------------------------------------------------- IDX sizes
 
 @pytest.mark.parametrize("dims, size", [

@@ -228,20 +228,29 @@ def test_a_crashed_compare_run_does_not_meet_its_target():
     assert report.targets({"workloads": {}, "compare": slow})[-1]["met"] is False
 
 
-def test_compare_run_flags_an_exit_1_without_a_verdict(monkeypatch, tmp_path):
-    """compare.py exits 1 on a disagreement (a timed run) and on an uncaught exception (not one)."""
+def test_compare_run_flags_a_run_without_a_verdict(monkeypatch, tmp_path):
+    """compare.py exits 1 on a disagreement (a timed run) and 3 on a crash (not one; before,
+    exit 1 too, and bench told them apart by the missing verdict, as it still does)."""
     from bench import runner
+
+    status = {}
 
     def fake_run(command, cwd, **kwargs):
         (Path(cwd) / "reports").mkdir()
         if "--disagree" in command[1]:  # compare.py's path
             (Path(cwd) / "reports" / "results.json").write_text('{"verdict": {"ok": false}}')
-        return subprocess.CompletedProcess(command, 1, "", "Traceback\nValueError: x\n")
+        return subprocess.CompletedProcess(command, status["code"], "",
+                                           "Traceback\nValueError: x\ncompare.py: error: "
+                                           "the run stopped on an unexpected ValueError: x\n")
 
     monkeypatch.setattr(runner.subprocess, "run", fake_run)
     monkeypatch.setattr(runner, "ROOT", tmp_path)
-    crashed = runner.compare_run(False, lambda text: None)
-    assert crashed["exit_code"] == 1 and crashed["error"] == "ValueError: x"
+    for code in (1, 3):
+        status["code"] = code
+        crashed = runner.compare_run(False, lambda text: None)
+        assert crashed["exit_code"] == code
+        assert crashed["error"] == "compare.py: error: the run stopped on an unexpected ValueError: x"
     monkeypatch.setattr(runner, "ROOT", tmp_path / "--disagree")
+    status["code"] = 1
     disagreed = runner.compare_run(False, lambda text: None)
     assert disagreed["exit_code"] == 1 and "error" not in disagreed

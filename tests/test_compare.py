@@ -136,8 +136,8 @@ def test_a_bad_thread_count_is_a_usage_error(impl, variable, tmp_path, monkeypat
     code = compare.main(["--network", "xor", "--impls", f"numpy,{impl}", "--out",
                          str(tmp_path / "out"), *FAST])
     assert code == 2
-    assert (f"compare.py: error: environment variable {variable}: expected a positive integer, "
-            f"got 'abc'") in capsys.readouterr().err
+    assert (f"compare.py: error: environment variable {variable}: expected an integer in "
+            f"[1, 1024], got 'abc'") in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -344,6 +344,40 @@ def test_usage_errors_exit_2_with_a_helpful_message(tmp_path, capsys, argv, mess
     err = capsys.readouterr().err
     assert message in err and "usage: compare.py" in err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_spec_error_names_the_option_only_where_the_user_gave_it():
+    """--momentum 0 on a spec of its own with nesterov = true blamed --nesterov."""
+    error = ValueError("optimizer.nesterov: expected nesterov only with sgd and momentum > 0")
+    parse = compare.build_parser().parse_args
+    assert compare.flag_of(error, parse(["--momentum", "0"])) == "optimizer/regularization options"
+    assert compare.flag_of(error, parse(["--nesterov"])) == "--nesterov"
+    assert compare.flag_of(ValueError("layers[0].bias_l2: ..."), parse(["--l2", "1"])) == "--l2"
+
+
+def test_parity_steps_are_bounded_by_memory_without_refusing_the_default(tmp_path):
+    """The bound on --parity-steps (every trajectory keeps the parameters after each step)
+    refused compare.py's own default of 100 on any net above 500,000 parameters, and a float32
+    run whose steps are capped at 10 anyway."""
+    wide = tmp_path / "wide.toml"
+    wide.write_text('inputs = 2\nloss = "categorical_crossentropy"\n'
+                    '[[layers]]\ntype = "dense"\nunits = 1000\n[[layers]]\ntype = "relu"\n'
+                    '[[layers]]\ntype = "dense"\nunits = 500\n[[layers]]\ntype = "relu"\n'
+                    '[[layers]]\ntype = "dense"\nunits = 3\n[[layers]]\ntype = "softmax"\n')
+    parameters = 2 * 1000 + 1000 + 1000 * 500 + 500 + 500 * 3 + 3  # 505,003
+    console = compare.console_for(compare.build_parser().parse_args([]))
+
+    def configure(*argv):
+        args = compare.build_parser().parse_args([*argv, "--out", str(tmp_path / "out")])
+        return compare.configure(args, console)
+
+    run = configure("--network", str(wide))
+    assert run.parity_steps == compare.MAX_TRAJECTORY_VALUES // parameters == 99
+    assert any("divergence over 99 steps, not 100" in note for note in run.notes)
+    with pytest.raises(compare.UsageError, match=r"--parity-steps: expected at most 99 "):
+        configure("--network", str(wide), "--parity-steps", "100")
+    assert configure("--network", "mnist", "--dtype", "float32",
+                     "--parity-steps", "300").parity_steps == compare.FLOAT32_STEPS
 
 
 def test_out_is_checked_and_created_only_after_every_other_option(tmp_path, monkeypatch,
@@ -610,7 +644,10 @@ def test_an_unexpected_error_exits_3_with_its_traceback(tmp_path, monkeypatch, c
     assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(tmp_path), "--quiet"]) == 3
     err = capsys.readouterr().err
     assert "RuntimeError: a bug" in err and "Traceback" in err
-    assert "stopped on the unexpected error above, with no verdict (exit status 3)" in err
+    # the last line names the error: what bench records of a crashed run
+    assert err.strip().splitlines()[-1] == (
+        "compare.py: error: the run stopped on an unexpected RuntimeError: a bug (traceback "
+        "above), with no verdict (exit status 3)")
 
 
 # ----------------------------------------------------------------------------- units

@@ -858,3 +858,15 @@ def test_api_misuse_found_by_a_review_gets_named_errors():
     with pytest.raises(InputError, match=r"X: a masked array with masked entries"):
         model.forward(hidden)
     assert model.forward(np.ma.masked_array([[0.0, 1.0]])).shape == (1, 1)  # nothing masked
+    masked = {k: np.ma.masked_array(v, mask=True) for k, v in weights.initial(spec).items()}
+    with pytest.raises(WeightsError, match=r"dense1.weight is a masked array with masked entries"):
+        model.set_parameters(masked)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "\u00b2", "99999999999999999999", "1025"])
+def test_a_thread_count_outside_1_to_1024_is_named(value, monkeypatch):
+    """'\u00b2' passed isdigit() and failed int(); a huge count overflowed inside torch."""
+    monkeypatch.setenv("ROSETTA_TORCH_THREADS", value)
+    with pytest.raises(ValueError, match=r"ROSETTA_TORCH_THREADS: expected an integer in "
+                                          r"\[1, 1024\], got "):
+        implementations.thread_count("torch")

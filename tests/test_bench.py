@@ -124,6 +124,19 @@ def test_an_unwritable_json_path_is_refused_before_measuring(target, message, tm
     assert (tmp_path / "file").read_text() == "kept"
 
 
+def test_the_json_path_needs_a_writable_folder(tmp_path, monkeypatch):
+    """The results replace the file through a temporary one in its folder: a read-only file in a
+    writable folder can be written, a writable file in a read-only folder cannot (root passes
+    every access check, so the folder's is simulated)."""
+    from bench.__main__ import json_path_problem
+
+    (tmp_path / "old.json").write_text("{}")
+    assert json_path_problem(str(tmp_path / "old.json")) is None
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert json_path_problem(str(tmp_path / "old.json")) == (
+        f"cannot write {tmp_path / 'old.json'}: the folder {tmp_path} is not writable")
+
+
 def test_threads_option_overrides_the_environment(monkeypatch):
     """--threads set only the variables the environment left unset, so a run could mix counts."""
     from bench.__main__ import set_threads

@@ -19,7 +19,6 @@ class ReLU:
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, inputs, training=False, mask=None):
-        self.inputs = inputs
         # max(0, x) against an array of zeros: the same bits (-0.0 and NaN included), 3x faster
         # in float32, as NumPy's vectorised loop takes no scalar operand.
         self.output = np.maximum(_zeros(inputs.shape, inputs.dtype), inputs)
@@ -77,6 +76,7 @@ class Softmax:
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x); backward through the full Jacobian."""
 
     def forward(self, inputs, training=False, mask=None):
+        # nnfs: e = exp(x - max_row(x)); y = e / sum_row(e).
         # Computed on a transposed copy, one row per class: the max and the sum over the classes
         # then run along contiguous memory (3x faster for 3 classes), and the sum adds the classes
         # in order, as impl_pure does (a row sum of 8 or more would add them pairwise).

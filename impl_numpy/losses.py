@@ -13,7 +13,8 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 def _clip(y_pred, variant):
     if variant == "nnfs":
         return y_pred.clip(CLIP, 1 - CLIP)
-    # torch and Keras take the log unclipped; we only keep it finite.
+    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
+    # plain probabilities it clips as nnfs): here only kept finite.
     return np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
 
 
@@ -36,7 +37,7 @@ def _class_indices(y_true):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variant nnfs)."""
 
     from_logits = False
 
@@ -85,6 +86,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy:
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     from_logits = False
 

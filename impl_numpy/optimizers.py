@@ -107,7 +107,7 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.beta_1 = beta_1
         self.beta_2 = beta_2
-        self.momentums = None
+        self.momentums = self.cache = None
 
     def update_params(self, params, grads):
         if self.momentums is None:

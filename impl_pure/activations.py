@@ -11,8 +11,8 @@ class ReLU:
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, inputs, training=False, mask=None):
-        self.inputs = inputs
-        self.output = [[0.0 if x <= 0.0 else x for x in row] for row in inputs]  # NaN stays NaN
+        # -0.0 and NaN pass through, as NumPy's max(0, x) passes them
+        self.output = [[0.0 if x < 0.0 else x for x in row] for row in inputs]
         return self.output
 
     def backward(self, dvalues):

@@ -60,9 +60,9 @@ class Dense:
 
     def regularization_loss(self):
         """l1 * sum|w| + l2 * sum(w^2), for weights and biases."""
-        loss = 0.0  # the biases as a matrix of one row, so that both sum over rows
+        loss = 0.0
         for param, l1, l2 in ((self.weights, self.weight_l1, self.weight_l2),
-                              ([self.biases], self.bias_l1, self.bias_l2)):
+                              ([self.biases], self.bias_l1, self.bias_l2)):  # biases: one row
             if l1 > 0:
                 loss += l1 * pairwise_sum([abs(p) for row in param for p in row])
             if l2 > 0:

@@ -17,12 +17,13 @@ TORCH_BCE_EPSILON = struct.unpack("f", struct.pack("f", 1e-12))[0]
 def _clip(p, variant):
     if variant == "nnfs":
         return min(max(p, CLIP), 1 - CLIP)
-    # torch and Keras take the log unclipped; we only keep it finite.
+    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
+    # plain probabilities it clips as nnfs): here only kept finite.
     return max(p, TINY)
 
 
 def _class_indices(y_true):
-    """Class indices from sparse labels or one-hot rows (their argmax)."""
+    """Class indices from sparse labels or one-hot rows (the index of their 1)."""
     if isinstance(y_true[0], (list, tuple)):
         return [row.index(1) for row in y_true]
     return y_true
@@ -41,7 +42,7 @@ def _sign(x):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variant nnfs)."""
 
     from_logits = False
 
@@ -92,6 +93,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy:
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     from_logits = False
 

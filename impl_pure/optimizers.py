@@ -117,7 +117,7 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.beta_1 = beta_1
         self.beta_2 = beta_2
-        self.momentums = None
+        self.momentums = self.cache = None
 
     def update_params(self, params, grads):
         if self.momentums is None:
@@ -127,7 +127,7 @@ class Adam(Optimizer):
         lr, eps = self.current_learning_rate, self.epsilon
         one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2  # once per step, not once per element
         if self.variant == "keras":
-            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
             alpha = lr * sqrt(1 - b2 ** t) / (1 - b1 ** t)
             for w, g, m, v in zip(params, grads, self.momentums, self.cache):
                 m[:] = [m_i + (g_i - m_i) * one_minus_b1 for m_i, g_i in zip(m, g)]

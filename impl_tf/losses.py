@@ -21,7 +21,8 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 def _clip(y_pred, variant):
     if variant == "nnfs":
         return tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
-    # torch and Keras take the log unclipped; we only keep it finite.
+    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
+    # plain probabilities it clips as nnfs): here only kept finite.
     return tf.maximum(y_pred, tf.constant(np.finfo(y_pred.dtype.as_numpy_dtype).tiny,
                                           y_pred.dtype))
 
@@ -68,7 +69,7 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, self.variant), y_true)))
@@ -101,6 +102,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy(Loss):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     def forward(self, y_pred, y_true):
         nnfs = self.variant == "nnfs"

@@ -2,7 +2,7 @@
 
 Each Dense layer owns its kernel and bias (TF variables cannot be views into one flat
 buffer, as impl_numpy's and impl_torch's are); the canonical names map onto them.
-Steps run as a ``tf.function`` traced once per model (eager Keras costs ~30x more per
+Steps run as ``tf.function``s traced per input signature (eager Keras costs ~30x more per
 step), and ``train_epoch`` runs its mini-batches (an epoch, or all the epochs fit hands it)
 inside one.
 

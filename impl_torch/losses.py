@@ -35,7 +35,8 @@ class _StraightThroughClamp(torch.autograd.Function):
 def _bounds(variant, dtype):
     if variant == "nnfs":
         return CLIP, 1 - CLIP
-    # torch and Keras take the log unclipped; we only keep it finite.
+    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
+    # plain probabilities it clips as nnfs): here only kept finite.
     return torch.finfo(dtype).tiny, None
 
 
@@ -75,7 +76,7 @@ def _binary_crossentropy_from_logits(logits, y_true):
 
 
 class CategoricalCrossentropy(nn.Module):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs."""
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
 
     from_logits = False
 
@@ -92,7 +93,7 @@ def _softmax_crossentropy(logits, labels, variant):
     and nnfs's fused (softmax(z) - y) / n, computed as impl_numpy computes it."""
     probabilities = softmax(logits).contiguous()
     if variant == "nnfs":  # -mean(log p[y]), p clipped
-        clipped = torch.clamp(probabilities, *_bounds(variant, logits.dtype))
+        clipped = torch.clamp(probabilities, CLIP, 1 - CLIP)
         loss = F.nll_loss(torch.log(clipped), labels)
     else:
         loss = _softmax_crossentropy_from_logits(logits, labels)
@@ -140,6 +141,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy(nn.Module):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     from_logits = False
 

@@ -159,7 +159,7 @@ class Adam(Optimizer):
             m, v = self._state(param, "momentum"), self._state(param, "cache")
             scratch, scratch2 = self._state(param, "scratch"), self._state(param, "scratch2")
             if group["variant"] == "keras":
-                # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= alpha*m / (sqrt(v) + eps)
+                # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
                 (alpha,) = self._scalars(param, lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t))
                 m.add_(torch.sub(grad, m, out=scratch).mul_(1 - b1))
                 v.add_(torch.mul(grad, grad, out=scratch).sub_(v).mul_(1 - b2))

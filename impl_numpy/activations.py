@@ -19,6 +19,7 @@ class ReLU:
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs  # kept, as nnfs keeps it (the backward reads the output)
         # max(0, x) against an array of zeros: the same bits (-0.0 and NaN included), 3x faster
         # in float32, as NumPy's vectorised loop takes no scalar operand.
         self.output = np.maximum(_zeros(inputs.shape, inputs.dtype), inputs)

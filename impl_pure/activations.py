@@ -11,6 +11,7 @@ class ReLU:
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, inputs, training=False, mask=None):
+        self.inputs = inputs  # kept, as nnfs keeps it (the backward reads the output)
         # -0.0 and NaN pass through, as NumPy's max(0, x) passes them
         self.output = [[0.0 if x < 0.0 else x for x in row] for row in inputs]
         return self.output

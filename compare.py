@@ -470,14 +470,14 @@ def run_compare(argv=None) -> int:
     parts, files = report.render_outputs(run, results, images, _START)
     try:  # all the files or none: a failed write leaves the folder as it was
         weights.atomic_write_files(args.out, files)
-        written = None
+        write_error = None
     except OSError as error:
-        written = (f"compare.py: error: could not write the reports to {args.out}/ ({error}); "
-                   f"nothing there was changed")
+        write_error = (f"compare.py: error: could not write the reports to {args.out}/ "
+                       f"({error}); nothing there was changed")
     if loud:  # plot links only to files that were written
-        report.print_console(parts, console, {} if written else {
+        report.print_console(parts, console, {} if write_error else {
             p["name"]: Path(args.out) / p["file"] for p in results["plots"]})
-        if not written:
+        if not write_error:
             console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
                           f"in {results['seconds']:.1f} s", markup=False)
     else:
@@ -486,8 +486,8 @@ def run_compare(argv=None) -> int:
     if args.json:
         sys.stdout.write(files["results.json"].decode("utf-8"))
         sys.stdout.flush()
-    if written:
-        print(written, file=sys.stderr)
+    if write_error:
+        print(write_error, file=sys.stderr)
         return EXIT_ERROR
     return results["verdict"]["exit_code"]
 

@@ -135,6 +135,15 @@ def test_sine():
     np.testing.assert_allclose(y[:, 0], np.sin(2 * np.pi * np.arange(8) / 8), atol=1e-15)
 
 
+def test_sine_validates_between_the_training_points():
+    data = datasets.load("sine", samples=8)
+    np.testing.assert_array_equal(data.X_train[:, 0], np.arange(8) / 8)
+    np.testing.assert_array_equal(data.X_val[:, 0], np.arange(1, 16, 2) / 16)  # the midpoints
+    np.testing.assert_allclose(data.y_val[:, 0], np.sin(np.pi * np.arange(1, 16, 2) / 8),
+                               atol=1e-15)
+    assert data.X_val.shape == data.y_val.shape == (8, 1) and data.y_val.dtype == np.float64
+
+
 # ---------------------------------------------------------------- IDX reader
 
 @pytest.mark.parametrize("gz", [False, True])

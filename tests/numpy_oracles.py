@@ -1,15 +1,16 @@
 """Independent oracles for tests/test_numpy.py: central finite differences and the optimizer
-formulas re-written as plain-Python scalar loops (from GUIDE §3 and the nnfs book, Ch. 10-11),
+formulas re-written as plain-Python scalar loops (from the nnfs book, Ch. 10-11, and the
+frameworks' documented formulas),
 sharing no code with impl_numpy."""
 import math
 
 import numpy as np
 
-H = 1e-6  # central-difference step (GUIDE §3: "central, h ≈ 1e-6")
+H = 1e-6  # central-difference step (shared.metrics.FINITE_DIFFERENCE_STEP)
 
 
 def relative_error(analytic, numeric) -> float:
-    """||a - n||_2 / (||a||_2 + ||n||_2), the metric GUIDE §3 bounds by 1e-6 (0 when both are 0)."""
+    """||a - n||_2 / (||a||_2 + ||n||_2), which shared.metrics bounds by 1e-6 (0 when both 0)."""
     a, n = np.ravel(analytic), np.ravel(numeric)
     scale = np.linalg.norm(a) + np.linalg.norm(n)
     return 0.0 if scale == 0 else float(np.linalg.norm(a - n) / scale)

@@ -24,7 +24,7 @@ def test_every_topic_is_covered_for_both_frameworks():
 
 
 def test_known_formula_differences_measure_far_above_the_floor_and_equal_formulas_do_not():
-    """The measurements agree with what the formulas say (GUIDE section 3), not just with themselves."""
+    """The measurements agree with what the formulas say, not just with themselves."""
     by_key = {(e.framework, e.topic): atlas.measure(e) for e in atlas.ENTRIES}
     differs = [("torch", "SGD momentum with decay"), ("tf", "Adagrad initial accumulator and "
                "epsilon"), ("tf", "RMSprop epsilon"), ("tf", "Adam epsilon hat"),

@@ -2,7 +2,7 @@
 
 Cases: the six built-in networks at their initial weights (MNIST on 8 rows with injected
 dropout masks) and 20 seeded random small specs (depth 1-3, widths 1-16, every
-activation, every loss, L1/L2, dropout). Tolerances are GUIDE section 3's
+activation, every loss, L1/L2, dropout). Tolerances are shared.metrics.TOLERANCES
 (shared.metrics.TOLERANCES): float64 atol 1e-12 / rtol 1e-10; float32 atol 1e-6 /
 rtol 1e-5, gradients max(1e-6, 1e-4 max|g|). impl_pure is float64 only. Second tests hold
 the agreement achieved: float64 atol 1e-14 / rtol 1e-12, float32 32 ulps of each array's
@@ -66,7 +66,7 @@ def test_float64_forward_loss_gradients_agree(case_name, a, b, record_property):
 @pytest.mark.parametrize("a,b", PAIRS, ids=pair_ids(PAIRS))
 @pytest.mark.parametrize("case_name", CASES)
 def test_float64_agreement_is_a_hundred_times_tighter_than_the_tolerance(case_name, a, b):
-    """What the implementations achieve, well inside GUIDE's tolerances (the contract compare.py
+    """What the implementations achieve, well inside metrics.TOLERANCES (the contract compare.py
     keeps for any user's network): every element within 1e-14 + 1e-12 |a|. The largest
     difference measured over these cases and four weight seeds was 8.9e-16, and no element
     used more than 1% of this allowance (the largest relative to its array: 1.1e-14, sine's

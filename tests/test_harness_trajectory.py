@@ -1,6 +1,6 @@
 """Harness, many steps: optimizer trajectories against impl_numpy, judged by a measured noise floor.
 
-Training is chaotic, so a fixed tolerance for long runs is wrong (GUIDE section 3). The
+Training is chaotic, so a fixed tolerance for long runs is wrong. The
 floor is impl_numpy rerun from initial weights moved by one ulp; an implementation passes
 when its distance from impl_numpy stays within max(10 x floor, 1e-13) at every step
 (shared.metrics.check_trajectory). A formula difference lands orders of magnitude above
@@ -197,7 +197,7 @@ def test_native_mode_matches_the_reference_variant_of_its_framework(optimizer, i
 @pytest.mark.parametrize("impl", [name for name in FLOAT32_IMPLS if name != REFERENCE])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_float32_single_step_and_ten_steps_within_tolerance(optimizer, impl):
-    """One step and 10 steps within atol 1e-5 (GUIDE section 3), at a learning rate of at most 0.01.
+    """One step and 10 steps within atol 1e-5 (FLOAT32_TRAJECTORY_ATOL), at a learning rate <= 0.01.
 
     The atol is absolute, and an adaptive step lr*g / (|g| + eps) amplifies a gradient's
     rounding by lr*eps / (|g| + eps)^2 where |g| is near eps. Measured at lr 0.05 (Adam,

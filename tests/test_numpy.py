@@ -2,7 +2,7 @@
 layer, activation, loss, regularizer and built-in network; every optimizer variant against the
 scalar formulas of tests/numpy_oracles.py; the nnfs book's printed figures; training targets.
 
-Finite-difference metric (GUIDE §3): relative error = ||g_analytic - g_numeric||_2 /
+Finite-difference metric (shared.metrics): relative error = ||g_analytic - g_numeric||_2 /
 (||g_analytic||_2 + ||g_numeric||_2) per parameter tensor, central differences with h = 1e-6
 in float64, bound 1e-6.
 """
@@ -311,7 +311,7 @@ def test_perceptron_rule_for_and_or():
 
 
 def test_l1_sign_at_zero_nnfs_vs_frameworks():
-    # GUIDE §3: nnfs's dL1/dw is +lambda at w == 0; torch and Keras take sign(0) = 0.
+    # nnfs's dL1/dw is +lambda at w == 0; torch and Keras take sign(0) = 0.
     grads = {}
     for variant in ("nnfs", "torch", "keras"):
         spec = tiny_spec("tanh", "linear", "mse", l1=0.5, variant=variant)
@@ -423,7 +423,7 @@ def final_distance(case, a, b, steps=20):
 
 
 @pytest.mark.parametrize("case, a, b, differ", [
-    # GUIDE §3: torch's momentum buffer equals nnfs's only at a constant learning rate.
+    # torch's momentum buffer equals nnfs's only at a constant learning rate.
     ("momentum", "nnfs", "torch", False), ("momentum-decay", "nnfs", "torch", True),
     ("nesterov-decay", "nnfs", "torch", True),
     ("momentum-decay", "nnfs", "keras", False),  # Keras SGD has the nnfs form
@@ -451,14 +451,15 @@ def test_float32_agrees_with_float64(name):
     if name == "spiral":
         data = datasets.load(spec.dataset.name, **spec.dataset.options)
         X, y = data.X_train[:128], data.y_train[:128]
-    else:  # MNIST-shaped: pixels in [0, 1], a batch of 128 (GUIDE §3's float32 measurement)
+    else:  # MNIST-shaped: pixels in [0, 1], a batch of 128 (the float32 tolerances' case)
         rng = np.random.default_rng(13)
         X, y = rng.uniform(0, 1, (128, 784)), rng.integers(0, 10, 128)
     params = weights.initial(spec, seed=0, scheme="he_normal")
     m64, m32 = (impl_numpy.build(spec, params, dtype=d) for d in ("float64", "float32"))
     out64, out32 = m64.forward(X), m32.forward(X)
     assert out32.dtype == np.float32 and out64.dtype == np.float64
-    # GUIDE §3 float32 tolerances: forward/loss atol 1e-6, rtol 1e-5; gradients 1e-4 x max|g|.
+    # float32 tolerances (metrics.TOLERANCES): forward/loss atol 1e-6, rtol 1e-5; gradients
+    # 1e-4 x max|g|.
     assert np.allclose(out32, out64, rtol=1e-5, atol=1e-6)
     assert m32.loss(X, y) == pytest.approx(m64.loss(X, y), rel=1e-5, abs=1e-6)
     g64, g32 = m64.gradients(X, y), m32.gradients(X, y)

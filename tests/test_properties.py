@@ -3,7 +3,7 @@
 Hypothesis draws the structure (depth 1-2 dense layers, widths 1-6, activations, loss,
 penalties, dropout, formula variant, batch 1-5) and a seed from which NumPy draws the
 weights, inputs, targets and masks. Every installed implementation must then agree with
-the reference in float64 (forward, loss, gradients; GUIDE tolerances), every analytic
+the reference in float64 (forward, loss, gradients; shared.metrics.TOLERANCES), every analytic
 gradient must match central finite differences of the reference's loss, and three
 optimizer steps must stay within the one-ulp noise floor. Examples are few and
 derandomized, so CI sees the same cases every run.

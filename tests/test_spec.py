@@ -1,5 +1,5 @@
-"""Network specs: the built-ins load as GUIDE §2 describes them, bad specs fail with named errors,
-and a spec survives to_dict/from_dict, JSON and a TOML file of the user's own."""
+"""Network specs: the built-ins load with the architectures the project defines, bad specs fail
+with named errors, and a spec survives to_dict/from_dict, JSON and a TOML file of the user's own."""
 import copy
 import dataclasses
 import json
@@ -10,7 +10,7 @@ from shared import networks
 from shared.spec import (ACTIVATIONS, INITIALIZERS, LOSS_OUTPUTS, LOSSES, OPTIMIZERS, Spec,
                          SpecError, from_dict)
 
-# GUIDE §2: the architecture of every built-in network (dense layer sizes, activations, loss).
+# The architecture every built-in network must have (dense layer sizes, activations, loss).
 BUILTIN_SHAPES = {
     "xor": (2, [4, 1], ["dense", "sigmoid", "dense", "sigmoid"], "mse"),
     "and": (2, [1], ["dense", "step"], "mae"),

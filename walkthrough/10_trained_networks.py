@@ -22,7 +22,7 @@ network grows ever more confident on its 300 training points, mistakes on new
 points included. That is overfitting. Over thousands of epochs the implementations
 part in the third digit (torch ends at 0.1247, Keras at 0.1193): each adds in its
 own order, and differences in the last bit grow as training goes on.
-Implementations that are not installed or not written yet are skipped.
+An implementation whose framework is not installed is skipped.
 """
 import argparse
 import sys
@@ -39,11 +39,8 @@ def build(name, spec):
     """An untrained model of ``spec`` in implementation ``name``, or None if it is unavailable."""
     try:
         impl = implementations.module(name)
-    except ImportError as error:  # framework not installed, or the package not written yet
+    except ImportError as error:  # its framework is not installed
         print(f"{name:>5}: skipped ({error})")
-        return None
-    if not hasattr(impl, "build"):
-        print(f"{name:>5}: skipped ({impl.__name__} has no build() yet)")
         return None
     return impl.build(spec, weights.initial(spec, spec.training.seed))
 

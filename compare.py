@@ -13,7 +13,8 @@ This file is the command line (options, their checks, the verdict); shared.compa
 does the work of sections 1-3 and 5 (and --sweep), shared.report writes 4.
 
 Exit status: 0 every pair agrees, 1 some pair disagrees (the first divergence is named),
-2 usage error.
+2 usage error, 3 the reports could not be written or the run crashed, 4 nothing was compared
+because implementations were skipped (see EPILOG).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ COMPARE_EPOCHS = {"xor": 1000, "and": 20, "or": 20, "spiral": 200, "sine": 30, "
 CUSTOM_EPOCHS = 100          # at most this many for a user's TOML unless --epochs
 PARITY_SAMPLES = 128         # parity at init on the first 128 samples of big datasets ...
 PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000
-FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps (GUIDE §3)
+FLOAT32_STEPS = 10           # float32 trajectories drift apart: compare ~10 steps
 # impl_pure is left out by default where it would take longer than this (unless named in
 # --impls), estimated from the network's size: PURE_SECONDS per multiply-add of a sample's
 # forward pass per training row (measured: spiral ~0.16 us, sine's 64x64 ~0.38 us, with
@@ -62,6 +63,7 @@ PURE_STEP_SECONDS = 1.5e-6
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
 EXIT_ERROR = 3               # the reports could not be written, or the run crashed
+EXIT_NOTHING_COMPARED = 4    # only the reference ran, the others skipped (not installed, slow)
 MAX_TRAJECTORY_VALUES = 50_000_000  # float64s per parity trajectory (400 MB; MNIST: 212 steps)
 # --sweep-* option -> (its destination, sweep.grid's axis, default)
 SWEEP_OPTIONS = {"--sweep-optimizers": ("sweep_optimizers", "optimizers", sweep.DEFAULT_OPTIMIZERS),
@@ -91,7 +93,8 @@ exit status: 0 all pairs agree within the harness tolerances, 1 some pair disagr
 (the first divergence is named: network, parameter, step, values), 2 usage error, 3 the
 reports could not be written (the verdict is still printed; the files are all written
 before any is renamed into --out, results.json last) or the run stopped on an unexpected
-error (its traceback is printed)."""
+error (its traceback is printed), 4 nothing was compared: only the reference ran because
+the others were skipped (not installed, or pure Python too slow; --impls numpy alone exits 0)."""
 
 
 class UsageError(Exception):
@@ -279,12 +282,16 @@ def configure(args, console) -> comparison.Run:
     notes = []
     configs = sweep_configs(args, spec, n, notes) if args.sweep else []
 
+    builtin = networks.builtin_name(args.network)
     default_epochs = (sweep.DEFAULT_EPOCHS if args.sweep
-                      else COMPARE_EPOCHS.get(args.network, min(spec.training.epochs,
-                                                                CUSTOM_EPOCHS)))
+                      else COMPARE_EPOCHS.get(builtin, min(spec.training.epochs,
+                                                           CUSTOM_EPOCHS)))
     epochs = args.epochs or min(default_epochs, spec.training.epochs)
+    whose = ("--sweep's default" if args.sweep else f"compare.py's default for {builtin!r}"
+             if builtin in COMPARE_EPOCHS else
+             f"compare.py's default for a network of your own (at most {CUSTOM_EPOCHS})")
     note = ("" if args.epochs else
-            f"training {epochs} epochs, compare.py's default for {spec.name!r}"
+            f"training {epochs} epoch{'s' * (epochs != 1)}, {whose}"
             + (f" (the spec says {spec.training.epochs}; pass --epochs "
                f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs
                else ""))
@@ -329,6 +336,9 @@ def configure(args, console) -> comparison.Run:
         run.notes.append(f"only the reference {REFERENCE} runs: there is no pair to compare")
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file, not a directory; the reports go into a "
+                         f"directory (made if missing)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -383,6 +393,13 @@ def sweep_configs(args, spec, n: int, notes: list) -> list:
                              f"{','.join(r for r in sweep.REGULARIZATIONS if r != 'dropout')}")
         regs.remove("dropout")
         notes.append(f"sweep: no dropout configurations, {reason}")
+    too_big = [size for size in axes["sweep_batch_sizes"] if size > n]
+    if too_big and args.sweep_batch_sizes is not None:  # as --batch-size refuses them
+        raise UsageError(f"--sweep-batch-sizes: expected sizes of at most the {n} training "
+                         f"samples of {spec.name!r} (or 0 for full batch), got {too_big}")
+    if too_big:
+        notes.append(f"sweep: batch size {', '.join(map(str, too_big))} is full batch here "
+                     f"({spec.name!r} has {n} training samples)")
     sizes = [0 if size >= n else size for size in axes["sweep_batch_sizes"]]
     configs = list(dict.fromkeys(sweep.grid(axes["sweep_optimizers"], axes["sweep_lrs"], sizes,
                                             regs)))
@@ -402,6 +419,44 @@ def console_for(args):
     # Piped or in a CI log, rich would wrap the tables at 80 columns and split the numbers.
     width = None if stream.isatty() or "COLUMNS" in os.environ else LOG_WIDTH
     return Console(stderr=args.json, highlight=False, width=width)
+
+
+def remove_stale_plots(out: Path, files: dict) -> list[str]:
+    """Delete the plots an earlier run left in ``out`` that this run did not write (they would
+    sit beside this report as if they were its own); returns their names."""
+    removed = []
+    for name in sorted(report.report_files() - set(files)):
+        try:
+            (out / name).unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:  # the new report is whole; only the stale file stays
+            print(f"compare.py: warning: could not remove {out / name}, left by an earlier "
+                  f"run: {error}", file=sys.stderr)
+            continue
+        removed.append(name)
+    return removed
+
+
+def verdict(run) -> dict:
+    """results.json's verdict: ok, whether any pair was compared, the exit status, the failures.
+
+    Nothing compared (only the reference ran) is exit 0 when the user asked for the reference
+    alone, and EXIT_NOTHING_COMPARED when the others were skipped: a CI job that lost its
+    frameworks must not pass."""
+    compared = any(impl != REFERENCE for impl in run.impls)
+    if run.failures:
+        code, summary = 1, f"DISAGREEMENT: {run.failures[0]}"
+    elif compared:
+        code, summary = 0, "All pairs agree within the harness tolerances."
+    else:
+        skipped = ", ".join(s["name"] for s in run.skipped)
+        code = EXIT_NOTHING_COMPARED if skipped else 0
+        summary = (f"Nothing compared: only the reference {REFERENCE} ran"
+                   + (f" ({skipped} skipped: see Settings)." if skipped else "."))
+    return {"ok": not run.failures, "compared": compared, "exit_code": code, "summary": summary,
+            "first_divergence": run.failures[0] if run.failures else None,
+            "failures": run.failures}
 
 
 def main(argv=None) -> int:
@@ -437,6 +492,7 @@ def run_compare(argv=None) -> int:
     results = {"schema_version": report.SCHEMA_VERSION,
                "command": shlex.join(["compare.py"] + list(sys.argv[1:] if argv is None
                                                            else argv)),
+               "environment": report.environment(),
                "network": run.spec.name, "spec": run.spec.to_dict(),
                "settings": {"dtype": args.dtype, "mode": args.mode, "init": run.spec.init,
                             "seed": run.spec.training.seed, "epochs": run.epochs,
@@ -463,9 +519,7 @@ def run_compare(argv=None) -> int:
         if args.mode == "native":
             results["native"] = comparison.explain_native(run, drift)
     results["implementations"] = list(run.impls)
-    results["verdict"] = {"ok": not run.failures, "exit_code": 1 if run.failures else 0,
-                          "first_divergence": run.failures[0] if run.failures else None,
-                          "failures": run.failures}
+    results["verdict"] = verdict(run)
     images = report.make_plots(run, results, models)
     parts, files = report.render_outputs(run, results, images, _START)
     try:  # all the files or none: a failed write leaves the folder as it was
@@ -474,15 +528,18 @@ def run_compare(argv=None) -> int:
     except OSError as error:
         write_error = (f"compare.py: error: could not write the reports to {args.out}/ "
                        f"({error}); nothing there was changed")
+    removed = [] if write_error else remove_stale_plots(Path(args.out), files)
     if loud:  # plot links only to files that were written
         report.print_console(parts, console, {} if write_error else {
             p["name"]: Path(args.out) / p["file"] for p in results["plots"]})
         if not write_error:
             console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
                           f"in {results['seconds']:.1f} s", markup=False)
+        if removed:
+            console.print(f"removed {', '.join(removed)}: an earlier run's plots, which this "
+                          f"run does not draw", markup=False)
     else:
-        print(("agree" if not run.failures else f"DISAGREEMENT: {run.failures[0]}"),
-              file=sys.stderr)
+        print(results["verdict"]["summary"], file=sys.stderr)
     if args.json:
         sys.stdout.write(files["results.json"].decode("utf-8"))
         sys.stdout.flush()

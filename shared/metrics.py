@@ -3,7 +3,7 @@
 Everything is paired by canonical name, never by position. Three kinds of check:
 
 * **parity** at one point: forward outputs, loss and every gradient of two models on the
-  same data, against the tolerances of GUIDE §3 (:data:`TOLERANCES`);
+  same data, against :data:`TOLERANCES`;
 * **trajectories**: the parameters after each of many optimizer steps, judged against a
   measured **noise floor** (the reference rerun from initial weights perturbed by one ulp),
   because training is chaotic and a fixed tolerance for long runs is wrong;
@@ -21,7 +21,7 @@ from itertools import combinations
 import numpy as np
 
 # (atol, rtol) per dtype and quantity. Float32 gradients use atol = GRADIENT_SCALE * max|g|
-# where that is larger (GUIDE §3: "atol 1e-6, or 1e-4 x max|g|").
+# where that is larger: atol 1e-6, or 1e-4 x max|g|.
 TOLERANCES = {
     "float64": {"forward": (1e-12, 1e-10), "loss": (1e-12, 1e-10), "gradient": (1e-12, 1e-10)},
     "float32": {"forward": (1e-6, 1e-5), "loss": (1e-6, 1e-5), "gradient": (1e-6, 1e-5)},
@@ -48,12 +48,14 @@ class Difference:
     ok: bool
     index: tuple[int, ...] = ()  # where |a - b| is largest
     values: tuple[float, float] = (math.nan, math.nan)  # a and b there
+    worst_ratio: float = 0.0     # max |a - b| / (atol + rtol*|a|): ok when at most 1
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["pair"], data["index"], data["values"] = list(self.pair), list(self.index), \
             [_json_float(v) for v in self.values]
         data["max_abs"], data["max_rel"] = _json_float(self.max_abs), _json_float(self.max_rel)
+        data["worst_ratio"] = _json_float(self.worst_ratio)
         return data
 
 
@@ -82,9 +84,18 @@ def difference(quantity: str, name: str, a, b, *, pair=("a", "b"), dtype="float6
     max_abs = float(gap[worst])
     scale = float(np.max(np.abs(a)))
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else math.inf)
-    ok = bool(np.all(gap <= atol + rtol * np.abs(a)))
+    bound = atol + rtol * np.abs(a)
+    within = gap <= bound
+    ok = bool(np.all(within))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(gap == 0, 0.0, gap / bound)  # 0 / 0 is 0
+    # within: inf / inf (an inf reference matched) is at the bound; outside: a ratio that says so
+    # (a NaN reference has a NaN bound, and NaN is never within)
+    ratios = np.where(within, np.where(np.isnan(ratios), 1.0, ratios),
+                      np.where(ratios > 1, ratios, np.inf))
     return Difference(quantity, name, tuple(pair), max_abs, max_rel, atol, rtol, ok,
-                      tuple(int(i) for i in worst), (float(a[worst]), float(b[worst])))
+                      tuple(int(i) for i in worst), (float(a[worst]), float(b[worst])),
+                      float(np.max(ratios)))
 
 
 def tolerance(dtype: str, quantity: str) -> tuple[float, float]:

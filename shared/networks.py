@@ -10,6 +10,18 @@ SPEC_DIR = Path(__file__).parent / "specs"
 BUILTINS = ("xor", "and", "or", "spiral", "sine", "mnist")
 
 
+def builtin_name(name_or_path: str | Path) -> str | None:
+    """The built-in ``name_or_path`` names, or whose shipped TOML file it is; else None."""
+    text = str(name_or_path)
+    if text in BUILTINS:
+        return text
+    try:
+        path = Path(text).resolve()
+    except (OSError, RuntimeError):
+        return None
+    return next((name for name in BUILTINS if path == (SPEC_DIR / f"{name}.toml").resolve()), None)
+
+
 def load(name_or_path: str | Path) -> Spec:
     """The built-in spec called ``name_or_path``, or the spec in that TOML file."""
     text = str(name_or_path)

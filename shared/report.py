@@ -13,13 +13,18 @@ compare.py writes together (all of them or none: shared.weights.atomic_write_fil
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import io
 import json
 import math
+import os
+import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +34,7 @@ from shared.implementations import REFERENCE
 from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: environment; the verdict's compared and summary
 TINY = 1e-20  # exact zeros are drawn here on log axes
 HUGE = 1e100  # larger values are drawn here (matplotlib's log ticks overflow near 1e257)
 GRID = 70     # decision-region grid per axis
@@ -248,6 +253,8 @@ def plot_loss_accuracy(training: dict) -> bytes:
     ax_loss.set(xlabel="epoch", ylabel=f"loss (0 drawn at {TINY:g})", yscale="log", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_loss.legend(fontsize=8)
+    ax_acc.legend(fontsize=8)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -277,7 +284,7 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
     return _png(fig)
 
 
-def plot_divergence(divergence: dict) -> bytes:
+def plot_divergence(divergence: dict, float32: bool = False) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn_floors, values = set(), []
@@ -292,12 +299,14 @@ def plot_divergence(divergence: dict) -> bytes:
             color = COLORS.get(impl) if "[" in check["reference"] else "k"
             drawn_floors.add(check["reference"])
             ax.plot(steps, _log_values(check["noise_floor"]), ":", color=color,
-                    label=f"noise floor of {check['reference']} (1-ulp weights or inputs)")
+                    label=f"noise floor of {check['reference']} (1-ulp weights or inputs"
+                          + ("; at least its distance from float64" if float32 else "") + ")")
             ax.plot(steps, _log_values(check["bound"]), "--", color=color, alpha=.5,
                     label=f"bound of {check['reference']}: 10x floor, at least "
                           f"1e-12 (f64) or 1e-5 (f32)")
         if not check.get("ok", True) and check.get("first_bad_step") is not None:
-            ax.axvline(check["first_bad_step"], color=COLORS.get(impl), lw=0.8, alpha=.6)
+            ax.axvline(check["first_bad_step"], color=COLORS.get(impl), lw=0.8, alpha=.6,
+                       label=f"{impl} leaves its bound (step {check['first_bad_step']})")
     ax.set(yscale="log", xlabel="optimizer step",
            ylabel=f"max |parameter difference| (0 drawn at {TINY:g})")
     every = np.concatenate(values) if values else np.zeros(0)
@@ -319,9 +328,11 @@ def plot_decision_regions(grid_x, grid_y, regions: dict, X, y) -> bytes:
     for ax, (impl, region) in zip(axes[0], regions.items()):
         ax.pcolormesh(grid_x, grid_y, region, alpha=0.35, shading="auto", **colors)
         ax.scatter(X[:, 0], X[:, 1], c=labels, s=10, edgecolors="k", linewidths=.3, **colors)
-        ax.set_title(impl)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(title=impl, xlabel="input 0", ylabel="input 1" if ax is axes[0][0] else None)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("shaded: the class each implementation predicts (or its output); points: the "
+                 "training data, in their label's colour", fontsize=8)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -353,6 +364,9 @@ def plot_mnist(images, labels, predictions: dict) -> bytes:
         wrong = any(int(p[i]) != int(labels[i]) for p in predictions.values())
         ax.set_title(f"true {int(labels[i])}\n{guesses}", fontsize=6,
                      color="#b00" if wrong else "k")
+    names = ", ".join(f"{impl[:2]} {impl}" for impl in predictions)
+    fig.suptitle(f"the true label, then each implementation's prediction ({names}); red: some "
+                 f"implementation is wrong", fontsize=7)
     return _png(fig)
 
 
@@ -373,20 +387,33 @@ def plot_sweep(sweep: dict) -> bytes:
     plt = _pyplot()
     configs = sweep["configs"]
     impls = list(dict.fromkeys(i for c in configs for i in c["results"]))
-    fig, ax = plt.subplots(figsize=(max(7, 0.5 * len(configs) * max(1, len(impls)) / 2), 4.5))
+    fig, (ax, ax_ratio) = plt.subplots(2, 1, sharex=True, figsize=(
+        max(10, 0.5 * len(configs) * max(1, len(impls)) / 2 + 3), 7))
     width = 0.8 / max(len(impls), 1)
     for k, impl in enumerate(impls):
-        losses = [float(c["results"].get(impl, {}).get("loss", math.nan)) for c in configs]
-        bars = ax.bar(np.arange(len(configs)) + k * width, losses, width, label=impl,
+        results = [c["results"].get(impl, {}) for c in configs]
+        at = np.arange(len(configs)) + k * width
+        bars = ax.bar(at, [float(r.get("loss", math.nan)) for r in results], width, label=impl,
                       color=COLORS.get(impl))
-        for bar, c in zip(bars, configs):
-            if impl in c["results"] and not c["results"][impl]["ok"]:
+        for bar, r in zip(bars, results):
+            if r and not r["ok"]:
                 bar.set_hatch("xx")
                 bar.set_edgecolor("#b00")
-    ax.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
-                  [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
+        if impl == REFERENCE:  # at distance 0 from itself
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = [float(r["distance"]) / float(r["bound"]) if r else math.nan
+                      for r in results]
+        ax_ratio.bar(at, _log_values(ratios), width, color=COLORS.get(impl))
+    ax_ratio.axhline(1, color="#b00", lw=0.8, ls="--", label="the bound")
+    ax_ratio.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
+                        [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
     ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs")
-    ax.legend(fontsize=8, title="hatched: outside the noise-floor bound")
+    ax_ratio.set(yscale="log", ylabel=f"distance from {REFERENCE} / bound")
+    ax.legend(fontsize=8, title="hatched: outside the noise-floor bound", loc="upper left",
+              bbox_to_anchor=(1.0, 1.0))
+    ax_ratio.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -417,7 +444,8 @@ def _plot_jobs(run, results: dict, models: dict):
         yield "gradient_differences", lambda: plot_gradient_differences(
             results["parity"]["differences"])
     if results["divergence"] and results["divergence"]["implementations"]:
-        yield "divergence", lambda: plot_divergence(results["divergence"])
+        yield "divergence", lambda: plot_divergence(results["divergence"],
+                                                    float32=run.dtype == "float32")
     d, spec = run.data, run.spec
     if models and spec.inputs == 2:
         yield "decision_regions", lambda: _decision_regions(d, spec, models)
@@ -478,6 +506,45 @@ def describe_regularization(spec) -> str:
     return "; ".join(parts) if parts else "no regularization"
 
 
+NOTHING_COMPARED = "Nothing to compare: only the reference ran (see Settings)."
+NATIVE_DISAGREEMENT = (
+    "In native mode a divergence a few tens of times the noise floor is each framework's own "
+    "operation order (section 4's last explanation; README, compare.py: on spiral torch sits at "
+    "24x and Keras at 44x the floor after 100 Adam steps); a formula difference lands orders of "
+    "magnitude higher.")
+ACCURACY = {  # shared.training.accuracy, per spec metric
+    "categorical": "the share of samples whose largest output is the label's",
+    "binary": "the share of outputs on the label's side of 0.5",
+    "regression": "nnfs's regression accuracy: the share of outputs within std(y) / 250 of "
+                  "the target",
+}
+
+
+def _step(step: int | None) -> str:
+    return "—" if step is None else str(step)
+
+
+def _stalled(reference: dict | None) -> str | None:
+    """A note when the reference's loss did not fall: the settings do not train the network
+    (the comparison stands; it is about agreement, not about learning)."""
+    losses = _floats(reference["history"]["loss"]) if reference else np.zeros(0)
+    if len(losses) < 2 or not np.isfinite(losses[[0, -1]]).all() or losses[-1] < losses[0]:
+        return None  # trained, or diverged (which the Summary reports)
+    return (f"Note: {REFERENCE}'s training loss did not fall ({fmt(losses[0])} at the first "
+            f"record, {fmt(losses[-1])} at the last): these settings do not train this network. "
+            f"The implementations can still agree; the verdict is about agreement.")
+
+
+def worst_step(check: dict) -> int | None:
+    """The step of a divergence check's worst distance / bound (inf/inf steps left out, as in
+    shared.metrics.check_trajectory), or None."""
+    distance, bound = _floats(check["distance"]), _floats(check["bound"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isnan(distance), np.inf, distance) / bound
+    ratio = np.where(np.isnan(ratio), -np.inf, ratio)
+    return int(np.argmax(ratio)) if ratio.size and ratio.max() > -np.inf else None
+
+
 def sections(run, results: dict) -> list[Section]:
     """The report's sections, from results (the same data results.json holds)."""
     f = fmt
@@ -490,24 +557,36 @@ def sections(run, results: dict) -> list[Section]:
         f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
         f"{run.mode} mode, init {spec.init}, seed {spec.training.seed}; {training}; "
         f"implementations {', '.join(run.impls) or 'none'}"
-        + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else "")]
+        + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else ""),
+        describe_environment(results["environment"])]
         + ([run.epochs_note] if run.epochs_note else []) + run.notes)
     out.append(head)
     parity = results["parity"]
     if parity is not None:
+        atol32 = metrics.tolerance("float32", "gradient")[0]
+        float32 = (f" In float32 a gradient's atol is max({atol32:g}, "
+                   f"{metrics.FLOAT32_GRADIENT_SCALE:g} x max |reference|), the table's atol."
+                   if run.dtype == "float32" else "")
         s = Section("1. Parity at initialisation", [
             f"The same initial weights in every implementation; forward outputs, loss and every "
             f"gradient on {run.parity_samples} samples against the reference (max |diff| and max "
-            f"|diff| / max |reference|)."], plots=["gradient_differences"])
+            f"|diff| / max |reference|). Each element passes when |diff| <= atol + rtol x "
+            f"|reference| (numpy.allclose); worst / bound is the largest |diff| / (atol + rtol x "
+            f"|reference|) over the elements, at most 1 to pass.{float32}"],
+            plots=["gradient_differences"])
         masked = bool(spec.dropout_layers)
         table = Table("Differences from the reference", ["condition"] * masked + [
-            "quantity", "name", "pair", "max abs", "max rel", "atol + rtol", "ok"])
+            "quantity", "name", "pair", "max abs", "max rel", "atol", "rtol", "worst / bound",
+            "ok"])
         for d in parity["differences"]:
             table.add(*[d["condition"]] * masked, d["quantity"], d["name"],
                       f"{d['pair'][1]} vs {d['pair'][0]}", f(d["max_abs"]), f(d["max_rel"]),
-                      f"{d['atol']:.3g} + {d['rtol']:.3g}", "yes" if d["ok"] else "NO",
-                      bad=not d["ok"])
-        s.tables.append(table)
+                      f"{d['atol']:.3g}", f"{d['rtol']:.3g}", f(d["worst_ratio"]),
+                      "yes" if d["ok"] else "NO", bad=not d["ok"])
+        if table.rows:
+            s.tables.append(table)
+        else:
+            s.paragraphs.append(NOTHING_COMPARED)
         fd = parity["finite_difference"]
         s.paragraphs.append(f"Finite differences: {fd['note']}.")
         if fd["errors"]:
@@ -527,9 +606,13 @@ def sections(run, results: dict) -> list[Section]:
             f"many epochs training is chaotic, so the distance after training is informational; "
             f"the verdict comes from section 3. Loss: the mean of the last epoch's step losses "
             f"(each taken before its update, dropout on, as nnfs and Keras report it); accuracy "
-            f"and the validation columns: after the last epoch, dropout off; ms / epoch: the "
+            f"({ACCURACY[spec.metric]}) and the validation columns: after the last epoch, "
+            f"dropout off; ms / epoch: the "
             f"median over the recorded epochs, training only; total s includes the evaluations. "
-            f"The history is recorded every {max(1, train['epochs'] // 25)} epoch(s)."],
+            f"The history is recorded every {max(1, train['epochs'] // 25)} epoch(s)."
+            + (" In native mode the distance column is '—' for the frameworks: only the nnfs "
+               "reference trains, not the variants they are judged against."
+               if run.mode == "native" else "")],
             plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
                    "time_per_epoch"])
         table = Table("Final metrics", ["implementation", "loss", "accuracy", "val loss",
@@ -544,6 +627,9 @@ def sections(run, results: dict) -> list[Section]:
             if impl not in train["implementations"]:  # it raised or diverged: see the Summary
                 table.add(impl, "no result (see Summary)", *[""] * 6, bad=True)
         s.tables.append(table)
+        stalled = _stalled(train["implementations"].get(REFERENCE))
+        if stalled:
+            s.paragraphs.append(stalled)
         out.append(s)
     div = results["divergence"]
     minimum = (metrics.FLOAT32_TRAJECTORY_ATOL if run.dtype == "float32"
@@ -560,16 +646,20 @@ def sections(run, results: dict) -> list[Section]:
                "cancels). " if run.dtype == "float32" else "")
             + f"Bound: max({metrics.TRAJECTORY_FACTOR:g} x floor, {minimum:g})."],
             plots=["divergence"])
-        table = Table("Distance at the last step", ["implementation", "reference",
-                                                    "distance", "noise floor",
-                                                    "worst distance / bound", "verdict"])
+        table = Table("Distance at the last step, and at the worst", [
+            "implementation", "reference", "distance", "noise floor", "bound",
+            "worst distance / bound", "at step", "verdict"])
         for impl, c in div["implementations"].items():
             verdict = "within" if c["ok"] else f"left at step {c['first_bad_step']}"
             if c["diverged_step"] is not None:
                 verdict += f"; diverged (non-finite parameters) at step {c['diverged_step']}"
             table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),
-                      f(c["worst_ratio"]), verdict, bad=not c["ok"])
-        s.tables.append(table)
+                      f(c["bound"][-1]), f(c["worst_ratio"]), _step(worst_step(c)), verdict,
+                      bad=not c["ok"])
+        if table.rows:
+            s.tables.append(table)
+        else:
+            s.paragraphs.append(NOTHING_COMPARED)
         out.append(s)
     if results["native"]:
         s = Section("4. Native mode: drift from the nnfs formulas", [
@@ -602,13 +692,62 @@ def sections(run, results: dict) -> list[Section]:
         s.tables.append(table)
         out.append(s)
     verdict = results["verdict"]
-    summary = Section("Summary", [
-        "All pairs agree within the harness tolerances." if verdict["ok"] else
-        f"DISAGREEMENT: {verdict['first_divergence']}"]
-        + [f"also: {line}" for line in verdict["failures"][1:]]
+    native_note = ([NATIVE_DISAGREEMENT] if results["native"] and verdict["failures"] else [])
+    summary = Section("Summary", [verdict["summary"]]
+                      + [f"also: {line}" for line in verdict["failures"][1:]] + native_note
         + results.get("plot_errors", []))
     out.append(summary)
     return out
+
+
+# The distributions whose versions a report records (TensorFlow's is tensorflow-cpu on Linux).
+PACKAGES = ("numpy", "torch", ("tensorflow-cpu", "tensorflow"), "keras", "nnfs")
+
+
+def environment() -> dict:
+    """What the bits depend on: Python, packages, NumPy's BLAS, machine, commit and date."""
+    versions = {}
+    for names in PACKAGES:
+        for name in (names,) if isinstance(names, str) else names:
+            try:
+                versions[name] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                versions.setdefault(names if isinstance(names, str) else names[-1], None)
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - a NumPy without build information
+        blas = None
+    return {"python": f"{platform.python_implementation()} {platform.python_version()}",
+            "packages": versions, "blas": blas, "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count(), "commit": _commit(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _commit() -> str | None:
+    """``git describe --always --dirty`` of this checkout, or None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                              cwd=Path(__file__).resolve().parent, capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def describe_environment(env: dict) -> str:
+    """One line for the Settings section."""
+    packages = ", ".join(f"{name} {version}" for name, version in env["packages"].items()
+                         if version)
+    return (f"Environment: {env['python']}; {packages}; BLAS {env['blas'] or 'unknown'}; "
+            f"{env['platform']}, {env['cpus']} CPUs; commit {env['commit'] or 'unknown'}; "
+            f"{env['date']}")
+
+
+def report_files() -> set[str]:
+    """Every file name compare.py may write into --out."""
+    return {f"{name}.png" for name in PLOT_TITLES} | {"report.md", "report.html", "results.json"}
 
 
 def render_outputs(run, results: dict, images: dict, started: float):
@@ -639,7 +778,7 @@ _INT_OR_NULL = {"type": ["integer", "null"]}
 _DIFFERENCE = {
     "type": "object",
     "required": ["quantity", "name", "pair", "max_abs", "max_rel", "atol", "rtol", "ok", "index",
-                 "values", "condition"],
+                 "values", "worst_ratio", "condition"],
     "properties": {
         "quantity": {"enum": ["forward", "loss", "gradient"]},
         "name": {"type": "string"},
@@ -648,6 +787,7 @@ _DIFFERENCE = {
         "ok": {"type": "boolean"},
         "index": {"type": "array", "items": {"type": "integer"}},
         "values": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2},
+        "worst_ratio": _NUM,
         "condition": {"type": "string"},
     },
 }
@@ -676,12 +816,24 @@ _SWEEP_RESULT = {
 }
 RESULTS_SCHEMA = {
     "type": "object",
-    "required": ["schema_version", "command", "network", "spec", "settings", "implementations",
+    "required": ["schema_version", "command", "environment", "network", "spec", "settings",
+                 "implementations",
                  "skipped", "parity", "training", "divergence", "native", "sweep", "plots",
                  "plot_errors", "files", "verdict", "seconds"],
     "properties": {
         "schema_version": {"enum": [SCHEMA_VERSION]},
         "command": {"type": "string"},
+        "environment": {
+            "type": "object",
+            "required": ["python", "packages", "blas", "platform", "machine", "cpus", "commit",
+                         "date"],
+            "properties": {"python": {"type": "string"},
+                           "packages": {"type": "object", "additionalProperties": {
+                               "type": ["string", "null"]}},
+                           "blas": {"type": ["string", "null"]}, "platform": {"type": "string"},
+                           "machine": {"type": "string"}, "cpus": _INT_OR_NULL,
+                           "commit": {"type": ["string", "null"]}, "date": {"type": "string"}},
+        },
         "network": {"type": "string"},
         "spec": {"type": "object", "required": ["name", "inputs", "layers", "loss", "optimizer"]},
         "settings": {
@@ -762,8 +914,11 @@ RESULTS_SCHEMA = {
         "plot_errors": _STRS,
         "files": _STRS,
         "verdict": {"type": "object",
-                    "required": ["ok", "exit_code", "first_divergence", "failures"],
-                    "properties": {"ok": {"type": "boolean"}, "exit_code": {"enum": [0, 1]},
+                    "required": ["ok", "compared", "exit_code", "summary", "first_divergence",
+                                 "failures"],
+                    "properties": {"ok": {"type": "boolean"}, "compared": {"type": "boolean"},
+                                   "exit_code": {"enum": [0, 1, 4]},
+                                   "summary": {"type": "string"},
                                    "first_divergence": {"type": ["string", "null"]},
                                    "failures": _STRS}},
         "seconds": _NUM,

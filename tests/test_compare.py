@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import compare
 from conftest import require
 from shared import datasets, implementations, metrics, report, sweep, weights
 from shared.networks import load
-from shared.spec import Optimizer
+from shared.spec import METRICS, Optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--epochs", "5", "--parity-steps", "10"]
@@ -63,8 +64,9 @@ def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
     code, results, out = run(tmp_path, "--network", "xor", "--impls", impls, "--epochs", "40",
                              "--parity-steps", "20")
     assert code == 0, results["verdict"]
-    assert results["verdict"] == {"ok": True, "exit_code": 0, "first_divergence": None,
-                                  "failures": []}
+    assert results["verdict"] == {"ok": True, "compared": True, "exit_code": 0,
+                                  "summary": "All pairs agree within the harness tolerances.",
+                                  "first_divergence": None, "failures": []}
     assert results["implementations"] == impls.split(",")
     # without --seed, the spec's own seed (xor.toml: 1; before, compare.py forced 0)
     assert results["settings"]["seed"] == results["spec"]["training"]["seed"] == 1
@@ -120,11 +122,28 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
                         lambda name: name != "torch")
     code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,torch,tf", *FAST)
     err = capsys.readouterr().err
-    assert code == 0
+    # Nothing left to compare: a CI job that lost its frameworks must not pass (it exited 0,
+    # "All pairs agree", over empty tables).
+    assert code == compare.EXIT_NOTHING_COMPARED == 4
     assert "skipping torch: its package 'torch' is not installed" in err
     assert "skipping tf: ModuleNotFoundError: No module named 'impl_tf'" in err
     assert [s["name"] for s in results["skipped"]] == ["torch", "tf"]
     assert results["implementations"] == ["numpy"]
+    assert results["verdict"]["compared"] is False and results["verdict"]["exit_code"] == 4
+    assert results["verdict"]["summary"] == ("Nothing compared: only the reference numpy ran "
+                                             "(torch, tf skipped: see Settings).")
+    assert "Nothing compared: only the reference numpy ran" in err  # --quiet's one line
+    text = (out / "report.md").read_text()
+    assert "All pairs agree" not in text and "| quantity |" not in text  # no empty table
+    assert text.count(report.NOTHING_COMPARED) == 2  # parity and divergence
+
+
+def test_the_reference_alone_is_not_a_comparison_but_exits_0_when_asked_for(tmp_path):
+    code, results, out = run(tmp_path, *QUICK, "--parity-steps", "2")
+    assert code == 0
+    assert results["verdict"]["compared"] is False
+    assert results["verdict"]["summary"] == "Nothing compared: only the reference numpy ran."
+    assert "All pairs agree" not in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("impl, variable", [("torch", "ROSETTA_TORCH_THREADS"),
@@ -324,6 +343,9 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--sweep", *QUICK, "--sweep-regs", ""], "--sweep-regs: expected at least one value"),
     (["--sweep", *QUICK, "--sweep-batch-sizes", ""],
      "--sweep-batch-sizes: expected at least one value"),
+    (["--sweep", *QUICK, "--sweep-batch-sizes", "0,5"],
+     "--sweep-batch-sizes: expected sizes of at most the 4 training samples of 'xor' (or 0 for "
+     "full batch), got [5]"),
     ([*QUICK, "--sweep-lrs", "0.1"], "--sweep-lrs: only used with --sweep"),
     (["--sweep", *QUICK, "--lr", "0.1", "--sweep-regs", "none", "--sweep-batch-sizes", "0"],
      "--lr: not used with --sweep"),
@@ -627,7 +649,7 @@ def test_reports_that_cannot_be_written_exit_3_and_leave_the_folder_as_it_was(tm
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"])
     assert code == 3
     err = capsys.readouterr().err
-    assert "agree" in err  # the verdict, still
+    assert "Nothing compared: only the reference numpy ran." in err  # the verdict, still
     assert f"could not write the reports to {out}/" in err and "nothing there was changed" in err
     assert (out / "report.md").read_text() == "old report"
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.json"]  # no temp files
@@ -711,12 +733,15 @@ def test_sweep_configurations_are_what_their_labels_say():
     assert [d.rate for d in dropped.dropout_layers] == [sweep.DROPOUT_RATE] * 2
 
 def test_schema_rejects_what_it_should():
-    assert report.validate({"schema_version": 1}) != []
-    good = {"ok": True, "exit_code": 0, "first_divergence": None, "failures": []}
+    assert report.validate({"schema_version": 2}) != []
+    good = {"ok": True, "compared": True, "exit_code": 0, "summary": "agree",
+            "first_divergence": None, "failures": []}
     schema = report.RESULTS_SCHEMA["properties"]["verdict"]
     assert report.validate(good, schema) == []
     assert report.validate(dict(good, exit_code=2), schema) == [
-        "$.exit_code: expected one of [0, 1], got 2"]
+        "$.exit_code: expected one of [0, 1, 4], got 2"]
+    assert report.validate({k: v for k, v in good.items() if k != "compared"}, schema) == [
+        "$: missing required key 'compared'"]
     assert report.validate(dict(good, failures=[3]), schema) == [
         "$.failures[0]: expected string, got int"]
     assert report.validate({"max_abs": "big"}, {"properties": {"max_abs": {"type": [
@@ -746,3 +771,106 @@ def test_sweep_spec_variations():
     # labels name the learning rate exactly ("{:g}" gave both of these "lr=0.1")
     labels = [c.label for c in sweep.grid(["sgd"], [0.1, 0.1000001], [0], ["none"])]
     assert labels == ["sgd lr=0.1 full none", "sgd lr=0.1000001 full none"]
+
+
+def test_plots_left_by_an_earlier_run_are_removed_and_other_files_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "divergence.png").write_bytes(b"an earlier run's plot")
+    (out / "sweep.png").write_bytes(b"an earlier sweep's plot")
+    (out / "notes.txt").write_text("the user's own file")
+    code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out)])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert "sweep.png" not in results["files"]
+    assert not (out / "sweep.png").exists()
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    assert ((out / "divergence.png").exists()) == ("divergence.png" in results["files"])
+    assert set(p.name for p in out.iterdir()) == set(results["files"]) | {"notes.txt"}
+    assert "removed " in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_the_report_records_its_environment(tmp_path):
+    from importlib import metadata
+
+    code, results, out = run(tmp_path, *QUICK, "--parity-steps", "2")
+    env = results["environment"]
+    assert env["packages"]["numpy"] == np.__version__ == metadata.version("numpy")
+    assert env["packages"]["nnfs"] == "0.5.1"
+    assert env["python"].endswith(platform.python_version())
+    assert env["cpus"] == os.cpu_count()
+    if (ROOT / ".git").exists():  # a checkout: the commit, as git names it
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        assert env["commit"].removesuffix("-dirty") == head[:12]
+    line = f"Environment: {env['python']}; numpy {np.__version__}"
+    assert line in (out / "report.md").read_text()
+
+
+def test_out_naming_a_file_is_a_usage_error_that_leaves_it_alone(tmp_path, capsys):
+    target = tmp_path / "report.txt"
+    target.write_text("keep me")
+    assert compare.main([*QUICK, "--out", str(target)]) == 2
+    assert f"--out: {target} is a file, not a directory" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_a_built_in_spec_given_by_its_path_gets_the_built_in_default_epochs(tmp_path):
+    code, results, _ = run(tmp_path, "--network", str(ROOT / "shared/specs/and.toml"),
+                           "--impls", "numpy", "--parity-steps", "2")
+    assert results["settings"]["epochs"] == compare.COMPARE_EPOCHS["and"]
+    assert results["settings"]["epochs_note"].startswith(
+        f"training {compare.COMPARE_EPOCHS['and']} epochs, compare.py's default for 'and'")
+    custom = tmp_path / "and_copy.toml"
+    custom.write_text((ROOT / "shared/specs/and.toml").read_text())
+    code, results, _ = run(tmp_path, "--network", str(custom), "--impls", "numpy",
+                           "--parity-steps", "2")
+    assert results["settings"]["epochs_note"].endswith(
+        f"a network of your own (at most {compare.CUSTOM_EPOCHS})")
+
+
+def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
+    a = np.array([1.0, -2.0, 0.0, 4.0])
+    b = a + np.array([1e-11, 0.0, 5e-13, -1e-10])
+    d = metrics.difference("gradient", "w", a, b)
+    atol, rtol = metrics.tolerance("float64", "gradient")
+    by_hand = max(abs(x - y) / (atol + rtol * abs(x)) for x, y in zip(a, b))
+    assert d.worst_ratio == pytest.approx(by_hand, rel=1e-12) and d.ok == (by_hand <= 1)
+    assert by_hand == pytest.approx(5e-13 / 1e-12)  # at 0.0: only atol; 4.0 has 1e-10 / 4e-10
+    worse = metrics.difference("gradient", "w", a, a + 2e-12)
+    assert not worse.ok and worse.worst_ratio == pytest.approx(2e-12 / 1e-12)  # at 0.0
+    zero = metrics.difference("gradient", "w", a, a, atol=0.0, rtol=0.0)
+    assert zero.ok and zero.worst_ratio == 0.0
+    with np.errstate(invalid="ignore"):  # at most 1 exactly when ok, non-finite values included
+        for x, y in (([np.inf], [np.inf]), ([np.nan], [np.nan]), ([np.nan], [1.0]),
+                     ([1.0], [np.nan]), ([0.0], [1e-13]), ([0.0], [2e-12])):
+            d = metrics.difference("gradient", "w", np.array(x), np.array(y))
+            assert (d.worst_ratio <= 1) == d.ok, (x, y, d)
+
+
+def test_the_divergence_table_shows_the_bound_and_the_worst_step():
+    check = {"distance": [0.0, 1e-13, 5e-12, "inf"], "bound": [1e-12, 1e-12, 1e-12, "inf"]}
+    assert report.worst_step(check) == 2  # inf / inf left out, as check_trajectory does
+    assert report.worst_step({"distance": ["nan"], "bound": [1e-12]}) == 0
+    assert report.worst_step({"distance": [], "bound": []}) is None
+
+
+def test_a_reference_whose_loss_does_not_fall_gets_a_note():
+    def reference(*losses):
+        return {"history": {"loss": list(losses)}}
+
+    assert report._stalled(reference(0.7, 0.3)) is None
+    assert report._stalled(reference(0.5)) is None  # one record: nothing to compare
+    assert report._stalled(reference(0.5, "nan")) is None  # diverged: the Summary says so
+    assert report._stalled(None) is None  # the reference did not train
+    note = report._stalled(reference(1.0986, 0.9, 1.0986))
+    assert note.startswith("Note: numpy's training loss did not fall (1.099 at the first record, "
+                           "1.099 at the last)")
+
+
+def test_the_training_section_defines_its_accuracy(tmp_path):
+    code, results, out = run(tmp_path, "--network", "sine", "--impls", "numpy", "--epochs", "1",
+                             "--parity-steps", "1", "--parity-samples", "8")
+    text = (out / "report.md").read_text()
+    assert report.ACCURACY["regression"] in text and "std(y) / 250" in text
+    assert set(report.ACCURACY) == set(METRICS)

@@ -8,6 +8,11 @@ from pathlib import Path
 
 IMPLEMENTATIONS = ("numpy", "torch", "tf", "pure")
 MAX_THREADS = 1024
+# Every thread count the implementations read: OpenBLAS (NumPy), OpenMP/MKL (torch), and the
+# two the implementations set their frameworks from (impl_tf overrides TF_NUM_INTRAOP_THREADS
+# with ROSETTA_TF_THREADS).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "ROSETTA_TORCH_THREADS", "ROSETTA_TF_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 
 def parse_args(argv=None):
@@ -22,15 +27,16 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH",
                         help="where to write the results (default: bench/results.json; "
                              "bench/results-quick.json with --quick, bench/results-partial.json "
-                             "with --only, --rounds, --threads, --pure-mnist or some "
-                             "--impls)")
+                             "with --only, --rounds, --threads, --pure-mnist, some --impls, "
+                             "or thread counts other than 1 in the environment)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the README-ready markdown table")
     parser.add_argument("--threads", type=int,
                         help="BLAS / torch / TensorFlow intra-op threads (default 1, unless the "
                              "environment sets them)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="timed rounds per workload (default 9, or 2 with --quick)")
+                        help="timed rounds per workload (default 9, or 2 with --quick), "
+                             "rounded up to whole rotation cycles: 2 x the implementations")
     parser.add_argument("--only", default="", metavar="TEXT",
                         help="time only the workloads whose name contains TEXT (e.g. spiral); "
                              "skips the start-up, XOR, compare.py and PyPy runs")
@@ -50,7 +56,8 @@ def parse_args(argv=None):
     args.impls = impls
     if args.json is None:  # results.json (the README's table) only from a full run
         partial = (args.only or args.rounds or args.threads or args.pure_mnist
-                   or impls != list(IMPLEMENTATIONS))
+                   or impls != list(IMPLEMENTATIONS)
+                   or any(os.environ.get(name, "1") != "1" for name in THREAD_VARIABLES))
         args.json = os.path.join("bench", "results-quick.json" if args.quick else
                                  "results-partial.json" if partial else "results.json")
     problem = json_path_problem(args.json)
@@ -76,8 +83,7 @@ def json_path_problem(text: str) -> str | None:
 def set_threads(threads: int | None) -> None:
     """Thread counts must be set before NumPy (OpenBLAS), torch or TensorFlow are imported.
     ``--threads`` sets them all; without it the environment's own values win over the default 1."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                     "ROSETTA_TORCH_THREADS", "TF_NUM_INTRAOP_THREADS"):
+    for variable in THREAD_VARIABLES:
         if threads is None:
             os.environ.setdefault(variable, "1")
         else:

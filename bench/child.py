@@ -1,8 +1,10 @@
 """One fresh interpreter per measurement: ``python -m bench.child {startup|xor} IMPL`` prints one JSON line.
 
-startup: import time of the implementation, peak memory after the import, then peak memory
-after a few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
-xor: the whole XOR run of the README (import, build, fit for spec.training.epochs).
+startup: import time of the implementation (impl_pure: the package alone, without the NumPy
+that the harness's adapter imports), peak memory after the import, then peak memory after a
+few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
+xor: the XOR network from import to trained model: build, then fit for spec.training.epochs
+with one evaluation at the end (fit(eval_every=epochs)).
 """
 import json
 import resource
@@ -28,14 +30,17 @@ def peak_mb() -> float:
 
 def startup(name: str) -> dict:
     start = time.perf_counter()
-    from shared import implementations
+    if name == "pure":  # what a user of impl_pure imports: no NumPy
+        import impl_pure  # noqa: F401
+    else:
+        from shared import implementations
 
-    implementations.module(name)
+        implementations.module(name)
     import_s = time.perf_counter() - start
     import_mb = peak_mb()
     import numpy as np
 
-    from shared import networks, weights
+    from shared import implementations, networks, weights
     from shared.training import batch_indices, epoch_masks
 
     network = "spiral" if name == "pure" else "mnist"

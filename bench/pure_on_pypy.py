@@ -43,4 +43,4 @@ for epoch in range(epochs):
 seconds = time.perf_counter() - warm
 loss = model.loss(X, y)  # after the last update (step returns the loss before it)
 print(f"{sys.implementation.name} {sys.version.split()[0]}: "
-      f"{(epochs - 50) / seconds:.0f} epochs/s after 50 warm-up epochs; final loss {loss!r}")
+      f"{(epochs - 50) / seconds:.2f} epochs/s after 50 warm-up epochs; final loss {loss!r}")

@@ -28,6 +28,7 @@ from shared.training import batch_indices, epoch_masks
 
 REFERENCE = "torch"
 ROOT = Path(__file__).resolve().parent.parent
+SUBPROCESS_TIMEOUT = 900  # seconds for one child, compare.py or PyPy run
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,8 @@ def build_models(impls, spec, dtype, units, workload):
     models, skipped = {}, {}
     for name in impls:
         if name == "pure" and not workload.pure_units:
-            skipped[name] = ("pure Python takes seconds per MNIST batch (--pure-mnist to include)"
-                             if workload.network == "mnist" else "float64 only")
+            skipped[name] = ("float64 only" if workload.dtype != "float64" else
+                             "pure Python takes seconds per MNIST batch (--pure-mnist to include)")
             continue
         try:
             models[name] = implementations.build(name, spec, params, dtype)
@@ -195,6 +196,13 @@ def chunk_calls(X, y, batches, masks, workload):
     return [(X.take(rows, axis=0), y.take(rows, axis=0), local, masks)]
 
 
+def timed_rounds(rounds: int, implementations: int) -> int:
+    """``rounds`` rounded up to whole cycles of round_order (2 x the implementations), so that
+    each implementation is timed in every position, after each neighbour, equally often."""
+    cycle = 2 * max(implementations, 1)
+    return -(-rounds // cycle) * cycle
+
+
 def round_order(names, round_: int) -> list:
     """The order of round ``round_``: the rotations of ``names``, then the same reversed, and so on.
 
@@ -220,8 +228,10 @@ def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
     times = {name: [] for name in models}
     failed = {}
     names = list(models)
+    rounds = timed_rounds(rounds, len(names))
     for round_ in range(rounds + 1):  # round 0 warms up (buffers, allocator, first-call costs)
-        for name in round_order(names, round_):
+        # the timed rounds 1..rounds go through whole cycles of the rotation, balanced
+        for name in round_order(names, max(round_ - 1, 0)):
             if name in failed:
                 continue
             calls = chunk_calls(X, y, *next(streams[name]), workload)
@@ -285,13 +295,22 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
             if name in errors:
                 continue
             start = time.perf_counter()
-            process = subprocess.run([sys.executable, "-m", "bench.child", mode, name],
-                                     capture_output=True, text=True, cwd=ROOT, env=os.environ)
+            try:
+                process = subprocess.run([sys.executable, "-m", "bench.child", mode, name],
+                                         capture_output=True, text=True, cwd=ROOT,
+                                         env=os.environ, timeout=SUBPROCESS_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                errors[name] = f"no result within {SUBPROCESS_TIMEOUT} s"
+                continue
             wall = time.perf_counter() - start
             if process.returncode:
                 errors[name] = _failure(process)
                 continue
-            run = json.loads(process.stdout.strip().splitlines()[-1])
+            try:
+                run = json.loads(process.stdout.strip().splitlines()[-1])
+            except (IndexError, ValueError):
+                errors[name] = f"no JSON line in its output: {process.stdout[-200:]!r}"
+                continue
             run["wall_s"] = wall
             runs[name].append(run)
         log(".")
@@ -317,17 +336,28 @@ def compare_run(quick: bool, log, env=None) -> dict:
     args = ["--impls", "numpy", "--epochs", "2", "--parity-steps", "2"] if quick else []
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        process = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args],
-                                 capture_output=True, text=True, cwd=folder,
-                                 env=os.environ if env is None else env)
+        try:
+            process = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args],
+                                     capture_output=True, text=True, cwd=folder,
+                                     env=os.environ if env is None else env,
+                                     timeout=SUBPROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log(" compare.py: timed out\n")
+            return {"args": args, "wall_s": float(SUBPROCESS_TIMEOUT), "exit_code": None,
+                    "implementations": [], "skipped": [],
+                    "error": f"no result within {SUBPROCESS_TIMEOUT} s"}
         wall = time.perf_counter() - start
-        written = Path(folder, "reports", "results.json")
-        verdict = json.loads(written.read_text()).get("verdict") if written.exists() else None
+        try:
+            written = json.loads(Path(folder, "reports", "results.json").read_text())
+        except (OSError, ValueError):
+            written = {}
     log(f". compare.py{' ' + ' '.join(args) if args else ''}\n")
-    result = {"args": args, "wall_s": wall, "exit_code": process.returncode}
+    result = {"args": args, "wall_s": wall, "exit_code": process.returncode,
+              "implementations": written.get("implementations", []),
+              "skipped": [s.get("name") for s in written.get("skipped", [])]}
     # Exit 1 is a disagreement, still a timed run, when compare.py wrote its verdict; 2 is a
-    # usage error and 3 a crash or unwritable reports.
-    if process.returncode not in (0, 1) or verdict is None:
+    # usage error, 3 a crash or unwritable reports, 4 nothing compared.
+    if process.returncode not in (0, 1) or written.get("verdict") is None:
         result["error"] = _failure(process)
     return result
 
@@ -341,23 +371,34 @@ def pypy_runs(epochs: int, repeats: int, log) -> dict:
     interpreters = (("pypy", pypy), ("cpython", sys.executable))
     runs = {"pypy": [], "cpython": []}
     losses = {}
+    errors = []
     for repeat in range(repeats):
         for name, exe in interpreters if repeat % 2 == 0 else interpreters[::-1]:
-            process = subprocess.run([exe, *script], capture_output=True, text=True, cwd=ROOT)
-            if process.returncode:
-                return {"skipped": f"{name}: {_failure(process)}"}
-            line = process.stdout.strip()  # "pypy 3.9.18: 140 epochs/s after ...; final loss X"
-            runs[name].append(float(line.split(": ", 1)[1].split()[0]))
-            losses[name] = line.split("final loss ")[1]
+            try:
+                process = subprocess.run([exe, *script], capture_output=True, text=True,
+                                         cwd=ROOT, timeout=SUBPROCESS_TIMEOUT)
+                # "pypy 3.9.18: 140.27 epochs/s after ...; final loss X"
+                line = process.stdout.strip()
+                rate, loss = float(line.split(": ", 1)[1].split()[0]), line.split("final loss ")[1]
+            except subprocess.TimeoutExpired:
+                errors.append(f"{name}: no result within {SUBPROCESS_TIMEOUT} s")
+                continue
+            except (IndexError, ValueError):
+                errors.append(f"{name}: {_failure(process)}")
+                continue
+            runs[name].append(rate)
+            losses[name] = loss
         log(".")
     log(" impl_pure on PyPy\n")
+    if not runs["pypy"] or not runs["cpython"]:
+        return {"skipped": "; ".join(errors) or "no run"}
     ratios = [p / c for p, c in zip(runs["pypy"], runs["cpython"])]
     version = subprocess.run([pypy, "--version"], capture_output=True, text=True)
     found = re.search(r"PyPy [\d.]+", version.stdout + version.stderr)
     return {"epochs": epochs, "version": found.group(0) if found else "PyPy",
             "epochs_per_second": {name: _summary(values) for name, values in runs.items()},
             "speedup": _summary(ratios), "final_loss": losses,
-            "bit_identical": losses["pypy"] == losses["cpython"]}
+            "bit_identical": losses["pypy"] == losses["cpython"], "errors": errors}
 
 
 def machine() -> dict:
@@ -393,7 +434,7 @@ def main(args) -> int:
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
             "threads": {var: os.environ.get(var) for var in
                         ("OPENBLAS_NUM_THREADS", "ROSETTA_TORCH_THREADS",
-                         "TF_NUM_INTRAOP_THREADS")},
+                         "ROSETTA_TF_THREADS")},
             "quick": args.quick, "rounds": rounds, "impls": impls,
             "unavailable": [name for name in args.impls if name not in impls],
             "mnist_data": source, "command": "python -m bench " + " ".join(sys.argv[1:])}

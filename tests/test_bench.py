@@ -27,7 +27,7 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert set(results["workloads"]) == WORKLOADS
     for name, workload in results["workloads"].items():
         entry = workload["impls"]["numpy"]
-        assert len(entry["raw_seconds_per_unit"]) == results["meta"]["rounds"], name
+        assert len(entry["raw_seconds_per_unit"]) == workload["rounds"] == 2, name  # 1 impl: 2
         assert 0 < entry["seconds_per_unit"]["min"] <= entry["seconds_per_unit"]["median"] \
             <= entry["seconds_per_unit"]["max"], name
         assert "ratio_vs_torch" not in entry, name  # torch was not run
@@ -139,15 +139,16 @@ def test_the_json_path_needs_a_writable_folder(tmp_path, monkeypatch):
 
 def test_threads_option_overrides_the_environment(monkeypatch):
     """--threads set only the variables the environment left unset, so a run could mix counts."""
-    from bench.__main__ import set_threads
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                     "ROSETTA_TORCH_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                     "TF_CPP_MIN_LOG_LEVEL"):
+    from bench.__main__ import THREAD_VARIABLES, set_threads
+    for variable in (*THREAD_VARIABLES, "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
         monkeypatch.setenv(variable, "0")  # recorded, so that teardown restores the real value
         monkeypatch.delenv(variable)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     set_threads(2)
-    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["ROSETTA_TORCH_THREADS"] == "2"
+    # impl_tf takes its threads from ROSETTA_TF_THREADS (over TF's own variable): --threads
+    # left TensorFlow on one thread while NumPy and torch ran on two
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["ROSETTA_TORCH_THREADS"] == \
+        os.environ["ROSETTA_TF_THREADS"] == "2"
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     set_threads(None)  # no --threads: the environment's value stays, the others default to 1
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
@@ -227,18 +228,49 @@ def test_ratios_pair_the_rounds_and_a_failing_implementation_is_dropped(monkeypa
     result = runner.run_workload(workload, ["numpy", "torch", "tf"], 5, data, lambda text: None)
     numpy = result["impls"]["numpy"]
     assert numpy["ratio_vs_torch"] == {"median": 0.5, "min": 0.5, "max": 0.5}
-    assert numpy["raw_seconds_per_unit"] == [2.0, 3.0, 4.0, 5.0, 6.0]  # round 0 warms up
+    # round 0 warms up; 5 rounds become 6, a whole cycle of the rotation for 3 implementations
+    assert result["rounds"] == 6
+    assert numpy["raw_seconds_per_unit"] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
     assert "tf" not in result["impls"] and result["skipped"]["tf"] == "RuntimeError: boom"
+
+
+FULL_RUN = {"quick": False, "rounds": 9, "threads": {"OPENBLAS_NUM_THREADS": "1",
+                                                     "ROSETTA_TORCH_THREADS": "1",
+                                                     "ROSETTA_TF_THREADS": "1"}}
 
 
 def test_a_crashed_compare_run_does_not_meet_its_target():
     from bench import report
-    ran = {"args": [], "wall_s": 1.2, "exit_code": 1}
-    assert report.targets({"workloads": {}, "compare": ran})[-1]["met"] is True  # a disagreement
-    crashed = dict(ran, error="Traceback ... ZeroDivisionError")
-    assert report.targets({"workloads": {}, "compare": crashed})[-1]["met"] is None
-    slow = dict(ran, wall_s=61.0)
-    assert report.targets({"workloads": {}, "compare": slow})[-1]["met"] is False
+    ran = {"args": [], "wall_s": 1.2, "exit_code": 1, "skipped": []}
+
+    def met(run):
+        return report.targets({"meta": FULL_RUN, "workloads": {}, "compare": run})[-1]["met"]
+
+    assert met(ran) is True  # a disagreement is still a timed run
+    assert met(dict(ran, error="Traceback ... ZeroDivisionError")) is None
+    assert met(dict(ran, wall_s=61.0)) is False
+    # a run that left implementations out is faster than the one the target is about
+    assert met(dict(ran, skipped=["tf"])) is None
+
+
+def test_only_a_full_run_is_judged_against_the_targets():
+    from bench import report
+    assert report.judged(FULL_RUN) is None
+    assert report.judged(dict(FULL_RUN, quick=True)) == "--quick"
+    assert report.judged(dict(FULL_RUN, rounds=3)) == "fewer than 9 rounds"
+    threads = dict(FULL_RUN["threads"], ROSETTA_TF_THREADS="2")
+    assert report.judged(dict(FULL_RUN, threads=threads)) == "threads other than 1"
+    spiral = {"spiral f32": {"impls": {"numpy": {"epochs_per_second": 9000.0}}}}
+    for meta, met in ((FULL_RUN, True), (dict(FULL_RUN, quick=True), None)):
+        row = next(r for r in report.targets({"meta": meta, "workloads": spiral, "compare": None})
+                   if r["target"] == "impl_numpy spiral f32 epochs/s")
+        assert row["value"] == 9000.0 and row["met"] is met
+
+
+def test_timed_rounds_are_whole_cycles_of_the_rotation():
+    from bench.runner import timed_rounds
+    assert [timed_rounds(9, n) for n in (1, 2, 3, 4)] == [10, 12, 12, 16]
+    assert timed_rounds(2, 1) == 2 and timed_rounds(12, 3) == 12 and timed_rounds(1, 0) == 2
 
 
 def test_compare_run_flags_a_run_without_a_verdict(monkeypatch, tmp_path):

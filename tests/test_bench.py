@@ -299,3 +299,13 @@ def test_compare_run_flags_a_run_without_a_verdict(monkeypatch, tmp_path):
     status["code"] = 1
     disagreed = runner.compare_run(False, lambda text: None)
     assert disagreed["exit_code"] == 1 and "error" not in disagreed
+
+
+def test_the_readme_table_is_bench_results_json():
+    """The README's performance tables and notes are generated: ``make bench ARGS=--markdown``
+    prints them from the run that wrote bench/results.json, and the two must not drift apart."""
+    from bench import report
+
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    assert report.markdown(results).rstrip("\n") in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert not results["meta"]["quick"] and report.judged(results["meta"]) is None

@@ -86,8 +86,8 @@ def test_float32_forward_loss_gradients_agree(case_name, a, b, record_property):
 def test_float32_agreement_is_within_32_ulps_of_each_arrays_largest_value(case_name, a, b):
     """What float32 achieves: every output, loss and gradient within 32 float32 eps (3.8e-6) of
     the array's largest |value|, 26x tighter than the gradient tolerance (1e-4 max|g|). The
-    largest gap measured over these cases was 7.3 eps (random2's output, torch against Keras);
-    gradients 6.0 eps, losses 2.0 eps."""
+    largest gap measured over these cases was 7.3 eps (sine's output, NumPy or torch against
+    Keras); gradients 6.0 eps, losses 2.0 eps."""
     differences = assert_parity(case_name, a, b, "float32")
     bound = TIGHT_FLOAT32_EPS * float(np.finfo(np.float32).eps)
     loose = [d for d in differences if d.max_rel > bound]

@@ -603,7 +603,9 @@ def test_torch_variant_bce_gradient_is_torchs_near_0_and_1(name):
     """Variant "torch" takes torch's BCELoss gradient, (p - y) / max(p(1 - p), 1e-12) / n, not
     nnfs's at p clipped to [1e-7, 1 - 1e-7]: with output biases of +-20 and +-30, 1 - p and p fall
     below 1e-7 (the clip would shrink the gradient up to ~70x). Golden: torch's own autograd of
-    F.binary_cross_entropy over a forward written here."""
+    F.binary_cross_entropy over a forward written here (independent of impl_numpy and impl_pure;
+    for impl_torch, whose variant "torch" calls that same function, it checks the layers and
+    the plumbing around it)."""
     require(name)
     require("torch")
     import torch

@@ -208,10 +208,11 @@ def test_09_spiral_forward(keep_global_rng):
 
 
 def _book_training(X, y, params, epochs, lr=0.05, decay=5e-7, eps=1e-7, beta_1=0.9,
-                   beta_2=0.999):
+                   beta_2=0.999, after_each=None):
     """The spiral network trained as the nnfs book writes it (chapters 9-10), not with the
     project's code: 2-64-3 ReLU/softmax, the fused softmax/cross-entropy backward, Adam with
-    lr decay, full batch. Returns the trained parameters [W1, b1, W2, b2]."""
+    lr decay, full batch. Returns the trained parameters [W1, b1, W2, b2]; ``after_each`` is
+    called with them after every update."""
     W1, W2 = params["dense1.weight"].copy(), params["dense2.weight"].copy()
     b1, b2 = np.zeros((1, W1.shape[1])), np.zeros((1, W2.shape[1]))
     layers = [W1, b1, W2, b2]
@@ -237,6 +238,8 @@ def _book_training(X, y, params, epochs, lr=0.05, decay=5e-7, eps=1e-7, beta_1=0
             m_hat = m / (1 - beta_1 ** (t + 1))
             v_hat = v / (1 - beta_2 ** (t + 1))
             param += -current_lr * m_hat / (np.sqrt(v_hat) + eps)
+        if after_each is not None:
+            after_each(layers)
     return layers
 
 
@@ -303,35 +306,44 @@ def test_10_trained_networks_at_200_epochs(keep_global_rng):
 
 
 def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
-    # The docstring's 3000-epoch story. Over 3000 epochs the book's loop and the project's
-    # part in the third digit (each adds in its own order, and the differences grow), so the
-    # independent check is to two digits; the exact figures are the NumPy reference's, as the
-    # docstring says, and checked here against its history.
-    import impl_numpy
+    # The docstring's 3000-epoch story, from the book's loop written out above; impl_numpy's
+    # fit history against it (the same operations in the same order: equal here to 1e-12 and
+    # measured bit for bit). torch and Keras add in other orders and part in the third digit:
+    # their final losses as the docstring states them, on this machine class.
+    from shared import implementations
 
     module = step(10)
+    doc = " ".join(module.__doc__.split())
     spec, params = _spiral_spec_and_params()
     X, y, X_val, y_val = _spirals()
-    model = impl_numpy.build(spec, params)
-    history = model.fit(X, y, epochs=3000, validation_data=(X_val, y_val))
-    trained = model.evaluate(X, y)
-    book_loss, book_accuracy = _book_evaluation(_book_training(X, y, params, 3000), X, y)
-    assert abs(trained["loss"] - book_loss) < 0.01
-    assert abs(trained["accuracy"] - book_accuracy) < 0.02
-    val_loss = np.array(history["val_loss"])
-    val_accuracy = np.array(history["val_accuracy"])
+    validation = []
+    trained = _book_training(X, y, params, 3000, after_each=lambda layers: validation.append(
+        _book_evaluation(layers, X_val, y_val)))
+    loss, accuracy = _book_evaluation(trained, X, y)
+    val_loss, val_accuracy = (np.array(column) for column in zip(*validation))
     lowest = int(np.argmin(val_loss))
-    stated = (f"(NumPy: {trained['loss']:.4f},\naccuracy {trained['accuracy']:.3f}) while the "
-              f"validation loss, lowest ({val_loss[lowest]:.3f}) at epoch {lowest + 1}, climbs\n"
-              f"back to {val_loss[-1]:.3f} and the validation accuracy wanders between "
+    stated = (f"(NumPy: {loss:.4f}, accuracy {accuracy:.3f}) while the validation loss, lowest "
+              f"({val_loss[lowest]:.3f}) at epoch {lowest + 1}, climbs back to "
+              f"{val_loss[-1]:.3f} and the validation accuracy wanders between "
               f"{val_accuracy[200:].min():.2f} and {val_accuracy[200:].max():.2f}")
-    assert stated in module.__doc__
-    # Overfitting, independently of the digits: the training loss keeps falling, the
-    # validation loss ends well above its lowest.
-    assert trained["loss"] < history["loss"][199] / 3
-    assert val_loss[-1] > val_loss[lowest] + 0.2
+    assert stated in doc
+    # Overfitting, independently of the digits: the validation loss ends well above its lowest.
+    assert val_loss[-1] > val_loss[lowest] + 0.2 and lowest < 1000
+
+    model = implementations.build("numpy", spec, params)
+    history = model.fit(X, y, epochs=3000, validation_data=(X_val, y_val))
+    np.testing.assert_allclose(history["val_loss"], val_loss, rtol=1e-12, atol=0)
+    assert history["val_accuracy"] == list(val_accuracy)
+    assert model.evaluate(X, y)["loss"] == pytest.approx(loss, rel=1e-12)
+    finals = []
+    for name in ("torch", "tf"):
+        other = implementations.build(name, spec, params)
+        other.fit(X, y, epochs=3000, eval_every=3000)  # tf: one graph for the 3000 epochs
+        finals.append(other.evaluate(X, y)["loss"])
+        assert abs(finals[-1] - loss) < 0.01  # the same training, to two digits
+    assert f"(torch ends at {finals[0]:.4f}, Keras at {finals[1]:.4f})" in doc
     readme = (WALKTHROUGH / "README.md").read_text(encoding="utf-8")
-    assert f"`--epochs 3000` reaches about {trained['accuracy']:.2f}" in readme
+    assert f"`--epochs 3000` reaches about {accuracy:.2f}" in readme
 
 
 def readme_row(section):
@@ -389,8 +401,9 @@ def test_readme_lists_every_step():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_script_runs(script):
-    # Step 10 trains every available implementation; 2 epochs are enough to run the code.
-    extra = ["--epochs", "2"] if script.name.startswith("10_") else []
+    # Step 10's command line, 2 epochs; test_10_trained_networks_at_200_epochs runs all four
+    # implementations in-process (here torch and TF would add 15 s of imports).
+    extra = ["--epochs", "2", "--impls", "numpy", "pure"] if script.name.startswith("10_") else []
     completed = subprocess.run([sys.executable, str(script), *extra], cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr

@@ -23,6 +23,7 @@ import time
 _START = time.perf_counter()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -94,7 +95,8 @@ exit status: 0 all pairs agree within the harness tolerances, 1 some pair disagr
 reports could not be written (the verdict is still printed; the files are all written
 before any is renamed into --out, results.json last) or the run stopped on an unexpected
 error (its traceback is printed), 4 nothing was compared: only the reference ran because
-the others were skipped (not installed, or pure Python too slow; --impls numpy alone exits 0)."""
+the others were skipped (not installed, pure Python too slow, or pure in float32;
+--impls numpy alone exits 0)."""
 
 
 class UsageError(Exception):
@@ -382,7 +384,8 @@ def check_sweep_options(args) -> None:
 
 
 def sweep_configs(args, spec, n: int, notes: list) -> list:
-    """The sweep's configurations, each checked against ``spec`` (batch sizes >= n: full batch)."""
+    """The sweep's configurations, each checked against ``spec``: a batch size of n is full batch,
+    and one above n is refused when the user gave it (the default 32 on xor: full batch)."""
     axes = {dest: list(default if getattr(args, dest) is None else getattr(args, dest))
             for dest, _, default in SWEEP_OPTIONS.values()}
     regs = axes["sweep_regs"]
@@ -421,11 +424,22 @@ def console_for(args):
     return Console(stderr=args.json, highlight=False, width=width)
 
 
-def remove_stale_plots(out: Path, files: dict) -> list[str]:
-    """Delete the plots an earlier run left in ``out`` that this run did not write (they would
-    sit beside this report as if they were its own); returns their names."""
+def earlier_files(out: Path) -> set[str]:
+    """The report files that an earlier compare.py run wrote into ``out``, as its results.json
+    lists them (none when there is no readable one)."""
+    try:
+        listed = json.loads((out / "results.json").read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {name for name in listed if isinstance(name, str)} & report.report_files()
+
+
+def remove_stale_plots(out: Path, earlier: set[str], files: dict) -> list[str]:
+    """Delete the files an earlier run wrote into ``out`` (``earlier``) that this run did not
+    write: they would sit beside this report as if they were its own. Returns their names; a
+    file of the same name that no run of compare.py listed is never touched."""
     removed = []
-    for name in sorted(report.report_files() - set(files)):
+    for name in sorted(earlier - set(files)):
         try:
             (out / name).unlink()
         except FileNotFoundError:
@@ -439,11 +453,12 @@ def remove_stale_plots(out: Path, files: dict) -> list[str]:
 
 
 def verdict(run) -> dict:
-    """results.json's verdict: ok, whether any pair was compared, the exit status, the failures.
+    """results.json's verdict: ok (the exit status is 0), whether any pair was compared, the exit
+    status, the summary line and the failures.
 
     Nothing compared (only the reference ran) is exit 0 when the user asked for the reference
-    alone, and EXIT_NOTHING_COMPARED when the others were skipped: a CI job that lost its
-    frameworks must not pass."""
+    alone, and EXIT_NOTHING_COMPARED when the others were skipped (not installed, pure Python
+    too slow, or float32): a CI job that lost its frameworks must not pass."""
     compared = any(impl != REFERENCE for impl in run.impls)
     if run.failures:
         code, summary = 1, f"DISAGREEMENT: {run.failures[0]}"
@@ -454,7 +469,7 @@ def verdict(run) -> dict:
         code = EXIT_NOTHING_COMPARED if skipped else 0
         summary = (f"Nothing compared: only the reference {REFERENCE} ran"
                    + (f" ({skipped} skipped: see Settings)." if skipped else "."))
-    return {"ok": not run.failures, "compared": compared, "exit_code": code, "summary": summary,
+    return {"ok": code == 0, "compared": compared, "exit_code": code, "summary": summary,
             "first_divergence": run.failures[0] if run.failures else None,
             "failures": run.failures}
 
@@ -522,13 +537,14 @@ def run_compare(argv=None) -> int:
     results["verdict"] = verdict(run)
     images = report.make_plots(run, results, models)
     parts, files = report.render_outputs(run, results, images, _START)
+    earlier = earlier_files(Path(args.out))
     try:  # all the files or none: a failed write leaves the folder as it was
         weights.atomic_write_files(args.out, files)
         write_error = None
     except OSError as error:
         write_error = (f"compare.py: error: could not write the reports to {args.out}/ "
                        f"({error}); nothing there was changed")
-    removed = [] if write_error else remove_stale_plots(Path(args.out), files)
+    removed = [] if write_error else remove_stale_plots(Path(args.out), earlier, files)
     if loud:  # plot links only to files that were written
         report.print_console(parts, console, {} if write_error else {
             p["name"]: Path(args.out) / p["file"] for p in results["plots"]})

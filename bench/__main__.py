@@ -6,13 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+from bench import THREAD_VARIABLES
+
 IMPLEMENTATIONS = ("numpy", "torch", "tf", "pure")
 MAX_THREADS = 1024
-# Every thread count the implementations read: OpenBLAS (NumPy), OpenMP/MKL (torch), and the
-# two the implementations set their frameworks from (impl_tf overrides TF_NUM_INTRAOP_THREADS
-# with ROSETTA_TF_THREADS).
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "ROSETTA_TORCH_THREADS", "ROSETTA_TF_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 
 def parse_args(argv=None):

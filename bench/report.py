@@ -16,9 +16,9 @@ TARGETS = (
 )
 
 
-def judged(meta: dict) -> str | None:
-    """Why a run's figures are not judged against the targets (None: they are): the targets are
-    for a full run as the issue describes it, one thread each and at least the default rounds."""
+def unjudged_reason(meta: dict) -> str | None:
+    """Why a run's figures are not judged against the targets, or None when they are: the
+    targets are for a full run, every thread count 1 and at least the default rounds."""
     if meta["quick"]:
         return "--quick"
     if any(value not in (None, "1") for value in meta["threads"].values()):
@@ -30,8 +30,8 @@ def judged(meta: dict) -> str | None:
 
 def targets(results: dict) -> list[dict]:
     """Each target with the measured median, and met True/False, or None where that
-    implementation did not run or the run is not judged (see :func:`judged`)."""
-    rows, not_judged = [], judged(results["meta"])
+    implementation did not run or the run is not judged (see :func:`unjudged_reason`)."""
+    rows, not_judged = [], unjudged_reason(results["meta"])
     for label, workload, impl, metric, comparison, bound in TARGETS:
         if metric == "wall":  # a whole compare.py run with no arguments, every implementation
             run = results.get("compare") or {}
@@ -171,7 +171,8 @@ def _notes(results: dict) -> list[str]:
             f"{_range(rates['cpython'])} on CPython, {_range(pypy['speedup'])}x; final loss "
             f"{'bit-identical' if pypy['bit_identical'] else 'DIFFERENT'} "
             f"({pypy['final_loss']['pypy']}). The script steps impl_pure on its own lists "
-            f"(model.step, no adapter), so its CPython rate is not the table's impl_pure row.")
+            f"(model.step, no adapter), so its CPython rate is not the table's impl_pure row."
+            + (f" Left out: {'; '.join(pypy['errors'])}." if pypy.get("errors") else ""))
     if meta["unavailable"]:
         notes.append(f"not installed: {', '.join(meta['unavailable'])}")
     return notes

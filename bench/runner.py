@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import report
+from bench import THREAD_VARIABLES, report
 from shared import datasets, implementations, networks, weights
 from shared.training import batch_indices, epoch_masks
 
@@ -372,25 +372,20 @@ def pypy_runs(epochs: int, repeats: int, log) -> dict:
     runs = {"pypy": [], "cpython": []}
     losses = {}
     errors = []
-    for repeat in range(repeats):
+    for repeat in range(repeats):  # a repeat counts when both interpreters ran: rates paired
+        rates = {}
         for name, exe in interpreters if repeat % 2 == 0 else interpreters[::-1]:
-            try:
-                process = subprocess.run([exe, *script], capture_output=True, text=True,
-                                         cwd=ROOT, timeout=SUBPROCESS_TIMEOUT)
-                # "pypy 3.9.18: 140.27 epochs/s after ...; final loss X"
-                line = process.stdout.strip()
-                rate, loss = float(line.split(": ", 1)[1].split()[0]), line.split("final loss ")[1]
-            except subprocess.TimeoutExpired:
-                errors.append(f"{name}: no result within {SUBPROCESS_TIMEOUT} s")
+            rate_and_loss = _pypy_script_run(exe, script)
+            if isinstance(rate_and_loss, str):
+                errors.append(f"{name}, repeat {repeat + 1}: {rate_and_loss}")
                 continue
-            except (IndexError, ValueError):
-                errors.append(f"{name}: {_failure(process)}")
-                continue
-            runs[name].append(rate)
-            losses[name] = loss
+            rates[name], losses[name] = rate_and_loss
+        if len(rates) == 2:
+            for name, rate in rates.items():
+                runs[name].append(rate)
         log(".")
     log(" impl_pure on PyPy\n")
-    if not runs["pypy"] or not runs["cpython"]:
+    if not runs["pypy"]:
         return {"skipped": "; ".join(errors) or "no run"}
     ratios = [p / c for p, c in zip(runs["pypy"], runs["cpython"])]
     version = subprocess.run([pypy, "--version"], capture_output=True, text=True)
@@ -399,6 +394,22 @@ def pypy_runs(epochs: int, repeats: int, log) -> dict:
             "epochs_per_second": {name: _summary(values) for name, values in runs.items()},
             "speedup": _summary(ratios), "final_loss": losses,
             "bit_identical": losses["pypy"] == losses["cpython"], "errors": errors}
+
+
+def _pypy_script_run(exe: str, script: list):
+    """(epochs/s, final loss) of one run of bench/pure_on_pypy.py, or why there is none."""
+    try:
+        process = subprocess.run([exe, *script], capture_output=True, text=True, cwd=ROOT,
+                                 timeout=SUBPROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"no result within {SUBPROCESS_TIMEOUT} s"
+    if process.returncode:
+        return _failure(process)
+    line = process.stdout.strip()  # "pypy 3.9.18: 140.27 epochs/s after ...; final loss X"
+    try:
+        return float(line.split(": ", 1)[1].split()[0]), line.split("final loss ")[1]
+    except (IndexError, ValueError):
+        return f"unexpected output {line[-200:]!r}"
 
 
 def machine() -> dict:
@@ -432,9 +443,7 @@ def main(args) -> int:
     spiral = datasets.load("spiral")
     data = {"mnist": (X, y), "spiral": (spiral.X_train, spiral.y_train)}
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-            "threads": {var: os.environ.get(var) for var in
-                        ("OPENBLAS_NUM_THREADS", "ROSETTA_TORCH_THREADS",
-                         "ROSETTA_TF_THREADS")},
+            "threads": {var: os.environ.get(var) for var in THREAD_VARIABLES},
             "quick": args.quick, "rounds": rounds, "impls": impls,
             "unavailable": [name for name in args.impls if name not in impls],
             "mnist_data": source, "command": "python -m bench " + " ".join(sys.argv[1:])}

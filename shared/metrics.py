@@ -65,7 +65,8 @@ def _json_float(value: float):
 
 def difference(quantity: str, name: str, a, b, *, pair=("a", "b"), dtype="float64",
                atol: float | None = None, rtol: float | None = None) -> Difference:
-    """Compare two arrays elementwise: ok when every |a - b| <= atol + rtol*|a| (numpy.allclose, NaN never ok)."""
+    """Compare two arrays elementwise: ok when every |a - b| <= atol + rtol*|a| (numpy.allclose:
+    an infinite value must be matched by the same infinity, and NaN is never ok)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"{quantity} {name!r}: shapes differ between {pair[0]} {a.shape} "
@@ -73,25 +74,27 @@ def difference(quantity: str, name: str, a, b, *, pair=("a", "b"), dtype="float6
     default_atol, default_rtol = tolerance(dtype, quantity)
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
-    if dtype == "float32" and quantity == "gradient" and a.size:
-        atol = max(atol, FLOAT32_GRADIENT_SCALE * float(np.max(np.abs(a))))
+    finite = np.abs(a[np.isfinite(a)])
+    if dtype == "float32" and quantity == "gradient" and finite.size:  # an inf would pass all
+        atol = max(atol, FLOAT32_GRADIENT_SCALE * float(np.max(finite)))
     if a.size == 0:
         return Difference(quantity, name, tuple(pair), 0.0, 0.0, atol, rtol, True)
-    gap = np.abs(a - b)
-    gap = np.where(np.isnan(a) & np.isnan(b), 0.0, gap)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        gap = np.abs(a - b)
+    gap = np.where((a == b) | (np.isnan(a) & np.isnan(b)), 0.0, gap)  # equal infinities: 0
     gap = np.where(np.isnan(gap), np.inf, gap)
     worst = np.unravel_index(int(np.argmax(gap)), a.shape)
     max_abs = float(gap[worst])
     scale = float(np.max(np.abs(a)))
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else math.inf)
     bound = atol + rtol * np.abs(a)
-    within = gap <= bound
+    # an infinite reference has an infinite bound: only the same infinity is within it
+    within = np.where(np.isfinite(a), gap <= bound, a == b)
     ok = bool(np.all(within))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(gap == 0, 0.0, gap / bound)  # 0 / 0 is 0
-    # within: inf / inf (an inf reference matched) is at the bound; outside: a ratio that says so
-    # (a NaN reference has a NaN bound, and NaN is never within)
-    ratios = np.where(within, np.where(np.isnan(ratios), 1.0, ratios),
+    # outside the bound, a ratio that says so (a NaN reference has a NaN bound, never within)
+    ratios = np.where(within, np.where(np.isfinite(a), ratios, 0.0),
                       np.where(ratios > 1, ratios, np.inf))
     return Difference(quantity, name, tuple(pair), max_abs, max_rel, atol, rtol, ok,
                       tuple(int(i) for i in worst), (float(a[worst]), float(b[worst])),

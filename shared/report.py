@@ -205,7 +205,7 @@ PLOT_TITLES = {
     "regression_fit": "Each trained implementation's prediction over the data",
     "mnist_predictions": "Test digits with each implementation's prediction",
     "time_per_epoch": "Time per epoch per implementation",
-    "sweep": "Sweep: final loss per configuration and implementation",
+    "sweep": "Sweep: final loss per configuration and implementation, and distance / bound",
 }
 COLORS = {"numpy": "#1f77b4", "pure": "#2ca02c", "torch": "#d62728", "tf": "#ff7f0e"}
 
@@ -507,6 +507,7 @@ def describe_regularization(spec) -> str:
 
 
 NOTHING_COMPARED = "Nothing to compare: only the reference ran (see Settings)."
+NO_ROWS = "No rows: the other implementations raised here (see Summary)."
 NATIVE_DISAGREEMENT = (
     "In native mode a divergence a few tens of times the noise floor is each framework's own "
     "operation order (section 4's last explanation; README, compare.py: on spiral torch sits at "
@@ -586,7 +587,8 @@ def sections(run, results: dict) -> list[Section]:
         if table.rows:
             s.tables.append(table)
         else:
-            s.paragraphs.append(NOTHING_COMPARED)
+            s.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
+                                else NO_ROWS)
         fd = parity["finite_difference"]
         s.paragraphs.append(f"Finite differences: {fd['note']}.")
         if fd["errors"]:
@@ -659,7 +661,8 @@ def sections(run, results: dict) -> list[Section]:
         if table.rows:
             s.tables.append(table)
         else:
-            s.paragraphs.append(NOTHING_COMPARED)
+            s.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
+                                else NO_ROWS)
         out.append(s)
     if results["native"]:
         s = Section("4. Native mode: drift from the nnfs formulas", [
@@ -700,40 +703,53 @@ def sections(run, results: dict) -> list[Section]:
     return out
 
 
-# The distributions whose versions a report records (TensorFlow's is tensorflow-cpu on Linux).
-PACKAGES = ("numpy", "torch", ("tensorflow-cpu", "tensorflow"), "keras", "nnfs")
+# Each package a report records, by the distributions that provide it (TensorFlow comes as
+# tensorflow-cpu on Linux x86-64, as requirements.txt pins it, and under other names elsewhere).
+PACKAGES = {"numpy": ("numpy",), "torch": ("torch",),
+            "tensorflow": ("tensorflow-cpu", "tensorflow", "tensorflow-intel", "tensorflow-macos",
+                           "tf-nightly"),
+            "keras": ("keras",), "nnfs": ("nnfs",)}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def environment() -> dict:
     """What the bits depend on: Python, packages, NumPy's BLAS, machine, commit and date."""
-    versions = {}
-    for names in PACKAGES:
-        for name in (names,) if isinstance(names, str) else names:
-            try:
-                versions[name] = metadata.version(name)
-                break
-            except metadata.PackageNotFoundError:
-                versions.setdefault(names if isinstance(names, str) else names[-1], None)
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         blas = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # noqa: BLE001 - a NumPy without build information
         blas = None
     return {"python": f"{platform.python_implementation()} {platform.python_version()}",
-            "packages": versions, "blas": blas, "platform": platform.platform(),
-            "machine": platform.machine(), "cpus": os.cpu_count(), "commit": _commit(),
+            "packages": {name: _version(dists) for name, dists in PACKAGES.items()},
+            "blas": blas, "platform": platform.platform(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "commit": _commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
+def _version(distributions) -> str | None:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def _commit() -> str | None:
-    """``git describe --always --dirty`` of this checkout, or None outside a git checkout."""
+    """The HEAD of this project's own git checkout (12 hex digits, "-dirty" with uncommitted
+    changes to tracked files), or None: no git, no checkout, or a checkout of another tree."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              timeout=10, check=False)
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                              cwd=Path(__file__).resolve().parent, capture_output=True,
-                              text=True, timeout=10, check=False)
+        head = git("rev-parse", "--show-toplevel", "HEAD")
+        lines = head.stdout.splitlines()
+        if head.returncode or len(lines) != 2 or Path(lines[0]).resolve() != ROOT:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return lines[1][:12] + ("-dirty" if dirty else "")
 
 
 def describe_environment(env: dict) -> str:

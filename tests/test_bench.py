@@ -139,7 +139,8 @@ def test_the_json_path_needs_a_writable_folder(tmp_path, monkeypatch):
 
 def test_threads_option_overrides_the_environment(monkeypatch):
     """--threads set only the variables the environment left unset, so a run could mix counts."""
-    from bench.__main__ import THREAD_VARIABLES, set_threads
+    from bench import THREAD_VARIABLES
+    from bench.__main__ import set_threads
     for variable in (*THREAD_VARIABLES, "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL"):
         monkeypatch.setenv(variable, "0")  # recorded, so that teardown restores the real value
         monkeypatch.delenv(variable)
@@ -254,12 +255,13 @@ def test_a_crashed_compare_run_does_not_meet_its_target():
 
 
 def test_only_a_full_run_is_judged_against_the_targets():
-    from bench import report
-    assert report.judged(FULL_RUN) is None
-    assert report.judged(dict(FULL_RUN, quick=True)) == "--quick"
-    assert report.judged(dict(FULL_RUN, rounds=3)) == "fewer than 9 rounds"
-    threads = dict(FULL_RUN["threads"], ROSETTA_TF_THREADS="2")
-    assert report.judged(dict(FULL_RUN, threads=threads)) == "threads other than 1"
+    from bench import THREAD_VARIABLES, report
+    assert report.unjudged_reason(FULL_RUN) is None
+    assert report.unjudged_reason(dict(FULL_RUN, quick=True)) == "--quick"
+    assert report.unjudged_reason(dict(FULL_RUN, rounds=3)) == "fewer than 9 rounds"
+    for variable in THREAD_VARIABLES:  # every one recorded counts (OMP_NUM_THREADS=4 did not)
+        threads = dict(FULL_RUN["threads"], **{variable: "2"})
+        assert report.unjudged_reason(dict(FULL_RUN, threads=threads)) == "threads other than 1"
     spiral = {"spiral f32": {"impls": {"numpy": {"epochs_per_second": 9000.0}}}}
     for meta, met in ((FULL_RUN, True), (dict(FULL_RUN, quick=True), None)):
         row = next(r for r in report.targets({"meta": meta, "workloads": spiral, "compare": None})
@@ -308,4 +310,30 @@ def test_the_readme_table_is_bench_results_json():
 
     results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
     assert report.markdown(results).rstrip("\n") in (ROOT / "README.md").read_text(encoding="utf-8")
-    assert not results["meta"]["quick"] and report.judged(results["meta"]) is None
+    assert not results["meta"]["quick"] and report.unjudged_reason(results["meta"]) is None
+
+
+def test_pypy_rates_are_paired_by_repeat_and_failures_kept(monkeypatch):
+    """One failed run threw the whole comparison away, and the rates of unequal repeats would
+    have been paired; now a repeat counts when both interpreters ran, and failures are listed."""
+    from bench import runner
+
+    calls = []
+
+    def fake(exe, script):
+        calls.append(exe)
+        if exe == "cpython-exe" and calls.count("cpython-exe") == 2:
+            return "exit status 1"
+        return (200.0 if exe == "pypy-exe" else 50.0) * len(calls), "0.5"
+
+    monkeypatch.setattr(runner.shutil, "which", lambda name: "pypy-exe")
+    monkeypatch.setattr(runner.sys, "executable", "cpython-exe")
+    monkeypatch.setattr(runner, "_pypy_script_run", fake)
+    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, "Python 3.9.18 [PyPy 7.3.11]", ""))
+    result = runner.pypy_runs(60, 3, lambda text: None)
+    assert result["errors"] == ["cpython, repeat 2: exit status 1"]
+    # repeats 1 and 3 (calls 1-2 and 5-6; repeat 3 runs PyPy first again)
+    assert result["epochs_per_second"]["pypy"]["min"] == 200.0
+    assert result["speedup"]["median"] == pytest.approx(((200 / 100) + (1000 / 300)) / 2)
+    assert result["version"] == "PyPy 7.3.11" and result["bit_identical"]

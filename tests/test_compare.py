@@ -130,6 +130,7 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     assert [s["name"] for s in results["skipped"]] == ["torch", "tf"]
     assert results["implementations"] == ["numpy"]
     assert results["verdict"]["compared"] is False and results["verdict"]["exit_code"] == 4
+    assert results["verdict"]["ok"] is False  # ok is exit status 0: a reader of ok fails too
     assert results["verdict"]["summary"] == ("Nothing compared: only the reference numpy ran "
                                              "(torch, tf skipped: see Settings).")
     assert "Nothing compared: only the reference numpy ran" in err  # --quiet's one line
@@ -787,18 +788,24 @@ def test_sweep_spec_variations():
 def test_plots_left_by_an_earlier_run_are_removed_and_other_files_kept(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "divergence.png").write_bytes(b"an earlier run's plot")
     (out / "sweep.png").write_bytes(b"an earlier sweep's plot")
+    (out / "regression_fit.png").write_bytes(b"the user's own, under a report's name")
     (out / "notes.txt").write_text("the user's own file")
+    (tmp_path / "notes.txt").write_text("outside --out")
+    (out / "results.json").write_text(json.dumps({"files": ["sweep.png", "report.md",
+                                                            "results.json", "../notes.txt"]}))
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert "sweep.png" not in results["files"]
-    assert not (out / "sweep.png").exists()
+    assert "sweep.png" not in results["files"] and "regression_fit.png" not in results["files"]
+    assert not (out / "sweep.png").exists()  # the earlier run's, as its results.json listed
+    # never touched: files no compare.py run listed, and names outside the report's
+    assert (out / "regression_fit.png").read_bytes() == b"the user's own, under a report's name"
     assert (out / "notes.txt").read_text() == "the user's own file"
-    assert ((out / "divergence.png").exists()) == ("divergence.png" in results["files"])
-    assert set(p.name for p in out.iterdir()) == set(results["files"]) | {"notes.txt"}
-    assert "removed " in capsys.readouterr().out.replace("\n", " ")
+    assert (tmp_path / "notes.txt").read_text() == "outside --out"  # "../notes.txt" listed
+    assert set(p.name for p in out.iterdir()) == set(results["files"]) | {
+        "notes.txt", "regression_fit.png"}
+    assert "removed sweep.png" in capsys.readouterr().out.replace("\n", " ")
 
 
 def test_the_report_records_its_environment(tmp_path):
@@ -807,7 +814,8 @@ def test_the_report_records_its_environment(tmp_path):
     code, results, out = run(tmp_path, *QUICK, "--parity-steps", "2")
     env = results["environment"]
     assert env["packages"]["numpy"] == np.__version__ == metadata.version("numpy")
-    assert env["packages"]["nnfs"] == "0.5.1"
+    assert env["packages"]["nnfs"] == metadata.version("nnfs")
+    assert set(env["packages"]) == {"numpy", "torch", "tensorflow", "keras", "nnfs"}
     assert env["python"].endswith(platform.python_version())
     assert env["cpus"] == os.cpu_count()
     if (ROOT / ".git").exists():  # a checkout: the commit, as git names it
@@ -852,11 +860,19 @@ def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
     assert not worse.ok and worse.worst_ratio == pytest.approx(2e-12 / 1e-12)  # at 0.0
     zero = metrics.difference("gradient", "w", a, a, atol=0.0, rtol=0.0)
     assert zero.ok and zero.worst_ratio == 0.0
-    with np.errstate(invalid="ignore"):  # at most 1 exactly when ok, non-finite values included
-        for x, y in (([np.inf], [np.inf]), ([np.nan], [np.nan]), ([np.nan], [1.0]),
-                     ([1.0], [np.nan]), ([0.0], [1e-13]), ([0.0], [2e-12])):
-            d = metrics.difference("gradient", "w", np.array(x), np.array(y))
-            assert (d.worst_ratio <= 1) == d.ok, (x, y, d)
+    # ok as numpy.allclose decides, non-finite values included (an infinite reference passed
+    # any other value: its bound atol + rtol*inf is infinite), and worst_ratio <= 1 exactly then
+    atol, rtol = metrics.tolerance("float64", "gradient")
+    for x, y in (([np.inf], [np.inf]), ([np.inf], [-np.inf]), ([np.inf], [0.0]),
+                 ([np.nan], [np.nan]), ([np.nan], [1.0]), ([1.0], [np.nan]), ([1.0], [np.inf]),
+                 ([0.0], [1e-13]), ([0.0], [2e-12]), ([-np.inf, 1.0], [-np.inf, 1 + 1e-11])):
+        d = metrics.difference("gradient", "w", np.array(x), np.array(y))
+        assert d.ok == np.allclose(y, x, rtol=rtol, atol=atol), (x, y, d)
+        assert (d.worst_ratio <= 1) == d.ok, (x, y, d)
+    # float32's atol scales with the largest finite |g|, not with an infinite one
+    g = np.array([np.inf, 1.0, 0.5])
+    d = metrics.difference("gradient", "w", g, g + [0.0, 0.0, 1.0], dtype="float32")
+    assert d.atol == pytest.approx(1e-4) and not d.ok
 
 
 def test_the_divergence_table_shows_the_bound_and_the_worst_step():

@@ -2,8 +2,8 @@
 
 Cases: the six built-in networks at their initial weights (MNIST on 8 rows with injected
 dropout masks) and 20 seeded random small specs (depth 1-3, widths 1-16, every
-activation, every loss, L1/L2, dropout). Tolerances are shared.metrics.TOLERANCES
-(shared.metrics.TOLERANCES): float64 atol 1e-12 / rtol 1e-10; float32 atol 1e-6 /
+activation, every loss, L1/L2, dropout). Tolerances are shared.metrics.TOLERANCES:
+float64 atol 1e-12 / rtol 1e-10; float32 atol 1e-6 /
 rtol 1e-5, gradients max(1e-6, 1e-4 max|g|). impl_pure is float64 only. Second tests hold
 the agreement achieved: float64 atol 1e-14 / rtol 1e-12, float32 32 ulps of each array's
 largest value.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import in_ci, require
 from nnfs.datasets import spiral_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,6 +278,7 @@ def test_10_trained_networks_at_200_epochs(keep_global_rng):
     # numbers the step's docstring states are the independent run's, rounded as printed.
     from shared import implementations
 
+    require("torch", "tf")  # the docstring speaks for all four
     module = step(10)
     results = module.run()
     _, params = _spiral_spec_and_params()
@@ -286,7 +288,7 @@ def test_10_trained_networks_at_200_epochs(keep_global_rng):
     trained = _book_training(X, y, params, module.DEFAULT_EPOCHS)
     loss, accuracy = _book_evaluation(trained, X, y)
     val_loss, val_accuracy = _book_evaluation(trained, X_val, y_val)
-    assert set(results) == set(implementations.IMPLEMENTATIONS)  # CI installs every framework
+    assert set(results) == set(implementations.IMPLEMENTATIONS)
     tolerance = {"numpy": 1e-10, "pure": 1e-10, "torch": 1e-9, "tf": 1e-9}
     for name, result in results.items():
         assert_close([result["untrained_loss"], result["loss"], result["val_loss"]],
@@ -309,9 +311,10 @@ def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     # The docstring's 3000-epoch story, from the book's loop written out above; impl_numpy's
     # fit history against it (the same operations in the same order: equal here to 1e-12 and
     # measured bit for bit). torch and Keras add in other orders and part in the third digit:
-    # their final losses as the docstring states them, on this machine class.
+    # to two digits everywhere, and on the CI machine class as the docstring states them.
     from shared import implementations
 
+    require("torch", "tf")
     module = step(10)
     doc = " ".join(module.__doc__.split())
     spec, params = _spiral_spec_and_params()
@@ -325,7 +328,8 @@ def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     stated = (f"(NumPy: {loss:.4f}, accuracy {accuracy:.3f}) while the validation loss, lowest "
               f"({val_loss[lowest]:.3f}) at epoch {lowest + 1}, climbs back to "
               f"{val_loss[-1]:.3f} and the validation accuracy wanders between "
-              f"{val_accuracy[200:].min():.2f} and {val_accuracy[200:].max():.2f}")
+              f"{val_accuracy[200:].min():.2f} and {val_accuracy[200:].max():.2f} after epoch "
+              f"200")
     assert stated in doc
     # Overfitting, independently of the digits: the validation loss ends well above its lowest.
     assert val_loss[-1] > val_loss[lowest] + 0.2 and lowest < 1000
@@ -341,7 +345,8 @@ def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
         other.fit(X, y, epochs=3000, eval_every=3000)  # tf: one graph for the 3000 epochs
         finals.append(other.evaluate(X, y)["loss"])
         assert abs(finals[-1] - loss) < 0.01  # the same training, to two digits
-    assert f"(torch ends at {finals[0]:.4f}, Keras at {finals[1]:.4f})" in doc
+    if in_ci():  # other BLAS builds add in other orders again
+        assert f"(on the CI machine torch ends at {finals[0]:.4f}, Keras at {finals[1]:.4f})" in doc
     readme = (WALKTHROUGH / "README.md").read_text(encoding="utf-8")
     assert f"`--epochs 3000` reaches about {accuracy:.2f}" in readme
 

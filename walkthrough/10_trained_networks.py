@@ -17,11 +17,12 @@ After the default 200 epochs every implementation prints the same digits: loss
 0.4673, accuracy 0.840; validation loss 0.6322, accuracy 0.740. Run
 ``--epochs 3000`` to see the training loss fall much further (NumPy: 0.1240,
 accuracy 0.953) while the validation loss, lowest (0.591) at epoch 306, climbs
-back to 0.855 and the validation accuracy wanders between 0.68 and 0.83: the
-network grows ever more confident on its 300 training points, mistakes on new
-points included. That is overfitting. Over thousands of epochs the implementations
-part in the third digit (torch ends at 0.1247, Keras at 0.1193): each adds in its
-own order, and differences in the last bit grow as training goes on.
+back to 0.855 and the validation accuracy wanders between 0.68 and 0.83 after
+epoch 200: the network grows ever more confident on its 300 training points,
+mistakes on new points included. That is overfitting. Over thousands of epochs the
+implementations part in the third digit (on the CI machine torch ends at 0.1247,
+Keras at 0.1193): each adds in its own order, and differences in the last bit grow
+as training goes on.
 An implementation whose framework is not installed is skipped.
 """
 import argparse

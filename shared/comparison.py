@@ -286,6 +286,14 @@ def _judge_divergences(run: Run, diverged: dict) -> None:
             run.failures.append(f"{name}: {impl} diverged in training {where}: {message}")
 
 
+def _evaluation(model, X, y, validation) -> dict:
+    """Loss and accuracy on the training and validation data, dropout off (model.evaluate)."""
+    train = model.evaluate(X, y)
+    val = model.evaluate(*validation) if validation else {"loss": None, "accuracy": None}
+    return {"loss": train["loss"], "accuracy": train["accuracy"], "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"]}
+
+
 def train_all(run: Run, progress) -> tuple[dict, dict]:
     """Fit each implementation from the same weights, data order and masks."""
     d = run.data
@@ -305,6 +313,7 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
 
         try:
             model = run.build(impl)
+            untrained = _evaluation(model, d.X_train, d.y_train, validation)
             start = time.perf_counter()
             history = model.fit(d.X_train, d.y_train, epochs=run.epochs,
                                 batch_size=run.batch_size, seed=run.spec.training.seed,
@@ -326,7 +335,8 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                                                             "seconds")},
                          "seconds": seconds,
                          "seconds_per_epoch": statistics.median(history["seconds"]),
-                         "final": final, "distance_from_reference": None}
+                         "untrained": untrained, "final": final,
+                         "distance_from_reference": None}
     _judge_divergences(run, diverged)
     if REFERENCE in models:
         ref = metrics.flatten(models[REFERENCE].parameters())

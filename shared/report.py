@@ -236,12 +236,25 @@ def _log_values(values) -> np.ndarray:
     return np.where(np.isfinite(v), np.clip(v, TINY, HUGE), np.nan)
 
 
+def _from_untrained(run: dict) -> dict:
+    """The history with the untrained network as epoch 0 (evaluated, dropout off)."""
+    h, u = run["history"], run.get("untrained")
+    if not u:
+        return h
+    h = dict(h, epoch=[0, *h["epoch"]], loss=[u["loss"], *h["loss"]],
+             accuracy=[u["accuracy"], *h["accuracy"]])
+    if h["val_loss"]:
+        h.update(val_loss=[u["val_loss"], *h["val_loss"]],
+                 val_accuracy=[u["val_accuracy"], *h["val_accuracy"]])
+    return h
+
+
 def plot_loss_accuracy(training: dict) -> bytes:
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     for k, (impl, run) in enumerate(training.items()):
         # thinner lines on top, so that curves which agree stay visible
-        h, style = run["history"], {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
+        h, style = _from_untrained(run), {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
         if len(h["epoch"]) <= 3:  # a line through one point draws nothing (MNIST: 1 epoch)
             style.update(marker="o", markersize=max(9 - 2 * k, 3))
         ax_loss.plot(h["epoch"], _log_values(h["loss"]), label=f"{impl} train", **style)
@@ -250,8 +263,9 @@ def plot_loss_accuracy(training: dict) -> bytes:
             ax_loss.plot(h["epoch"], _log_values(h["val_loss"]), "--", label=f"{impl} val",
                          **style)
             ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", **style)
-    ax_loss.set(xlabel="epoch", ylabel=f"loss (0 drawn at {TINY:g})", yscale="log", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_loss.set(xlabel="epoch (0: untrained)", ylabel=f"loss (0 drawn at {TINY:g})", yscale="log",
+                title="loss")
+    ax_acc.set(xlabel="epoch (0: untrained)", ylabel="accuracy", title="accuracy")
     ax_loss.legend(fontsize=8)
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
@@ -606,7 +620,8 @@ def sections(run, results: dict) -> list[Section]:
             f"{train['epochs']} epochs, batch size {train['batch_size'] or 'full'}; every "
             f"implementation sees the same data order and dropout masks (shared.training). Over "
             f"many epochs training is chaotic, so the distance after training is informational; "
-            f"the verdict comes from section 3. Loss: the mean of the last epoch's step losses "
+            f"the verdict comes from section 3. Untrained loss (epoch 0 of the plot): the "
+            f"initial network evaluated, dropout off. Loss: the mean of the last epoch's step losses "
             f"(each taken before its update, dropout on, as nnfs and Keras report it); accuracy "
             f"({ACCURACY[spec.metric]}) and the validation columns: after the last epoch, "
             f"dropout off; ms / epoch: the "
@@ -617,17 +632,18 @@ def sections(run, results: dict) -> list[Section]:
                if run.mode == "native" else "")],
             plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
                    "time_per_epoch"])
-        table = Table("Final metrics", ["implementation", "loss", "accuracy", "val loss",
-                                        "val accuracy", "ms / epoch", "total s",
+        table = Table("Final metrics", ["implementation", "untrained loss", "loss", "accuracy",
+                                        "val loss", "val accuracy", "ms / epoch", "total s",
                                         f"distance from {REFERENCE}"])
         for impl, r in train["implementations"].items():
             fin = r["final"]
-            table.add(impl, f(fin["loss"]), f(fin["accuracy"]), f(fin["val_loss"]),
+            table.add(impl, f(r["untrained"]["loss"]), f(fin["loss"]), f(fin["accuracy"]),
+                      f(fin["val_loss"]),
                       f(fin["val_accuracy"]), f(1e3 * r["seconds_per_epoch"]), f(r["seconds"]),
                       f(r["distance_from_reference"]))
         for impl in run.impls:
             if impl not in train["implementations"]:  # it raised or diverged: see the Summary
-                table.add(impl, "no result (see Summary)", *[""] * 6, bad=True)
+                table.add(impl, "no result (see Summary)", *[""] * 7, bad=True)
         s.tables.append(table)
         stalled = _stalled(train["implementations"].get(REFERENCE))
         if stalled:
@@ -889,11 +905,14 @@ RESULTS_SCHEMA = {
                          "epochs": {"type": "integer"}, "batch_size": {"type": "integer"},
                          "implementations": {"type": "object", "additionalProperties": {
                              "type": "object",
-                             "required": ["history", "seconds", "seconds_per_epoch", "final",
-                                          "distance_from_reference"],
+                             "required": ["history", "seconds", "seconds_per_epoch",
+                                          "untrained", "final", "distance_from_reference"],
                              "properties": {
                                  "history": _HISTORY, "seconds": _NUM,
                                  "seconds_per_epoch": _NUM,
+                                 "untrained": {"type": "object",
+                                               "required": ["loss", "accuracy", "val_loss",
+                                                            "val_accuracy"]},
                                  "final": {"type": "object",
                                            "required": ["loss", "accuracy", "val_loss",
                                                         "val_accuracy"]},

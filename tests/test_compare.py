@@ -77,10 +77,18 @@ def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
              if d["quantity"] == "gradient"}
     names = set(load("xor").parameter_shapes())
     assert grads == {(impl, name) for impl in impls.split(",")[1:] for name in names}
+    spec = load("xor")
+    data = datasets.load("xor")
+    at_init = implementations.build("numpy", spec, weights.initial(spec, 1)).evaluate(
+        data.X_train, data.y_train)
     for impl in impls.split(","):
-        history = results["training"]["implementations"][impl]["history"]
+        trained = results["training"]["implementations"][impl]
+        history = trained["history"]
         assert history["epoch"][-1] == 40 and len(history["loss"]) == len(history["seconds"])
         assert results["parity"]["finite_difference"]["errors"][impl].keys() == names
+        # epoch 0 of the plot: the network before training, in every implementation alike
+        assert trained["untrained"]["loss"] == pytest.approx(at_init["loss"], rel=1e-12)
+        assert trained["untrained"]["accuracy"] == at_init["accuracy"]
     div = results["divergence"]
     assert div["steps"] == 20
     for check in div["implementations"].values():

@@ -256,7 +256,7 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
         checks[impl] = {"reference": label, "distance": list(check.distance),
                         "noise_floor": list(check.floor), "bound": list(check.bound),
                         "ok": ok, "first_bad_step": check.first_bad_step,
-                        "worst_ratio": check.worst_ratio,
+                        "worst_ratio": check.worst_ratio, "worst_step": check.worst_step,
                         "diverged_step": check.diverged_step, "message": message}
         paths[impl] = path[-1]
     drift = {}

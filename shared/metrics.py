@@ -282,6 +282,7 @@ class TrajectoryCheck:
     first_bad_step: int | None  # the first step whose distance exceeds its bound
     worst_ratio: float          # max over steps of distance / bound (inf/inf steps left out)
     diverged_step: int | None = None  # the first step with a non-finite distance or floor
+    worst_step: int | None = None     # the step of worst_ratio
 
     def describe(self, label: str = "") -> str:
         prefix = f"{label}: " if label else ""
@@ -304,12 +305,14 @@ def check_trajectory(distance, floor, factor: float = TRAJECTORY_FACTOR,
     bad = np.flatnonzero(~(distance <= bound))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(np.isnan(distance), np.inf, distance) / bound
-    ratio = ratio[~np.isnan(ratio)]  # inf / inf: both runs diverged, no ratio to speak of
+    # inf / inf: both runs diverged, no ratio to speak of
+    ratio = np.where(np.isnan(ratio), -np.inf, ratio)
+    worst = int(np.argmax(ratio)) if ratio.size and ratio.max() > -np.inf else None
     blown = np.flatnonzero(~np.isfinite(distance) | ~np.isfinite(floor))
     return TrajectoryCheck(tuple(distance.tolist()), tuple(floor.tolist()), tuple(bound.tolist()),
                            bad.size == 0, int(bad[0]) if bad.size else None,
-                           float(ratio.max()) if ratio.size else math.nan,
-                           int(blown[0]) if blown.size else None)
+                           math.nan if worst is None else float(ratio[worst]),
+                           int(blown[0]) if blown.size else None, worst)
 
 
 # ----------------------------------------------------------------------- finite differences

@@ -535,6 +535,15 @@ ACCURACY = {  # shared.training.accuracy, per spec metric
 }
 
 
+def _add_table(section: Section, table: Table, results: dict) -> None:
+    """The table, or where it has no rows, why: nothing compared, or the others raised."""
+    if table.rows:
+        section.tables.append(table)
+    else:
+        section.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
+                                  else NO_ROWS)
+
+
 def _step(step: int | None) -> str:
     return "—" if step is None else str(step)
 
@@ -548,16 +557,6 @@ def _stalled(reference: dict | None) -> str | None:
     return (f"Note: {REFERENCE}'s training loss did not fall ({fmt(losses[0])} at the first "
             f"record, {fmt(losses[-1])} at the last): these settings do not train this network. "
             f"The implementations can still agree; the verdict is about agreement.")
-
-
-def worst_step(check: dict) -> int | None:
-    """The step of a divergence check's worst distance / bound (inf/inf steps left out, as in
-    shared.metrics.check_trajectory), or None."""
-    distance, bound = _floats(check["distance"]), _floats(check["bound"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(np.isnan(distance), np.inf, distance) / bound
-    ratio = np.where(np.isnan(ratio), -np.inf, ratio)
-    return int(np.argmax(ratio)) if ratio.size and ratio.max() > -np.inf else None
 
 
 def sections(run, results: dict) -> list[Section]:
@@ -598,11 +597,7 @@ def sections(run, results: dict) -> list[Section]:
                       f"{d['pair'][1]} vs {d['pair'][0]}", f(d["max_abs"]), f(d["max_rel"]),
                       f"{d['atol']:.3g}", f"{d['rtol']:.3g}", f(d["worst_ratio"]),
                       "yes" if d["ok"] else "NO", bad=not d["ok"])
-        if table.rows:
-            s.tables.append(table)
-        else:
-            s.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
-                                else NO_ROWS)
+        _add_table(s, table, results)
         fd = parity["finite_difference"]
         s.paragraphs.append(f"Finite differences: {fd['note']}.")
         if fd["errors"]:
@@ -672,13 +667,9 @@ def sections(run, results: dict) -> list[Section]:
             if c["diverged_step"] is not None:
                 verdict += f"; diverged (non-finite parameters) at step {c['diverged_step']}"
             table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),
-                      f(c["bound"][-1]), f(c["worst_ratio"]), _step(worst_step(c)), verdict,
+                      f(c["bound"][-1]), f(c["worst_ratio"]), _step(c["worst_step"]), verdict,
                       bad=not c["ok"])
-        if table.rows:
-            s.tables.append(table)
-        else:
-            s.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
-                                else NO_ROWS)
+        _add_table(s, table, results)
         out.append(s)
     if results["native"]:
         s = Section("4. Native mode: drift from the nnfs formulas", [
@@ -832,10 +823,11 @@ _HISTORY = {
 _TRAJECTORY = {
     "type": "object",
     "required": ["reference", "distance", "noise_floor", "bound", "ok", "first_bad_step",
-                 "worst_ratio", "diverged_step", "message"],
+                 "worst_ratio", "worst_step", "diverged_step", "message"],
     "properties": {"reference": {"type": "string"}, "distance": _NUMS, "noise_floor": _NUMS,
                    "bound": _NUMS, "ok": {"type": "boolean"}, "first_bad_step": _INT_OR_NULL,
-                   "worst_ratio": _NUM, "diverged_step": _INT_OR_NULL,
+                   "worst_ratio": _NUM, "worst_step": _INT_OR_NULL,
+                   "diverged_step": _INT_OR_NULL,
                    "message": {"type": "string"}},
 }
 _SWEEP_RESULT = {

@@ -883,11 +883,14 @@ def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
     assert d.atol == pytest.approx(1e-4) and not d.ok
 
 
-def test_the_divergence_table_shows_the_bound_and_the_worst_step():
-    check = {"distance": [0.0, 1e-13, 5e-12, "inf"], "bound": [1e-12, 1e-12, 1e-12, "inf"]}
-    assert report.worst_step(check) == 2  # inf / inf left out, as check_trajectory does
-    assert report.worst_step({"distance": ["nan"], "bound": [1e-12]}) == 0
-    assert report.worst_step({"distance": [], "bound": []}) is None
+def test_the_worst_ratio_comes_with_its_step():
+    inf, nan = float("inf"), float("nan")
+    check = metrics.check_trajectory([0.0, 1e-13, 5e-11, inf], [1e-13, 1e-13, 1e-13, inf])
+    # bound max(10 x 1e-13, 1e-12) = 1e-12: 5e-11 is 50x it at step 2; inf / inf is left out
+    assert check.worst_step == 2 and check.worst_ratio == pytest.approx(50.0)
+    check = metrics.check_trajectory([nan], [1e-13])
+    assert check.worst_step == 0 and check.worst_ratio == inf
+    assert metrics.check_trajectory([inf], [inf]).worst_step is None
 
 
 def test_a_reference_whose_loss_does_not_fall_gets_a_note():

@@ -59,6 +59,19 @@ class SpecError(ValueError):
     """A network spec that cannot be built; the message names the field and what was expected."""
 
 
+def _floats(settings) -> None:
+    """Turn the integers given for ``settings``' float fields (TOML ``1``, Python ``2**64``) into floats.
+
+    torch and TensorFlow refuse Python integers beyond 64 bits where they take a float; a
+    value too large for a float is left for validate to refuse by name.
+    """
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if (f.type == "float" and isinstance(value, int) and not isinstance(value, bool)
+                and _finite(value)):
+            object.__setattr__(settings, f.name, float(value))
+
+
 @dataclass(frozen=True)
 class Layer:
     """One entry of a spec's layer list: a dense layer, a dropout layer or an activation."""
@@ -72,6 +85,9 @@ class Layer:
     weight_l2: float = 0.0
     bias_l1: float = 0.0
     bias_l2: float = 0.0
+
+    def __post_init__(self):
+        _floats(self)
 
     @property
     def regularized(self) -> bool:
@@ -94,6 +110,9 @@ class Optimizer:
     initial_accumulator: float = 0.1  # Keras Adagrad only (variant "keras")
     clip_value: float = 0.0  # 0 = no clipping by value
     clip_norm: float = 0.0  # 0 = no clipping by global norm
+
+    def __post_init__(self):
+        _floats(self)
 
 
 @dataclass(frozen=True)

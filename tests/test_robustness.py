@@ -368,6 +368,31 @@ def test_layer_names_that_are_framework_attributes_work_everywhere(name):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("name", IMPLS)
+@pytest.mark.parametrize("optimizer", [
+    {"type": "adam", "epsilon": 10 ** 20, "clip_value": 10 ** 19},
+    {"type": "sgd", "learning_rate": 2 ** 64},
+    {"type": "adagrad", "initial_accumulator": 10 ** 20},
+], ids=["adam", "sgd", "adagrad"])
+def test_integer_settings_beyond_64_bits_train_everywhere(name, optimizer):
+    """TOML integers have no limit, and torch and TensorFlow refuse a Python int beyond 64 bits
+    where they take a float (torch raised OverflowError on clip_value = 10**19, Keras a
+    TypeError on epsilon = 10**20): the spec keeps every float setting as a float."""
+    require(name)
+    for variant in ("nnfs", "keras"):
+        spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "softmax"}],
+                       "categorical_crossentropy", optimizer, variant=variant)
+        assert all(type(getattr(spec.optimizer, key)) is float for key in optimizer if key != "type")
+        params = weights.initial(spec, seed=2, scheme="glorot_uniform")
+        models = {impl: implementations.build(impl, spec, params) for impl in ("numpy", name)}
+        for model in models.values():
+            model.step(X4, Y_CLASSES)
+        expected, got = models["numpy"].parameters(), models[name].parameters()
+        for key in expected:
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{variant} {key}")
+
+
 @pytest.mark.parametrize("case", list(BYPASSES))
 def test_spec_built_directly_is_validated_too(case):
     """Before, dataclasses.replace skipped validation: an 'adamw' spec trained with Adam."""

@@ -85,7 +85,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     from_logits = False
@@ -94,10 +94,11 @@ class BinaryCrossentropy:
         self.variant = variant
 
     def forward(self, y_pred, y_true):
-        p = np.clip(y_pred, CLIP, 1 - CLIP) if self.variant == "nnfs" else y_pred
+        nnfs = self.variant == "nnfs"
+        p = np.clip(y_pred, CLIP, 1 - CLIP) if nnfs else y_pred
         with np.errstate(divide="ignore"):
-            log_p, log_1mp = np.log(p), np.log(1 - p)
-        if self.variant != "nnfs":  # torch's BCELoss clamps each log at -100
+            log_p, log_1mp = np.log(p), np.log(1 - p) if nnfs else np.log1p(-p)
+        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
             log_p, log_1mp = np.maximum(log_p, -100), np.maximum(log_1mp, -100)
         sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return np.mean(np.mean(sample_losses, axis=-1))

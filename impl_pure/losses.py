@@ -33,6 +33,10 @@ def _log(x):
     return log(x) if x > 0 else -inf
 
 
+def _log1p(x):
+    return log1p(x) if x > -1 else -inf
+
+
 def _mean(values):
     return pairwise_sum(values) / len(values)  # np.mean's order of additions
 
@@ -92,7 +96,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     from_logits = False
@@ -107,8 +111,8 @@ class BinaryCrossentropy:
             losses = []
             for p, t in zip(p_row, t_row):
                 p = min(max(p, CLIP), 1 - CLIP) if nnfs else p
-                log_p, log_1mp = _log(p), _log(1 - p)
-                if not nnfs:  # torch's BCELoss clamps each log at -100
+                log_p, log_1mp = _log(p), _log(1 - p) if nnfs else _log1p(-p)
+                if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
                     log_p, log_1mp = max(log_p, -100.0), max(log_1mp, -100.0)
                 losses.append(-(t * log_p + (1 - t) * log_1mp))
             sample_losses.append(_mean(losses))

@@ -101,14 +101,14 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(Loss):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
 
     def forward(self, y_pred, y_true):
         nnfs = self.variant == "nnfs"
         p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP) if nnfs else y_pred
-        log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p)
-        if not nnfs:  # torch's BCELoss clamps each log at -100
+        log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p) if nnfs else tf.math.log1p(-p)
+        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
             log_p, log_1mp = tf.maximum(log_p, -100), tf.maximum(log_1mp, -100)
         sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))

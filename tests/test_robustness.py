@@ -651,6 +651,31 @@ def test_torch_variant_bce_gradient_is_torchs_near_0_and_1(name):
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_torch_variant_bce_loss_is_torchs_for_a_well_fitted_model(name):
+    """Variant "torch" takes torch's BCELoss value, which computes log(1 - p) as log1p(-p): with
+    an output bias of -30 and targets 0, p ~ 1e-13 and the loss -log(1 - p) ~ 1e-13, which
+    log(1 - p) gets ~1e-3 relative wrong (1 - p keeps only ~3 digits of p). Golden: torch's
+    F.binary_cross_entropy over a forward written here."""
+    require(name)
+    require("torch")
+    import torch
+    import torch.nn.functional as F
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
+                       {"type": "dense", "units": 1}, {"type": "sigmoid"}], "binary_crossentropy",
+                   metric="binary", variant="torch")
+    params = weights.initial(spec, seed=1, scheme="glorot_uniform")
+    params["dense2.bias"] = np.array([-30.0])
+    y = np.zeros((4, 1))
+    t = {k: torch.tensor(v) for k, v in params.items()}
+    hidden = torch.tanh(torch.tensor(X4) @ t["dense1.weight"] + t["dense1.bias"])
+    p = torch.sigmoid(hidden @ t["dense2.weight"] + t["dense2.bias"])
+    expected = F.binary_cross_entropy(p, torch.tensor(y)).item()
+    assert 1e-14 < expected < 1e-12
+    got = implementations.build(name, spec, params).loss(X4, y)
+    assert got == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_nan_loss_stops_training_with_epoch_and_step(name):
     """SGD with lr 1e60 on a linear model: the weights grow ~1e60x per step, so the loss
     (squared) passes 1e308 at the 4th update: epoch 2, step 2 with two batches per epoch."""

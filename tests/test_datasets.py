@@ -290,6 +290,15 @@ def test_mnist_npz(tmp_path):
     assert data.y_train.dtype == np.int64
 
 
+def test_mnist_npz_file_given_directly_in_any_case(tmp_path):
+    """An .npz file may be given as data_dir itself; "DIGITS.NPZ" was refused as "a file"."""
+    arrays = npz_arrays()
+    for name in ("digits.npz", "DIGITS.NPZ"):
+        with open(tmp_path / name, "wb") as handle:
+            np.savez(handle, **arrays)
+        np.testing.assert_array_equal(datasets.mnist(tmp_path / name).y_val, arrays["y_test"])
+
+
 UNPICKLED = []
 
 

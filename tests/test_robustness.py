@@ -915,6 +915,51 @@ def test_api_misuse_found_by_a_review_gets_named_errors():
         model.set_parameters(masked)
 
 
+def test_api_misuse_found_by_a_second_review_gets_named_errors(tmp_path):
+    """Each was a raw error (TypeError, NumPy's 'need at least one array to concatenate',
+    urllib's 'Timeout value out of range', safetensors' 'Unknown dtype'), a wrong hint (a
+    directory called a corrupt file), a refused valid value (a NumPy float fraction, an upper-case
+    .NPZ suffix) or a silently accepted one (shuffle="no" shuffled)."""
+    from shared import networks
+
+    spec = networks.load("spiral")
+    model = implementations.build("numpy", spec, weights.initial(spec))
+    for path in (None, "", 3):
+        with pytest.raises(WeightsError, match=r"weight file path: expected a file path"):
+            model.save(path)
+        with pytest.raises(WeightsError, match=r"weight file path: expected a file path"):
+            model.load(path)
+    with pytest.raises(WeightsError, match=r"a directory; expected a safetensors file"):
+        model.load(tmp_path)
+    target = tmp_path / "w.safetensors"
+    model.save(target)
+    before = target.read_bytes()
+    for params, message in (({}, r"params: expected a non-empty mapping .* an empty mapping"),
+                            ([1.0], r"params: expected a non-empty mapping .* got list"),
+                            ({1: np.zeros(2)}, r"params: expected str names, got 1"),
+                            ({"a": np.zeros(2, complex)}, r"params\['a'\]: expected a real "
+                                                         r"numeric array, got dtype complex128"),
+                            ({"a": np.array([None])}, r"got dtype object")):
+        with pytest.raises(WeightsError, match=message):
+            weights.save(target, params)
+    assert target.read_bytes() == before
+    X, y = datasets.for_spec(spec).X_train, datasets.for_spec(spec).y_train
+    for flag in ("shuffle", "verbose", "progress"):
+        with pytest.raises(TypeError, match=rf"{flag}: expected True or False, got str 'no'"):
+            model.fit(X, y, epochs=1, **{flag: "no"})
+    with pytest.raises(datasets.DataError, match=r"y: expected class labels of shape \(n,\) "
+                                                 r"with n >= 1, got shape \(0,\)"):
+        datasets.stratified_split(np.zeros(0, int), 0.5, 0)
+    train, test = datasets.stratified_split(np.repeat([0, 1], 5), np.float32(0.2), 0)
+    assert (len(train), len(test)) == (8, 2)
+    digests = {f"{stem}.gz": "00" * 32 for stem in datasets.MNIST_FILES.values()}
+    for timeout in (-1, 0, float("nan"), "60", True):
+        with pytest.raises(datasets.DataError, match=r"timeout: expected a number of seconds > 0"):
+            datasets.download_mnist(tmp_path / "dl", "http://127.0.0.1:1", digests,
+                                    timeout=timeout)
+    assert not (tmp_path / "dl").exists()
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "\u00b2", "99999999999999999999", "1025"])
 def test_a_thread_count_outside_1_to_1024_is_named(value, monkeypatch):
     """'\u00b2' passed isdigit() and failed int(); a huge count overflowed inside torch."""

@@ -257,6 +257,11 @@ def configure(args, console) -> comparison.Run:
                          "so there is nothing to compare; add another implementation "
                          "(--impls pure,numpy,torch) or use --dtype float64")
 
+    try:
+        checks.check_settings(spec, args.dtype)
+    except SpecError as error:
+        raise UsageError(f"--dtype {args.dtype}: {error}") from None
+
     if args.data_dir is not None and spec.dataset.name != "mnist":
         raise UsageError(f"--data-dir: only the mnist dataset is read from files; network "
                          f"{spec.name!r} trains on {spec.dataset.name!r}")
@@ -408,7 +413,7 @@ def sweep_configs(args, spec, n: int, notes: list) -> list:
                                             regs)))
     for config in configs:
         try:
-            config.apply(spec)
+            checks.check_settings(config.apply(spec), args.dtype)
         except (SpecError, ValueError) as error:
             raise UsageError(f"--sweep: configuration {config.label!r}: {error}") from None
     return configs

@@ -11,7 +11,8 @@ import numpy as np
 
 from impl_numpy import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.checks import (check_dtype, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -61,6 +62,7 @@ class Model(TrainingMixin):
     def __init__(self, spec, params, dtype="float64"):
         self.spec = spec
         self.np_dtype = np.dtype(check_dtype(dtype))
+        check_settings(spec, self.np_dtype)
         params = weights.check(spec, params, dtype=self.np_dtype)
         shapes = spec.parameter_shapes()
         total = sum(int(np.prod(shape)) for shape in shapes.values())

@@ -28,7 +28,8 @@ import tensorflow as tf
 
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.checks import (check_dtype, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.implementations import THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 
@@ -195,6 +196,7 @@ class Model(TrainingMixin):
         self.np_dtype = np.dtype(dtype)
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
+        check_settings(spec, self.np_dtype)
         params = weights.check(spec, params, dtype=self.np_dtype)
         self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
                                dtype)

@@ -18,7 +18,8 @@ from torch import nn
 
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.checks import (check_dtype, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.implementations import thread_count
 from shared.training import TrainingMixin
 
@@ -136,6 +137,7 @@ class Model(TrainingMixin):
         self.np_dtype = np.dtype(dtype)
         # Native mode is torch's arithmetic, which impl_numpy implements as variant "torch".
         self.variant = spec.variant if mode == "exact" else "torch"
+        check_settings(spec, self.np_dtype)
         params = weights.check(spec, params, dtype=self.np_dtype)
         # torch layout: weight (n_neurons, n_inputs), the transpose of the canonical one.
         shapes = {name: shape[::-1] for name, shape in spec.parameter_shapes().items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.spec import Spec
+from shared.spec import Spec, SpecError
 
 
 class InputError(ValueError):
@@ -26,6 +26,29 @@ def check_dtype(dtype, allowed=DTYPES) -> str:
         expected = " or ".join(repr(a) for a in allowed)
         raise ValueError(f"dtype: expected {expected} (a name or a NumPy dtype), got {dtype!r}")
     return name
+
+
+def check_settings(spec: Spec, dtype) -> None:
+    """Refuse a spec setting that the model's ``dtype`` cannot hold (the spec checks float64's
+    range): in float32 a clip_norm of 1e39 is inf and its scale inf/inf NaN, and an epsilon of
+    1e-50 is 0, which a zero gradient divides by."""
+    info, name = np.finfo(dtype), np.dtype(dtype).name
+    largest = float(info.max)  # a Python float: against an np.float32, 1e39 would be cast first
+    o = spec.optimizer
+    settings = [(f"optimizer.{key}", getattr(o, key), largest) for key in
+                ("learning_rate", "decay", "epsilon", "initial_accumulator", "clip_value",
+                 "clip_norm")]
+    for i, layer in enumerate(spec.layers):
+        settings.append((f"layers[{i}].alpha", layer.alpha, largest))
+        settings += [(f"layers[{i}].{key}", getattr(layer, key), largest / 2)  # 2 * l2 * w
+                     for key in ("weight_l1", "weight_l2", "bias_l1", "bias_l2")]
+    for where, value, limit in settings:
+        if value > limit:
+            raise SpecError(f"{where}: expected at most {limit:.4g} for a {name} model, got "
+                            f"{value!r} (use float64, or a smaller value)")
+    if np.dtype(dtype).type(o.epsilon) == 0:
+        raise SpecError(f"optimizer.epsilon: expected a value that stays above 0 in {name} (at "
+                        f"least {info.smallest_subnormal:.4g}), got {o.epsilon!r}")
 
 
 def _is_real(array: np.ndarray) -> bool:

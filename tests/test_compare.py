@@ -365,6 +365,12 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--optimizer", "sgd", "--beta-1", "0.5"], "--beta-1: optimizer.beta_1: not used by sgd"),
     (["--l2", "1e308"], "--l2: layers[0].weight_l2: expected a factor whose gradient term"),
     (["--seed", "99999999999999999999"], "--seed: training.seed: expected an integer < 2**63"),
+    # beyond float32: a model would refuse it at build time (float64's range is the spec's)
+    (["--dtype", "float32", "--l2", "2e38"], "--dtype float32: layers[0].weight_l2: expected at "
+                                             "most 1.701e+38 for a float32 model, got 2e+38"),
+    (["--sweep", *QUICK, "--dtype", "float32", "--sweep-lrs", "1e39"],
+     "--sweep: configuration 'sgd lr=1e+39 full none': optimizer.learning_rate: expected at "
+     "most 3.403e+38 for a float32 model"),
     # ran out of memory: every trajectory keeps the parameters after each step
     (["--parity-steps", str(10 ** 20)], "--parity-steps: expected at most 129,198 for network "
                                         "'spiral', got 100,000,000,000,000,000,000 (each "

@@ -393,6 +393,29 @@ def test_integer_settings_beyond_64_bits_train_everywhere(name, optimizer):
                                        err_msg=f"{variant} {key}")
 
 
+@pytest.mark.parametrize("name", [impl for impl in IMPLS if impl != "pure"])
+@pytest.mark.parametrize("layer, optimizer, field", [
+    ({}, {"type": "sgd", "clip_norm": 1e39}, "optimizer.clip_norm"),
+    ({}, {"type": "sgd", "clip_value": 1e39}, "optimizer.clip_value"),
+    ({}, {"type": "adam", "epsilon": 1e-50}, "optimizer.epsilon"),
+    ({"weight_l2": 2e38}, {"type": "sgd"}, "layers[0].weight_l2"),
+], ids=["clip_norm", "clip_value", "epsilon", "l2"])
+def test_settings_beyond_float32_are_refused_by_a_float32_model(name, layer, optimizer, field):
+    """The spec checks float64's range. In float32, Keras's clip by norm 1e39 (inf) made every
+    parameter NaN, torch raised 'value cannot be converted to type float without overflow' on a
+    clip value of 1e39, and an epsilon of 1e-50 is 0, which a dead unit's zero gradient divides."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 3, **layer}, {"type": "softmax"}],
+                   "categorical_crossentropy", optimizer)
+    params = weights.initial(spec, seed=2, scheme="glorot_uniform")
+    with pytest.raises(SpecError, match=rf"{re.escape(field)}: expected .* for a float32 model|"
+                                        rf"{re.escape(field)}: expected a value that stays above 0"):
+        implementations.build(name, spec, params, "float32")
+    model = implementations.build(name, spec, params, "float64")
+    model.step(X4, Y_CLASSES)
+    assert all(np.isfinite(value).all() for value in model.parameters().values())
+
+
 @pytest.mark.parametrize("case", list(BYPASSES))
 def test_spec_built_directly_is_validated_too(case):
     """Before, dataclasses.replace skipped validation: an 'adamw' spec trained with Adam."""

@@ -76,15 +76,17 @@ def nnfs_abs(param):
 class Dropout(nn.Module):
     """Inverted dropout: y = x * mask / (1 - rate), with the given 0/1 mask or, in training mode, a drawn one."""
 
-    def __init__(self, rate):
+    def __init__(self, rate, generator=None):
         super().__init__()
         self.rate = rate
+        self.generator = generator  # a torch.Generator, for masks drawn here when none is given
 
     def forward(self, inputs, mask=None):
         # An injected mask always applies (the harness's masks); without one the layer draws
-        # its own from torch's RNG in training mode and is the identity in eval mode.
+        # its own from its generator in training mode and is the identity in eval mode.
         if self.rate == 0 or (mask is None and not self.training):
             return inputs
         if mask is None:
-            mask = torch.rand_like(inputs) >= self.rate
+            uniform = torch.rand(inputs.shape, generator=self.generator, dtype=inputs.dtype)
+            mask = uniform >= self.rate
         return inputs * (mask.to(inputs.dtype) / (1 - self.rate))

@@ -150,6 +150,7 @@ class Model(TrainingMixin):
             self.param_views[name] = _view(self.flat_params[offset:offset + size], shape)
             self.grad_views[name] = _view(self.flat_params.grad[offset:offset + size], shape)
             offset += size
+        self.generator = torch.Generator().manual_seed(spec.training.seed)  # dropout's own masks
         self.network = Network({layer.name: self._make_layer(layer) for layer in spec.layers})
         self.network.eval()  # dropout draws its own masks only in forward(training=True)
         for name, param in self._named_parameters():
@@ -168,7 +169,7 @@ class Model(TrainingMixin):
                                 self.param_views[f"{layer.name}.bias"], layer, self.variant,
                                 exact=self.mode == "exact")
         if layer.type == "dropout":
-            return layers.Dropout(layer.rate)
+            return layers.Dropout(layer.rate, self.generator)
         if layer.type == "softmax":
             return activations.Softmax(exact=self.mode == "exact")
         if layer.type == "leaky_relu":

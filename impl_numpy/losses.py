@@ -55,6 +55,7 @@ class CategoricalCrossentropy:
     def backward(self, dvalues, y_true):
         samples = len(dvalues)
         y_true = _one_hot(y_true, dvalues.shape[1], dvalues.dtype)
+        # at p clipped as in the forward: nnfs divides by the raw p (inf or NaN at p = 0)
         self.dinputs = -y_true / _clip(dvalues, self.variant) / samples
         return self.dinputs
 

@@ -1,4 +1,4 @@
-"""The little linear algebra impl_pure needs in place of NumPy: dot, transpose, matmul, affine, pairwise_sum.
+"""impl_pure's linear algebra in place of NumPy: dot, transpose, a @ b.T, a @ b + c, pairwise_sum.
 
 A matrix is a list of rows, each row a list of floats. The inner loops run in C where they
 can: ``sum_in_order(map(mul, a, b))`` and ``map(add, ...)`` chains instead of Python-level
@@ -88,15 +88,6 @@ def _by_dot_products(inner, outer):
 def dot_products(a, b_rows):
     """[[dot(row, b_row) for b_row in b_rows] for row in a], that is a @ b.T, with no call per dot."""
     return [[sum_in_order(map(mul, row, b_row)) for b_row in b_rows] for row in a]
-
-
-def matmul(a, b):
-    """a @ b, each element summed over the inner index k in order."""
-    if len(b) <= 3:
-        return _unrolled(a, transpose(b))
-    if _by_dot_products(len(b), len(b[0])):
-        return dot_products(a, transpose(b))
-    return [linear_combination(row, b) for row in a]
 
 
 def matmul_transposed(a, b):

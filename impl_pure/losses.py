@@ -60,6 +60,7 @@ class CategoricalCrossentropy:
 
     def backward(self, dvalues, y_true):
         samples = len(dvalues)
+        # at p clipped as in the forward: nnfs divides by the raw p (inf or NaN at p = 0)
         self.dinputs = [[-float(j == label) / _clip(p, self.variant) / samples
                          for j, p in enumerate(row)]
                         for row, label in zip(dvalues, _class_indices(y_true))]

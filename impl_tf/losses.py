@@ -77,6 +77,7 @@ class CategoricalCrossentropy(Loss):
     def backward(self, y_pred, y_true):
         samples, _ = _rows_and_columns(y_pred)
         one_hot = tf.one_hot(y_true, tf.shape(y_pred)[1], dtype=y_pred.dtype)
+        # at p clipped as in the forward: nnfs divides by the raw p (inf or NaN at p = 0)
         return -one_hot / _clip(y_pred, self.variant) / samples
 
 

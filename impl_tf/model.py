@@ -28,8 +28,7 @@ import tensorflow as tf
 
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import (check_dtype, check_inputs, check_masks, check_settings,
-                           check_targets)
+from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
 from shared.implementations import THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 
@@ -126,7 +125,8 @@ def make_optimizer(spec, mode="exact", dtype="float64"):
 
 
 def make_loss(spec, mode="exact", dtype="float64"):
-    """The data loss, called as loss(y_true, y_pred); cross-entropy (and native BCE) take logits."""
+    """The data loss, called as loss(y_true, y_pred); categorical cross-entropy, and binary in
+    native mode or variant keras, take logits."""
     if mode == "native":
         # Keras silently swaps a softmax/sigmoid output for its logits (``_keras_logits``);
         # from_logits=True says so.

@@ -18,8 +18,7 @@ from torch import nn
 
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import (check_dtype, check_inputs, check_masks, check_settings,
-                           check_targets)
+from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
 from shared.implementations import thread_count
 from shared.training import TrainingMixin
 
@@ -86,8 +85,8 @@ def make_optimizer(spec, params, mode="exact"):
 
 
 def make_loss(spec, mode="exact"):
-    """The data loss: impl_numpy's formulas (exact) or torch's own; cross-entropy takes logits."""
-    # Cross-entropy always follows softmax (the spec is validated).
+    """The data loss: impl_numpy's formulas (exact) or torch's own; categorical cross-entropy
+    (after softmax: the spec is validated), and binary for variant keras, take logits."""
     if mode == "native":
         return NATIVE_LOSSES[spec.loss]()
     if spec.loss == "categorical_crossentropy":

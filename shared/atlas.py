@@ -303,7 +303,9 @@ ENTRIES = (
           "weight_decay=wd is decoupled in every optimizer: w -= lr_t*wd*w, never the same as "
           "L2", _has("l2"), _decoupled_weight_decay),
     Entry("tf", "global_clipnorm", "g *= c / max(||g||, c) over all parameters",
-          "global_clipnorm: the same; clipnorm= clips each variable separately (not measured)",
+          "global_clipnorm: the same, rounded as g * (c * min(1/||g||, 1/c)) and always "
+          "multiplied (where ||g|| <= c the factor can be 1 - 1 ulp); clipnorm= clips each "
+          "variable separately (not measured)",
           _clip_norm, _variant_drift("keras", CLIP_SETTING, optimizer=PLAIN_SGD, clip_norm=1e-3)),
     Entry("tf", "Python-float hyperparameters in float64",
           "every hyperparameter a float64 value",

@@ -141,3 +141,26 @@ def test_softmax_sums_and_divides_as_the_reference(dtype):
         exps = torch.exp(logits - logits.amax(dim=1, keepdim=True)).numpy().T.copy()
         exps /= exps.sum(axis=0)  # impl_numpy's Softmax.forward, from the same exps
         assert np.array_equal(activations.softmax(logits).numpy(), exps.T), (n, k)
+
+
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_a_fused_loss_called_with_autograd_gives_its_own_value_and_gradient(variant):
+    # The model hands value_and_gradient's dL/dz to autograd at the logits; a user who calls
+    # the loss module and .backward() goes through its autograd Function: the same bits.
+    from impl_torch import losses
+
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((50, 3)) * 4
+    cases = [(losses.SoftmaxCategoricalCrossentropy(variant), torch.from_numpy(
+        rng.integers(0, 3, 50)))]
+    if variant == "keras":
+        cases.append((losses.SigmoidBinaryCrossentropy(variant),
+                      torch.from_numpy(rng.integers(0, 2, (50, 3)).astype(float))))
+    for loss_function, y in cases:
+        z = torch.tensor(logits, requires_grad=True)
+        loss = loss_function(z, y)
+        loss.backward()
+        value, gradient = loss_function.value_and_gradient(torch.tensor(logits), y)
+        assert loss.item() == value.item()
+        assert np.array_equal(z.grad.numpy(), gradient.numpy())
+        assert np.abs(gradient.numpy()).max() > 0

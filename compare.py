@@ -23,6 +23,7 @@ import time
 _START = time.perf_counter()
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -156,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="reports", help="output directory (default reports/)")
     c.add_argument("--json", action="store_true",
                    help="print results.json on stdout (and nothing else there)")
-    c.add_argument("--quiet", action="store_true", help="only skip notices and the verdict")
+    c.add_argument("--quiet", action="store_true",
+                   help="print only skip notices (stderr) and the verdict (stdout, or stderr "
+                        "with --json)")
     s = p.add_argument_group(
         "sweep (optimizer x learning rate x batch size x regularization)",
         "Each configuration is what its label says: the network's layers without their own "
@@ -296,12 +299,12 @@ def configure(args, console) -> comparison.Run:
     epochs = args.epochs or min(default_epochs, spec.training.epochs)
     whose = ("--sweep's default" if args.sweep else f"compare.py's default for {builtin!r}"
              if builtin in COMPARE_EPOCHS else
-             f"compare.py's default for a network of your own (at most {CUSTOM_EPOCHS})")
+             f"at most {CUSTOM_EPOCHS} for a network of your own")
+    count = f"training {epochs} epoch{'s' * (epochs != 1)}"
     note = ("" if args.epochs else
-            f"training {epochs} epoch{'s' * (epochs != 1)}, {whose}"
-            + (f" (the spec says {spec.training.epochs}; pass --epochs "
-               f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs
-               else ""))
+            f"{count}, {whose} (the spec says {spec.training.epochs}; pass --epochs "
+            f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs else
+            f"{count}, as the spec says")
     requested_steps = args.parity_steps or PARITY_STEPS
     steps = requested_steps
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
@@ -506,9 +509,9 @@ def run_compare(argv=None) -> int:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return 2
     loud = not args.quiet
-    for line in ([run.epochs_note] if run.epochs_note else []) + run.notes:
-        if loud:
-            console.print(line, markup=False)
+    early_notes = ([run.epochs_note] if run.epochs_note else []) + run.notes
+    for line in early_notes if loud else []:  # before the run; the report's Settings hold them
+        console.print(line, markup=False)
     results = {"schema_version": report.SCHEMA_VERSION,
                "command": shlex.join(["compare.py"] + list(sys.argv[1:] if argv is None
                                                            else argv)),
@@ -550,8 +553,10 @@ def run_compare(argv=None) -> int:
         write_error = (f"compare.py: error: could not write the reports to {args.out}/ "
                        f"({error}); nothing there was changed")
     removed = [] if write_error else remove_stale_plots(Path(args.out), earlier, files)
-    if loud:  # plot links only to files that were written
-        report.print_console(parts, console, {} if write_error else {
+    if loud:  # plot links only to files that were written; the notes printed above once
+        settings = dataclasses.replace(parts[0], paragraphs=[
+            line for line in parts[0].paragraphs if line not in early_notes])
+        report.print_console([settings, *parts[1:]], console, {} if write_error else {
             p["name"]: Path(args.out) / p["file"] for p in results["plots"]})
         if not write_error:
             console.print(f"wrote {', '.join(results['files'])} to {args.out}/ "
@@ -559,8 +564,8 @@ def run_compare(argv=None) -> int:
         if removed:
             console.print(f"removed {', '.join(removed)}: an earlier run's plots, which this "
                           f"run does not draw", markup=False)
-    else:
-        print(results["verdict"]["summary"], file=sys.stderr)
+    else:  # on stdout, unless that carries the JSON
+        print(results["verdict"]["summary"], file=sys.stderr if args.json else sys.stdout)
     if args.json:
         sys.stdout.write(files["results.json"].decode("utf-8"))
         sys.stdout.flush()

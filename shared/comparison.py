@@ -217,6 +217,7 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
                 path, metrics.trajectory(exact, X, y, steps, **plan)))
         references[label] = (path, floor)
     checks, paths = {}, {}
+    found = []  # (step, failure): reported in order of step, the earliest divergence first
     for impl in run.impls:
         ref_spec, label = run.reference(impl)
         if impl == REFERENCE and label == REFERENCE:
@@ -225,8 +226,8 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
         try:
             path = metrics.trajectory(run.build(impl), X, y, steps, **plan)
         except Exception as error:
-            run.failures.append(f"network {run.spec.name!r}: {impl} raised "
-                                f"{type(error).__name__} during the divergence steps: {error}")
+            found.append((0, f"network {run.spec.name!r}: {impl} raised "
+                             f"{type(error).__name__} during the divergence steps: {error}"))
             continue
         distance = metrics.distances(ref_path, path)
         check = metrics.check_trajectory(distance, floor, minimum=minimum)
@@ -244,7 +245,7 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
             if check.diverged_step is not None:
                 message += (f"; the run diverged (non-finite parameters) at step "
                             f"{check.diverged_step}")
-            run.failures.append(message)
+            found.append((t, message))
         ok = check.ok
         ref_gone, gone = (metrics.first_non_finite_step(p) for p in (ref_path, path))
         if ok and ref_gone != gone:  # an inf floor passes anything: compare where each blew up
@@ -252,13 +253,14 @@ def check_divergence(run: Run) -> tuple[dict, dict]:
             message = (f"network {run.spec.name!r}: {impl} vs {label}: the parameters became "
                        f"non-finite at step {ref_gone} in {label} but at step {gone} in {impl} "
                        f"(None: never)")
-            run.failures.append(message)
+            found.append((min(step for step in (ref_gone, gone) if step is not None), message))
         checks[impl] = {"reference": label, "distance": list(check.distance),
                         "noise_floor": list(check.floor), "bound": list(check.bound),
                         "ok": ok, "first_bad_step": check.first_bad_step,
                         "worst_ratio": check.worst_ratio, "worst_step": check.worst_step,
                         "diverged_step": check.diverged_step, "message": message}
         paths[impl] = path[-1]
+    run.failures += [message for _, message in sorted(found, key=lambda item: item[0])]
     drift = {}
     if run.mode == "native":
         plain = references[REFERENCE][0][-1]

@@ -307,11 +307,12 @@ def check_trajectory(distance, floor, factor: float = TRAJECTORY_FACTOR,
         ratio = np.where(np.isnan(distance), np.inf, distance) / bound
     # inf / inf: both runs diverged, no ratio to speak of
     ratio = np.where(np.isnan(ratio), -np.inf, ratio)
-    worst = int(np.argmax(ratio)) if ratio.size and ratio.max() > -np.inf else None
+    top = ratio.max() if ratio.size else -np.inf
+    worst = int(np.argmax(ratio)) if top > 0 else None  # no step: the runs never moved apart
     blown = np.flatnonzero(~np.isfinite(distance) | ~np.isfinite(floor))
     return TrajectoryCheck(tuple(distance.tolist()), tuple(floor.tolist()), tuple(bound.tolist()),
                            bad.size == 0, int(bad[0]) if bad.size else None,
-                           math.nan if worst is None else float(ratio[worst]),
+                           float(top) if top > -np.inf else math.nan,
                            int(blown[0]) if blown.size else None, worst)
 
 

@@ -236,6 +236,19 @@ def _log_values(values) -> np.ndarray:
     return np.where(np.isfinite(v), np.clip(v, TINY, HUGE), np.nan)
 
 
+def _log_axis(ax, label: str, *value_lists) -> None:
+    """A log y axis labelled ``label``, saying where exact zeros are drawn when there are any."""
+    zeros = any(v is not None and float(v) == 0 for values in value_lists for v in values)
+    ax.set(yscale="log", ylabel=label + (f"\n(0 drawn at {TINY:g})" if zeros else ""))
+
+
+def _integer_ticks(ax) -> None:
+    """Whole numbers on the x axis (epochs, steps), never 2.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _from_untrained(run: dict) -> dict:
     """The history with the untrained network as epoch 0 (evaluated, dropout off)."""
     h, u = run["history"], run.get("untrained")
@@ -252,9 +265,11 @@ def _from_untrained(run: dict) -> dict:
 def plot_loss_accuracy(training: dict) -> bytes:
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    losses = []
     for k, (impl, run) in enumerate(training.items()):
         # thinner lines on top, so that curves which agree stay visible
         h, style = _from_untrained(run), {"color": COLORS.get(impl), "lw": max(3.5 - k, 0.8)}
+        losses += [h["loss"], h["val_loss"]]
         if len(h["epoch"]) <= 3:  # a line through one point draws nothing (MNIST: 1 epoch)
             style.update(marker="o", markersize=max(9 - 2 * k, 3))
         ax_loss.plot(h["epoch"], _log_values(h["loss"]), label=f"{impl} train", **style)
@@ -263,9 +278,11 @@ def plot_loss_accuracy(training: dict) -> bytes:
             ax_loss.plot(h["epoch"], _log_values(h["val_loss"]), "--", label=f"{impl} val",
                          **style)
             ax_acc.plot(h["epoch"], h["val_accuracy"], "--", label=f"{impl} val", **style)
-    ax_loss.set(xlabel="epoch (0: untrained)", ylabel=f"loss (0 drawn at {TINY:g})", yscale="log",
-                title="loss")
+    ax_loss.set(xlabel="epoch (0: untrained)", title="loss")
+    _log_axis(ax_loss, "loss", *losses)
     ax_acc.set(xlabel="epoch (0: untrained)", ylabel="accuracy", title="accuracy")
+    for axis in (ax_loss, ax_acc):
+        _integer_ticks(axis)
     ax_loss.legend(fontsize=8)
     ax_acc.legend(fontsize=8)
     fig.tight_layout()
@@ -293,7 +310,7 @@ def plot_gradient_differences(differences: list[dict]) -> bytes:
         ax.hlines(atol, i - width / 2, i + width * (len(pairs) - 0.5), colors="k",
                   linestyles=":", label="atol" if i == 0 else None)
     ax.set_xticks(np.arange(len(names)) + width * (len(pairs) - 1) / 2, names, rotation=20)
-    ax.set(yscale="log", ylabel=f"max |difference| (0 drawn at {TINY:g})")
+    _log_axis(ax, "max |difference|", [d["max_abs"] for d in grads])
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -302,11 +319,12 @@ def plot_divergence(divergence: dict, float32: bool = False) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn_floors, values = set(), []
-    for impl, check in divergence["implementations"].items():
+    for k, (impl, check) in enumerate(divergence["implementations"].items()):
         steps = np.arange(len(check["distance"]))
         values += [_floats(check[key]) for key in ("distance", "noise_floor", "bound")]
+        # thinner lines on top, so that distances which coincide (all 0) stay visible
         ax.plot(steps, _log_values(check["distance"]), label=f"{impl} vs "
-                f"{check['reference']}", color=COLORS.get(impl))
+                f"{check['reference']}", color=COLORS.get(impl), lw=max(3.5 - k, 0.8))
         if check["reference"] not in drawn_floors:
             # one floor and bound per reference: black for numpy's, the framework's colour for
             # the variant that computes its native formulas (numpy[torch], numpy[keras])
@@ -321,13 +339,14 @@ def plot_divergence(divergence: dict, float32: bool = False) -> bytes:
         if not check.get("ok", True) and check.get("first_bad_step") is not None:
             ax.axvline(check["first_bad_step"], color=COLORS.get(impl), lw=0.8, alpha=.6,
                        label=f"{impl} leaves its bound (step {check['first_bad_step']})")
-    ax.set(yscale="log", xlabel="optimizer step",
-           ylabel=f"max |parameter difference| (0 drawn at {TINY:g})")
     every = np.concatenate(values) if values else np.zeros(0)
+    ax.set(xlabel="optimizer step")
+    _log_axis(ax, "max |parameter difference|", every)
+    _integer_ticks(ax)
     if not np.all(np.isfinite(every)) or np.any(every > HUGE):
         ax.set_title(f"diverged: values above {HUGE:g} drawn at {HUGE:g}, non-finite ones "
                      f"not drawn", fontsize=9, color="#b00")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the curves
     return _png(fig)
 
 
@@ -403,7 +422,7 @@ def plot_sweep(sweep: dict) -> bytes:
     impls = list(dict.fromkeys(i for c in configs for i in c["results"]))
     fig, (ax, ax_ratio) = plt.subplots(2, 1, sharex=True, figsize=(
         max(10, 0.5 * len(configs) * max(1, len(impls)) / 2 + 3), 7))
-    width = 0.8 / max(len(impls), 1)
+    width, all_ratios = 0.8 / max(len(impls), 1), []
     for k, impl in enumerate(impls):
         results = [c["results"].get(impl, {}) for c in configs]
         at = np.arange(len(configs)) + k * width
@@ -419,11 +438,12 @@ def plot_sweep(sweep: dict) -> bytes:
             ratios = [float(r["distance"]) / float(r["bound"]) if r else math.nan
                       for r in results]
         ax_ratio.bar(at, _log_values(ratios), width, color=COLORS.get(impl))
+        all_ratios += ratios
     ax_ratio.axhline(1, color="#b00", lw=0.8, ls="--", label="the bound")
     ax_ratio.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
                         [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
     ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs")
-    ax_ratio.set(yscale="log", ylabel=f"distance from {REFERENCE} / bound")
+    _log_axis(ax_ratio, f"distance from {REFERENCE} / bound", all_ratios)
     ax.legend(fontsize=8, title="hatched: outside the noise-floor bound", loc="upper left",
               bbox_to_anchor=(1.0, 1.0))
     ax_ratio.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -544,6 +564,10 @@ def _add_table(section: Section, table: Table, results: dict) -> None:
                                   else NO_ROWS)
 
 
+def _epochs(n: int) -> str:
+    return "epoch" if n == 1 else f"{n} epochs"
+
+
 def _step(step: int | None) -> str:
     return "—" if step is None else str(step)
 
@@ -568,7 +592,8 @@ def sections(run, results: dict) -> list[Section]:
                 f"{describe_optimizer(spec)}; {describe_regularization(spec)}; batch size "
                 f"{run.batch_size or 'full'}")
     head = Section("Settings", [
-        f"network {spec.name!r} ({spec.description or 'custom'}); {results['settings']['dtype']}, "
+        f"network {spec.name!r} ({spec.description.rstrip('.') or 'custom'}); "
+        f"{results['settings']['dtype']}, "
         f"{run.mode} mode, init {spec.init}, seed {spec.training.seed}; {training}; "
         f"implementations {', '.join(run.impls) or 'none'}"
         + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else ""),
@@ -621,7 +646,10 @@ def sections(run, results: dict) -> list[Section]:
             f"({ACCURACY[spec.metric]}) and the validation columns: after the last epoch, "
             f"dropout off; ms / epoch: the "
             f"median over the recorded epochs, training only; total s includes the evaluations. "
-            f"The history is recorded every {max(1, train['epochs'] // 25)} epoch(s)."
+            f"The history is recorded every {_epochs(max(1, train['epochs'] // 25))}."
+            + (" Every loss, validation loss included, adds the L1/L2 penalties to the data "
+               "loss, as nnfs's printed loss does." if any(
+                   layer.regularized for layer in spec.dense_layers) else "")
             + (" In native mode the distance column is '—' for the frameworks: only the nnfs "
                "reference trains, not the variants they are judged against."
                if run.mode == "native" else "")],

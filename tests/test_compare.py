@@ -129,7 +129,8 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     monkeypatch.setattr(implementations, "is_available",
                         lambda name: name != "torch")
     code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,torch,tf", *FAST)
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     # Nothing left to compare: a CI job that lost its frameworks must not pass (it exited 0,
     # "All pairs agree", over empty tables).
     assert code == compare.EXIT_NOTHING_COMPARED == 4
@@ -141,7 +142,7 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     assert results["verdict"]["ok"] is False  # ok is exit status 0: a reader of ok fails too
     assert results["verdict"]["summary"] == ("Nothing compared: only the reference numpy ran "
                                              "(torch, tf skipped: see Settings).")
-    assert "Nothing compared: only the reference numpy ran" in err  # --quiet's one line
+    assert captured.out.startswith("Nothing compared: only the reference numpy ran")  # --quiet
     text = (out / "report.md").read_text()
     assert "All pairs agree" not in text and "| quantity |" not in text  # no empty table
     assert text.count(report.NOTHING_COMPARED) == 2  # parity and divergence
@@ -275,12 +276,12 @@ def test_a_perturbed_gradient_exits_1_naming_the_parameter(tmp_path, monkeypatch
 
     monkeypatch.setattr(implementations, "build", build)
     code, results, out = run(tmp_path, "--network", "spiral", "--impls", "numpy,pure", *FAST)
-    err = capsys.readouterr().err
+    verdict_line = capsys.readouterr().out  # --quiet: the verdict alone, on stdout
     assert code == 1
     first = results["verdict"]["first_divergence"]
     assert first.startswith("network 'spiral', gradient dense2.bias[0]: numpy ")
     assert "vs pure" in first and "OUTSIDE" in first
-    assert "dense2.bias" in err and "DISAGREE" in err
+    assert verdict_line.startswith("DISAGREEMENT: ") and "dense2.bias" in verdict_line
     bad = [d for d in results["parity"]["differences"] if not d["ok"]]
     assert [(d["name"], d["pair"]) for d in bad] == [("dense2.bias", ["numpy", "pure"])]
     assert bad[0]["max_abs"] == pytest.approx(1e-6, rel=1e-6)
@@ -674,8 +675,9 @@ def test_reports_that_cannot_be_written_exit_3_and_leave_the_folder_as_it_was(tm
     (out / "report.md").write_text("old report")
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"])
     assert code == 3
-    err = capsys.readouterr().err
-    assert "Nothing compared: only the reference numpy ran." in err  # the verdict, still
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "Nothing compared: only the reference numpy ran." in captured.out  # the verdict, still
     assert f"could not write the reports to {out}/" in err and "nothing there was changed" in err
     assert (out / "report.md").read_text() == "old report"
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.json"]  # no temp files
@@ -849,17 +851,23 @@ def test_out_naming_a_file_is_a_usage_error_that_leaves_it_alone(tmp_path, capsy
 
 
 def test_a_built_in_spec_given_by_its_path_gets_the_built_in_default_epochs(tmp_path):
-    code, results, _ = run(tmp_path, "--network", str(ROOT / "shared/specs/and.toml"),
+    code, results, _ = run(tmp_path, "--network", str(ROOT / "shared/specs/xor.toml"),
                            "--impls", "numpy", "--parity-steps", "2")
-    assert results["settings"]["epochs"] == compare.COMPARE_EPOCHS["and"]
-    assert results["settings"]["epochs_note"].startswith(
-        f"training {compare.COMPARE_EPOCHS['and']} epochs, compare.py's default for 'and'")
-    custom = tmp_path / "and_copy.toml"
-    custom.write_text((ROOT / "shared/specs/and.toml").read_text())
+    spec_epochs = load("xor").training.epochs
+    assert results["settings"]["epochs"] == compare.COMPARE_EPOCHS["xor"] < spec_epochs
+    assert results["settings"]["epochs_note"] == (
+        f"training {compare.COMPARE_EPOCHS['xor']} epochs, compare.py's default for 'xor' (the "
+        f"spec says {spec_epochs}; pass --epochs {spec_epochs} for the full run)")
+    custom = tmp_path / "xor_copy.toml"
+    custom.write_text((ROOT / "shared/specs/xor.toml").read_text())
     code, results, _ = run(tmp_path, "--network", str(custom), "--impls", "numpy",
                            "--parity-steps", "2")
-    assert results["settings"]["epochs_note"].endswith(
-        f"a network of your own (at most {compare.CUSTOM_EPOCHS})")
+    assert results["settings"]["epochs"] == compare.CUSTOM_EPOCHS
+    assert results["settings"]["epochs_note"].startswith(
+        f"training {compare.CUSTOM_EPOCHS} epochs, at most {compare.CUSTOM_EPOCHS} for a "
+        f"network of your own (the spec says {spec_epochs};")
+    code, results, _ = run(tmp_path, "--network", "and", "--impls", "numpy", "--parity-steps", "2")
+    assert results["settings"]["epochs_note"] == "training 20 epochs, as the spec says"
 
 
 def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
@@ -897,6 +905,9 @@ def test_the_worst_ratio_comes_with_its_step():
     check = metrics.check_trajectory([nan], [1e-13])
     assert check.worst_step == 0 and check.worst_ratio == inf
     assert metrics.check_trajectory([inf], [inf]).worst_step is None
+    # runs that never move apart have no worst step (a review saw "0, at step 0")
+    check = metrics.check_trajectory([0.0, 0.0, 0.0], [0.0, 1e-15, 0.0])
+    assert check.worst_step is None and check.worst_ratio == 0.0 and check.ok
 
 
 def test_a_reference_whose_loss_does_not_fall_gets_a_note():
@@ -918,3 +929,49 @@ def test_the_training_section_defines_its_accuracy(tmp_path):
     text = (out / "report.md").read_text()
     assert report.ACCURACY["regression"] in text and "std(y) / 250" in text
     assert set(report.ACCURACY) == set(METRICS)
+
+
+def test_the_first_divergence_is_the_earliest_step_not_the_first_implementation(tmp_path,
+                                                                                monkeypatch):
+    """A review found "first divergence" naming torch's step 21 before Keras's step 16: the
+    failures came in the order of the implementations. Here pure drifts from its 6th step and
+    torch from its 2nd (1e-6 added to every parameter, far above the noise floor)."""
+    require("torch")
+    real = implementations.build
+
+    def build(name, *args, **kwargs):
+        model = real(name, *args, **kwargs)
+        start = {"pure": 6, "torch": 2}.get(name)
+        if start is not None:
+            step, taken = model.step, []
+
+            def drifting(X, y, dropout_masks=None):
+                loss = step(X, y, dropout_masks)
+                taken.append(loss)
+                if len(taken) >= start:
+                    model.set_parameters({k: v + 1e-6 for k, v in model.parameters().items()})
+                return loss
+            model.step = drifting
+        return model
+
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,pure,torch",
+                           "--epochs", "1", "--parity-steps", "10")
+    assert code == 1
+    steps = {impl: c["first_bad_step"] for impl, c in
+             results["divergence"]["implementations"].items()}
+    assert steps == {"pure": 6, "torch": 2}
+    failures = results["verdict"]["failures"]
+    assert [f.split(": ")[1].split(" vs ")[0] for f in failures] == ["torch", "pure"]
+    assert results["verdict"]["first_divergence"] == failures[0]
+    assert "at step 2" in failures[0]
+
+
+def test_the_terminal_prints_each_note_once(tmp_path, capsys):
+    """The notes went out before the run and again in the Settings section, one screen later."""
+    out = tmp_path / "out"
+    assert compare.main(["--network", "and", "--impls", "numpy", "--parity-steps", "2",
+                         "--out", str(out)]) == 0
+    note = "training 20 epochs, as the spec says"
+    assert capsys.readouterr().out.count(note) == 1
+    assert (out / "report.md").read_text().count(note) == 1

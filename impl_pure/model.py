@@ -4,7 +4,9 @@ Every parameter is a list (weights: n_inputs rows of n_neurons; biases: n_neuron
 with its Dense layer, and so is every gradient. The optimizer updates them in place, row by
 row: ``param_rows`` and ``grad_rows`` are impl_numpy's flat buffers cut into rows.
 Everything here is Python floats: inputs, targets and masks are lists of rows, and
-shared/pure_adapter.py converts NumPy arrays at the boundary.
+shared/pure_adapter.py converts NumPy arrays at the boundary; it also holds what the other
+models get from their own files and shared.training (the input checks, fit, evaluate,
+predict, save and load), as impl_pure imports no NumPy.
 
 Mirrors: impl_numpy/model.py, impl_torch/model.py, impl_tf/model.py.
 """

@@ -103,7 +103,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy(Loss):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see make_loss).
+    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
 
     def forward(self, y_pred, y_true):
         nnfs = self.variant == "nnfs"

@@ -157,8 +157,8 @@ class Model(TrainingMixin):
         self.regularized_layers = [self.network.by_name[layer.name] for layer in spec.dense_layers
                             if layer.regularized]
         self.loss_function = make_loss(spec, mode)
-        self.takes_logits = self.spec.loss == "categorical_crossentropy" or isinstance(
-            self.loss_function, losses.SigmoidBinaryCrossentropy)
+        self.takes_logits = spec.loss == "categorical_crossentropy" or (
+            spec.loss == "binary_crossentropy" and self.variant == "keras")
         self.optimizer, self.scheduler = make_optimizer(spec, [self.flat_params], mode)
 
     def _make_layer(self, layer):

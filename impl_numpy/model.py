@@ -78,7 +78,7 @@ class Model(TrainingMixin):
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
         self.layers[0].propagate = False
         self.regularized_layers = [layer for layer, spec_layer in zip(self.layers, spec.layers)
-                            if spec_layer.type == "dense" and spec_layer.regularized]
+                                   if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
         self.loss_function = make_loss(spec)
         self.fused_loss = isinstance(self.loss_function, FUSED_LOSSES)

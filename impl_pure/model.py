@@ -101,7 +101,7 @@ class Model:
         self.layers = [self._make_layer(layer, rng) for layer in spec.layers]
         self.layers[0].propagate = False
         self.regularized_layers = [layer for layer, spec_layer in zip(self.layers, spec.layers)
-                            if spec_layer.type == "dense" and spec_layer.regularized]
+                                   if spec_layer.type == "dense" and spec_layer.regularized]
         self.names = [layer.name for layer in spec.layers]
         self.loss_function = make_loss(spec)
         self.fused_loss = isinstance(self.loss_function, FUSED_LOSSES)
@@ -139,7 +139,8 @@ class Model:
 
     def regularization_loss(self):
         """Sum of every Dense layer's L1/L2 penalties."""
-        return sum_in_order((layer.regularization_loss() for layer in self.regularized_layers), 0.0)
+        return sum_in_order((layer.regularization_loss() for layer in self.regularized_layers),
+                            0.0)
 
     def _total_loss(self, output, y):
         loss = self._data_loss(output, y)

@@ -154,8 +154,8 @@ class Model(TrainingMixin):
         for name, param in self._named_parameters():
             param.grad = self.grad_views[name]
         self.set_parameters(params)
-        self.regularized_layers = [self.network.by_name[layer.name] for layer in spec.dense_layers
-                            if layer.regularized]
+        self.regularized_layers = [self.network.by_name[layer.name]
+                                   for layer in spec.dense_layers if layer.regularized]
         self.loss_function = make_loss(spec, mode)
         self.takes_logits = spec.loss == "categorical_crossentropy" or (
             spec.loss == "binary_crossentropy" and self.variant == "keras")

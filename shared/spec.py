@@ -60,7 +60,7 @@ class SpecError(ValueError):
 
 
 def _floats(settings) -> None:
-    """Turn the integers given for ``settings``' float fields (TOML ``1``, Python ``2**64``) into floats.
+    """Turn integers given for ``settings``' float fields (TOML ``1``, ``2**64``) into floats.
 
     torch and TensorFlow refuse Python integers beyond 64 bits where they take a float; a
     value too large for a float is left for validate to refuse by name.

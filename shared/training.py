@@ -75,6 +75,7 @@ class TrainingMixin:
     """``fit``/``evaluate``/``predict`` for any model with ``spec``, ``forward``, ``loss``, ``step`` and ``parameters``."""
 
     np_dtype = np.dtype(np.float64)  # the dtype the model computes in; models set their own
+    epochs_trained = 0  # by fit, in all calls: the next call's data order and masks go on from it
 
     def train_epoch(self, X, y, batches, masks) -> list[float]:
         """Run a step per batch and return each step's loss (override to fuse them); fit passes one
@@ -86,10 +87,20 @@ class TrainingMixin:
             callback=None) -> dict:
         """Train; settings default to ``spec.training``. Returns the history as lists per evaluated epoch.
 
-        With ``eval_every`` > 1 the epochs between evaluations go to train_epoch in one call
-        (impl_tf runs them in one tf.function call), and ``seconds`` is their mean time per
-        epoch. Raises TrainingDiverged (with the history so far) when a step's loss, the
-        validation loss or, after the last update, a parameter is NaN or infinite.
+        ``loss`` is the epoch's step losses (each before its update, dropout on) averaged over
+        the samples; ``accuracy`` and the validation metrics are evaluated after the epoch,
+        dropout off. With ``eval_every`` > 1 the epochs between evaluations go to train_epoch in
+        one call (impl_tf runs them in one tf.function call), and ``seconds`` is their mean time
+        per epoch. ``patience`` counts evaluations without a new best validation loss (training
+        loss without validation data); training stops there and keeps its last weights.
+
+        A second call goes on where the first stopped: the optimizer's state, and the shuffled
+        order and dropout masks of the epochs after ``epochs_trained`` (fit(3) twice trains as
+        fit(6)); the history numbers the call's own epochs from 1.
+
+        Raises TrainingDiverged (with the history so far) when a step's loss, the validation
+        loss or, after the last update, a parameter is NaN or infinite; the model is then as the
+        failing train_epoch call left it (with ``eval_every`` > 1, after its fused epochs).
         """
         t = self.spec.training
         epochs = t.epochs if epochs is None else epochs
@@ -138,6 +149,7 @@ class TrainingMixin:
             plan = self._epoch_plan(len(X), epoch, epochs, batch_size, seed, shuffle, eval_every)
             losses = self.train_epoch(X, y, [b for batches, _ in plan for b in batches],
                                       [m for _, masks in plan for m in masks])
+            self.epochs_trained += len(plan)
             for batches, _ in plan:
                 epoch_losses, losses = losses[:len(batches)], losses[len(batches):]
                 _check_finite(epoch_losses, epoch, history)
@@ -187,7 +199,7 @@ class TrainingMixin:
         per_epoch = 1 if batch_size <= 0 or batch_size >= n else math.ceil(n / batch_size)
         count = max(1, min(last - epoch, MAX_FUSED_BATCHES // per_epoch, MAX_FUSED_SAMPLES // n))
         plan = []
-        for e in range(epoch, epoch + count):
+        for e in range(self.epochs_trained, self.epochs_trained + count):  # of all fit calls
             batches = batch_indices(n, batch_size, seed, e, shuffle)
             plan.append((batches, epoch_masks(self.spec, seed, e, [len(b) for b in batches])))
         return plan

@@ -297,11 +297,14 @@ ENTRIES = (
           _variant_drift("keras", L1_SETTING, optimizer=PLAIN_SGD, dense1=L1)),
     Entry("tf", "Cross-entropy clip and the softmax-logits shortcut",
           "p clipped to [1e-7, 1 - 1e-7] before the log",
-          "on a softmax output Keras silently takes the logits (no clip); on plain "
-          "probabilities it clips like nnfs", _cce, _cce_clip("keras")),
+          "on a softmax output Keras silently takes the logits (no clip), but only when the "
+          "loss's dtype is the output's (the default, floatx float32, casts a float64 output "
+          "and loses them); on plain probabilities it clips like nnfs", _cce,
+          _cce_clip("keras")),
     Entry("tf", "weight_decay coupling", "L2: loss += lam*sum(w^2), gradient += 2*lam*w",
-          "weight_decay=wd is decoupled in every optimizer: w -= lr_t*wd*w, never the same as "
-          "L2", _has("l2"), _decoupled_weight_decay),
+          "weight_decay=wd is decoupled in every optimizer: w -= lr_t*wd*w before the update, "
+          "which equals L2 with 2*lam = wd only for SGD without momentum; every variable, "
+          "biases too, unless exclude_from_weight_decay", _has("l2"), _decoupled_weight_decay),
     Entry("tf", "global_clipnorm", "g *= c / max(||g||, c) over all parameters",
           "global_clipnorm: the same, rounded as g * (c * min(1/||g||, 1/c)) and always "
           "multiplied (where ||g|| <= c the factor can be 1 - 1 ulp); clipnorm= clips each "
@@ -310,7 +313,11 @@ ENTRIES = (
     Entry("tf", "Python-float hyperparameters in float64",
           "every hyperparameter a float64 value",
           "a plain Python float is rounded to float32 on its way to a float64 variable; pass "
-          "np.float64(x)", _always, _float32_hyperparameters),
+          "np.float64(x) (which regularizers' factors and Adagrad's initial accumulator round "
+          "all the same). Measured here: the five values rounded in impl_numpy; Keras itself "
+          "keeps eps and 1 - beta in float64 but runs InverseTimeDecay in float32 arithmetic "
+          "and rounds the betas in its bias corrections, which this row does not simulate",
+          _always, _float32_hyperparameters),
 )
 
 
@@ -350,7 +357,10 @@ def render() -> str:
         "framework's, computed by impl_numpy's `torch` and `keras` variants (the harness checks,",
         "on its smaller trajectory network, that native torch and Keras runs stay within 10x the",
         "noise floor of those variants; on spiral their own operation order puts them 24x and 44x",
-        "above it, six orders of magnitude below these drifts: see the README).",
+        "above it, six orders of magnitude below these drifts: see the README). A drift of 0",
+        "means that impl_numpy's two variants compute the same bits; the frameworks' own",
+        "rounding (torch's fused multiply-adds in `add(alpha=)` and `addcmul_`, its `sqrt`,",
+        "Keras's clipping scale) differs from them in the last bits, as native mode shows.",
         "**Noise floor** is the nnfs run's distance from itself started one ulp away (every",
         "nonzero weight moved by one ulp): a drift within 10x the floor is rounding, one above",
         "1,000x the floor is a formula. The floors' own digits depend on the CPU's rounding, so",

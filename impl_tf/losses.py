@@ -14,6 +14,8 @@ Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_torch/losses.py.
 import numpy as np
 import tensorflow as tf
 
+from impl_tf import activations
+
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a float32 constant
 
@@ -134,7 +136,7 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
     def backward(self, logits, y_true):
         samples, outputs = _rows_and_columns(logits)
-        return (tf.sigmoid(logits) - y_true) / outputs / samples
+        return (activations.sigmoid(logits) - y_true) / outputs / samples  # impl_numpy's sigmoid
 
 
 class MeanSquaredError(Loss):

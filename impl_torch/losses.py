@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from impl_torch.activations import softmax
+from impl_torch.activations import sigmoid, softmax
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
 
@@ -160,7 +160,7 @@ class BinaryCrossentropy(nn.Module):
 def _sigmoid_binary_crossentropy(logits, y_true):
     """(L, dL/dz): Keras's BCE from the logits and the fused (sigmoid(z) - y) / (outputs * n)."""
     samples, outputs = logits.shape
-    dlogits = (torch.sigmoid(logits) - y_true) / outputs / samples
+    dlogits = (sigmoid(logits) - y_true) / outputs / samples  # impl_numpy's sigmoid
     return _binary_crossentropy_from_logits(logits, y_true), dlogits
 
 

@@ -31,7 +31,7 @@ def check_dtype(dtype, allowed=DTYPES) -> str:
 def check_settings(spec: Spec, dtype) -> None:
     """Refuse a spec setting that the model's ``dtype`` cannot hold (the spec checks float64's
     range): in float32 a clip_norm of 1e39 is inf and its scale inf/inf NaN, and an epsilon of
-    1e-50 is 0, which a zero gradient divides by."""
+    1e-40 is subnormal, which TensorFlow takes as 0 and a zero gradient then divides by."""
     info, name = np.finfo(dtype), np.dtype(dtype).name
     largest = float(info.max)  # a Python float: against an np.float32, 1e39 would be cast first
     o = spec.optimizer
@@ -46,9 +46,10 @@ def check_settings(spec: Spec, dtype) -> None:
         if value > limit:
             raise SpecError(f"{where}: expected at most {limit:.4g} for a {name} model, got "
                             f"{value!r} (use float64, or a smaller value)")
-    if np.dtype(dtype).type(o.epsilon) == 0:
-        raise SpecError(f"optimizer.epsilon: expected a value that stays above 0 in {name} (at "
-                        f"least {info.smallest_subnormal:.4g}), got {o.epsilon!r}")
+    if o.epsilon < float(info.tiny):  # TensorFlow flushes subnormals to 0: g / (0 + 0) is NaN
+        raise SpecError(f"optimizer.epsilon: expected at least {float(info.tiny):.4g}, the "
+                        f"smallest normal {name} (TensorFlow takes smaller ones as 0), got "
+                        f"{o.epsilon!r}")
 
 
 def _is_real(array: np.ndarray) -> bool:

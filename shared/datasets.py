@@ -430,7 +430,8 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
     """
     if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise DataError(f"base_url: expected an http(s) URL, got {base_url!r}")
-    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    number = isinstance(timeout, (int, float, np.integer, np.floating)) and not isinstance(
+        timeout, bool)
     if not number or not 0 < timeout < math.inf:
         raise DataError(f"timeout: expected a number of seconds > 0, got {timeout!r}")
     names = [stem + ".gz" for stem in MNIST_FILES.values()]

@@ -11,7 +11,7 @@ import numpy as np
 
 import impl_pure
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_targets
+from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
 from shared.implementations import MODES
 from shared.training import TrainingMixin
 
@@ -52,6 +52,7 @@ class PureModel(TrainingMixin):
 
     def __init__(self, spec, params):
         self.spec = spec
+        check_settings(spec, np.float64)
         self.model = impl_pure.build(spec, {name: value.tolist() for name, value
                                             in weights.check(spec, params).items()})
 

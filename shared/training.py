@@ -96,7 +96,8 @@ class TrainingMixin:
 
         A second call goes on where the first stopped: the optimizer's state, and the shuffled
         order and dropout masks of the epochs after ``epochs_trained`` (fit(3) twice trains as
-        fit(6)); the history numbers the call's own epochs from 1.
+        fit(6)); the history numbers the call's own epochs from 1. set_parameters and load
+        replace the weights only: for a fresh start, build a new model.
 
         Raises TrainingDiverged (with the history so far) when a step's loss, the validation
         loss or, after the last update, a parameter is NaN or infinite; the model is then as the

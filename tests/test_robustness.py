@@ -398,18 +398,21 @@ def test_integer_settings_beyond_64_bits_train_everywhere(name, optimizer):
     ({}, {"type": "sgd", "clip_norm": 1e39}, "optimizer.clip_norm"),
     ({}, {"type": "sgd", "clip_value": 1e39}, "optimizer.clip_value"),
     ({}, {"type": "adam", "epsilon": 1e-50}, "optimizer.epsilon"),
+    ({}, {"type": "rmsprop", "epsilon": 1e-40}, "optimizer.epsilon"),
     ({"weight_l2": 2e38}, {"type": "sgd"}, "layers[0].weight_l2"),
-], ids=["clip_norm", "clip_value", "epsilon", "l2"])
+], ids=["clip_norm", "clip_value", "epsilon", "subnormal_epsilon", "l2"])
 def test_settings_beyond_float32_are_refused_by_a_float32_model(name, layer, optimizer, field):
     """The spec checks float64's range. In float32, Keras's clip by norm 1e39 (inf) made every
     parameter NaN, torch raised 'value cannot be converted to type float without overflow' on a
-    clip value of 1e39, and an epsilon of 1e-50 is 0, which a dead unit's zero gradient divides."""
+    clip value of 1e39, and an epsilon of 1e-50 is 0, which a dead unit's zero gradient divides.
+    A subnormal epsilon (1e-40) TensorFlow flushes to 0: every impl_tf parameter became NaN."""
     require(name)
     spec = spec_of(2, [{"type": "dense", "units": 3, **layer}, {"type": "softmax"}],
                    "categorical_crossentropy", optimizer)
     params = weights.initial(spec, seed=2, scheme="glorot_uniform")
     with pytest.raises(SpecError, match=rf"{re.escape(field)}: expected .* for a float32 model|"
-                                        rf"{re.escape(field)}: expected a value that stays above 0"):
+                                        rf"{re.escape(field)}: expected at least 1.175e-38, the "
+                                        rf"smallest normal float32"):
         implementations.build(name, spec, params, "float32")
     model = implementations.build(name, spec, params, "float64")
     model.step(X4, Y_CLASSES)
@@ -612,11 +615,25 @@ def test_sigmoid_of_1000_with_binary_crossentropy(name, strict_floats):
         np.testing.assert_array_equal(grad, np.zeros_like(grad))
 
 
+@pytest.mark.parametrize("name", IMPLS)
+def test_a_subnormal_float64_epsilon_is_refused_everywhere(name):
+    """An epsilon of 1e-310 passes the spec (> 0), but TensorFlow flushes subnormals to 0: impl_tf
+    turned every parameter NaN where a dead unit's gradient is 0. Every implementation refuses
+    it, so that a spec builds in all four or in none."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "softmax"}],
+                   "categorical_crossentropy", {"type": "adam", "epsilon": 1e-310})
+    with pytest.raises(SpecError, match=r"optimizer.epsilon: expected at least 2.225e-308, the "
+                                        r"smallest normal float64"):
+        implementations.build(name, spec, weights.initial(spec, seed=2))
+
+
 @pytest.mark.parametrize("name, dtype", [(name, dtype) for dtype in ("float64", "float32")
                                          for name in IMPLS if (name, dtype) != ("pure", "float32")])
 def test_a_saturated_sigmoid_with_binary_crossentropy_agrees(name, dtype):
     """Logits of +14 against a target 0: the loss's log(1 - p), p = 1 - 7.7e-7, turns one ulp of
-    p into ~8% of its term, so every implementation must compute impl_numpy's 1 / (1 + exp(-x)).
+    p into ~8% of 1 - p in float32 (0.08 of a term of 14), so every implementation must compute
+    impl_numpy's 1 / (1 + exp(-x)).
     With tf.sigmoid, impl_tf's float32 loss was 1.8e-3 (179x its tolerance) off; its float64
     loss 3.3e-12. Golden: impl_numpy's loss, and the loss summed here from impl_numpy's p."""
     require(name)
@@ -668,6 +685,28 @@ def test_reference_losses_at_probabilities_0_and_1(variant, strict_floats):
     target = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     assert math.isfinite(bce.forward(p, target))
     assert np.all(np.isfinite(bce.backward(p, target)))
+
+
+@pytest.mark.parametrize("name, dtype", [(name, dtype) for dtype in ("float64", "float32")
+                                         for name in IMPLS if (name, dtype) != ("pure", "float32")])
+def test_a_saturated_fused_sigmoid_crossentropy_gradient_agrees(name, dtype):
+    """Variant keras fuses sigmoid and BCE: dL/dz = (sigmoid(z) - y) / n, and where a saturated
+    output matches its target (p = 1 - 7.7e-7, y = 1) that difference cancels, so the sigmoid's
+    last bits are its leading digits. With tf.sigmoid there, impl_tf's float32 bias gradients
+    were 0.999 of their largest value off impl_numpy's, its float64 ones 1.8e-8 (measured;
+    after: 1.2e-5 and 2.4e-13, the rest of the network's rounding)."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 4}, {"type": "tanh"},
+                       {"type": "dense", "units": 1}, {"type": "sigmoid"}], "binary_crossentropy",
+                   metric="binary", variant="keras")
+    params = weights.initial(spec, seed=0)
+    params["dense2.weight"] = np.full((4, 1), 500.0)
+    X, y = np.array([[1.0, 1.0], [-1.0, -1.0], [0.5, -2.0]]), np.array([[1.0], [0.0], [0.0]])
+    expected = implementations.build("numpy", spec, params, dtype).gradients(X, y)
+    got = implementations.build(name, spec, params, dtype).gradients(X, y)
+    bound = 1e-4 if dtype == "float32" else 1e-11
+    for key, value in expected.items():
+        assert np.max(np.abs(got[key] - value)) <= bound * np.max(np.abs(value)), key
 
 
 def _torch_bce(output_biases, y):

@@ -146,7 +146,8 @@ def test_softmax_sums_and_divides_as_the_reference(dtype):
 @pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
 def test_a_fused_loss_called_with_autograd_gives_its_own_value_and_gradient(variant):
     # The model hands value_and_gradient's dL/dz to autograd at the logits; a user who calls
-    # the loss module and .backward() goes through its autograd Function: the same bits.
+    # the loss module and .backward() goes through its autograd Function: the same bits, and
+    # the upstream gradient (3 here, from 3 * loss) multiplies them.
     from impl_torch import losses
 
     rng = np.random.default_rng(3)
@@ -159,8 +160,8 @@ def test_a_fused_loss_called_with_autograd_gives_its_own_value_and_gradient(vari
     for loss_function, y in cases:
         z = torch.tensor(logits, requires_grad=True)
         loss = loss_function(z, y)
-        loss.backward()
+        (3 * loss).backward()
         value, gradient = loss_function.value_and_gradient(torch.tensor(logits), y)
         assert loss.item() == value.item()
-        assert np.array_equal(z.grad.numpy(), gradient.numpy())
+        assert np.array_equal(z.grad.numpy(), 3 * gradient.numpy())
         assert np.abs(gradient.numpy()).max() > 0

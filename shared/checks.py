@@ -29,9 +29,10 @@ def check_dtype(dtype, allowed=DTYPES) -> str:
 
 
 def check_settings(spec: Spec, dtype) -> None:
-    """Refuse a spec setting that the model's ``dtype`` cannot hold (the spec checks float64's
-    range): in float32 a clip_norm of 1e39 is inf and its scale inf/inf NaN, and an epsilon of
-    1e-40 is subnormal, which TensorFlow takes as 0 and a zero gradient then divides by."""
+    """Refuse a spec setting that the model's ``dtype`` cannot hold, or holds only as a subnormal
+    (the spec checks float64's range): in float32 a clip_norm of 1e39 is inf and its scale
+    inf/inf NaN; an epsilon of 1e-40 (1e-310 in float64) is subnormal, which TensorFlow takes
+    as 0, and a zero gradient then divides by it."""
     info, name = np.finfo(dtype), np.dtype(dtype).name
     largest = float(info.max)  # a Python float: against an np.float32, 1e39 would be cast first
     o = spec.optimizer

@@ -84,6 +84,15 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def setting(value) -> str:
+    """A spec's setting as a TOML file would write it: the shortest exact digits, '5e-7' (not '5e-07')."""
+    if isinstance(value, int):
+        return str(value)
+    text = repr(float(value)).removesuffix(".0")
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else text
+
+
 # ----------------------------------------------------------------------------- renderers
 
 def print_console(sections: list[Section], console, plots: dict[str, Path] | None = None) -> None:
@@ -240,6 +249,16 @@ def _log_axis(ax, label: str, *value_lists) -> None:
     """A log y axis labelled ``label``, saying where exact zeros are drawn when there are any."""
     zeros = any(v is not None and float(v) == 0 for values in value_lists for v in values)
     ax.set(yscale="log", ylabel=label + (f"\n(0 drawn at {TINY:g})" if zeros else ""))
+    positive = [float(v) for values in value_lists for v in values
+                if v is not None and 0 < float(v) < math.inf]
+    if positive and max(positive) < 10 * min(positive):
+        # within a decade matplotlib labels one or two ticks (spiral's loss, 1.1 to 0.45):
+        # label every tick, in plain numbers (0.5, 0.6, ..., 1)
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
 
 
 def _integer_ticks(ax) -> None:
@@ -519,24 +538,24 @@ def _mnist_predictions(d, models: dict) -> bytes:
 # ----------------------------------------------------------------------------- compare.py's report
 
 def describe_optimizer(spec) -> str:
-    """'optimizer adam lr 0.05 decay 5e-07 epsilon 1e-07 beta_1 0.9 beta_2 0.999': every setting it uses."""
+    """'optimizer adam lr 0.05 decay 5e-7 epsilon 1e-7 beta_1 0.9 beta_2 0.999': every setting it uses."""
     o = spec.optimizer
     names = ("learning_rate", "decay", *OPTIMIZER_HYPERPARAMETERS[o.type], "clip_value",
              "clip_norm")
     values = [(name, getattr(o, name)) for name in names]
     return "optimizer " + " ".join(
-        [o.type] + [f"{'lr' if name == 'learning_rate' else name} {value:g}"
+        [o.type] + [f"{'lr' if name == 'learning_rate' else name} {setting(value)}"
                     if not isinstance(value, bool) else name for name, value in values
                     if value or name in ("learning_rate", "decay")])
 
 
 def describe_regularization(spec) -> str:
     """The L1/L2 factors per dense layer and the dropout rates, or 'no regularization'."""
-    parts = [f"{layer.name} " + ", ".join(f"{key.replace('_', ' ')} {getattr(layer, key):g}"
-                                          for key in ("weight_l1", "weight_l2", "bias_l1",
-                                                      "bias_l2") if getattr(layer, key))
+    keys = ("weight_l1", "weight_l2", "bias_l1", "bias_l2")
+    parts = [f"{layer.name} " + ", ".join(f"{key.replace('_', ' ')} {setting(getattr(layer, key))}"
+                                          for key in keys if getattr(layer, key))
              for layer in spec.dense_layers if layer.regularized]
-    parts += [f"{layer.name} rate {layer.rate:g}" for layer in spec.dropout_layers]
+    parts += [f"{layer.name} rate {setting(layer.rate)}" for layer in spec.dropout_layers]
     return "; ".join(parts) if parts else "no regularization"
 
 
@@ -556,12 +575,14 @@ ACCURACY = {  # shared.training.accuracy, per spec metric
 
 
 def _add_table(section: Section, table: Table, results: dict) -> None:
-    """The table, or where it has no rows, why: nothing compared, or the others raised."""
+    """The table, or where it has no rows, why: nothing compared (which replaces the section's
+    explanation of a comparison), or the others raised."""
     if table.rows:
         section.tables.append(table)
+    elif not results["verdict"]["compared"]:
+        section.paragraphs = [NOTHING_COMPARED]
     else:
-        section.paragraphs.append(NOTHING_COMPARED if not results["verdict"]["compared"]
-                                  else NO_ROWS)
+        section.paragraphs.append(NO_ROWS)
 
 
 def _epochs(n: int) -> str:

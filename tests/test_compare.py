@@ -153,7 +153,11 @@ def test_the_reference_alone_is_not_a_comparison_but_exits_0_when_asked_for(tmp_
     assert code == 0
     assert results["verdict"]["compared"] is False
     assert results["verdict"]["summary"] == "Nothing compared: only the reference numpy ran."
-    assert "All pairs agree" not in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "All pairs agree" not in text
+    # sections 1 and 3 say so instead of explaining a comparison that did not happen
+    assert text.count("Nothing to compare: only the reference ran") == 2, text
+    assert "noise floor is" not in text and "Each element passes when" not in text
 
 
 @pytest.mark.parametrize("impl, variable", [("torch", "ROSETTA_TORCH_THREADS"),
@@ -241,8 +245,17 @@ def test_the_settings_and_the_spec_say_what_the_options_changed(tmp_path):
     code, results, out = run(tmp_path, "--epochs", "2", "--parity-steps", "3",
                              "--impls", "numpy")
     assert "changed by" not in results["spec"]["description"]
-    assert ("optimizer adam lr 0.05 decay 5e-07 epsilon 1e-07 beta_1 0.9 beta_2 0.999; "
+    assert ("optimizer adam lr 0.05 decay 5e-7 epsilon 1e-7 beta_1 0.9 beta_2 0.999; "
             "no regularization" in (out / "report.md").read_text())
+
+
+@pytest.mark.parametrize("text", ["5e-7", "1e-7", "0.05", "0.999", "1e20", "2.5e-300", "100",
+                                  "0.30000000000000004", "0"])
+def test_a_setting_reads_as_a_toml_file_writes_it(text):
+    """The Settings line quotes a spec's number with the digits a person writes in the TOML
+    file (spiral.toml's 'decay = 5e-7', which %g turned into 5e-07), and loses none."""
+    assert report.setting(float(text)) == text
+    assert float(report.setting(float(text))) == float(text)
 
 
 def test_pure_python_is_left_out_by_default_where_it_would_take_minutes(tmp_path):
@@ -709,6 +722,24 @@ def test_plot_divergence_copes_with_huge_and_non_finite_values():
              "bound": [1e-12, 6.5e-06, 6.8e+40, 1.87e+257, inf, inf]}
     png = report.plot_divergence({"implementations": {"torch": check}})
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("low, high, labelled", [(0.45, 1.1, 5), (1e-4, 1.1, 0)])
+def test_a_log_axis_within_a_decade_labels_its_ticks(low, high, labelled):
+    """spiral's loss (1.1 to 0.45) had two labels on its log axis, '10^0' and '6 x 10^-1';
+    within a decade every tick is labelled in plain numbers, over wider spans as matplotlib does."""
+    plt = report._pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [high, low])
+    report._log_axis(ax, "loss", [high, low])
+    fig.canvas.draw()
+    low_axis, high_axis = ax.get_ylim()
+    ticks = [(t.get_loc(), t.label1.get_text()) for t in
+             ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()]
+    plt.close(fig)
+    plain = [text for loc, text in ticks if low_axis <= loc <= high_axis
+             and re.fullmatch(r"[0-9.]+", text) and float(text) == pytest.approx(loc)]
+    assert len(plain) >= labelled and (labelled or not plain), ticks
 
 
 def test_gradient_difference_bars_show_the_worst_condition(monkeypatch):

@@ -236,6 +236,41 @@ def test_a_second_fit_goes_on_where_the_first_stopped(impl):
         assert np.array_equal(twice.parameters()[name], value), name
 
 
+@pytest.mark.parametrize("impl", ["numpy", "torch", "tf"])
+def test_fit_converts_the_data_to_the_models_dtype_once(impl, monkeypatch):
+    """A float32 model fitted on float64 data (as datasets.fashion_mnist gives it) cast the
+    whole X in every train_epoch call and every evaluation: 60,000 x 784 twice an epoch. fit
+    converts X, float targets and the validation data once, and trains the same bits as on
+    data converted by the caller."""
+    from conftest import require
+    from shared import implementations
+    require(impl)
+    spec = from_dict({"name": "cast", "inputs": 2, "loss": "mse",
+                      "layers": [{"type": "dense", "units": 4}, {"type": "tanh"},
+                                 {"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": "adam", "learning_rate": 0.01},
+                      "training": {"batch_size": 8, "seed": 1}})
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((24, 2)), rng.standard_normal((24, 1))
+    params = weights.initial(spec, seed=0)
+    given, converted = (implementations.build(impl, spec, params, "float32") for _ in range(2))
+    seen = []
+    for method in ("train_epoch", "forward", "loss"):
+        real = getattr(given, method)
+
+        def spy(X, y=None, *args, real=real, **kwargs):
+            seen.append((np.asarray(X).dtype, None if y is None else np.asarray(y).dtype))
+            return real(X, *([] if y is None else [y]), *args, **kwargs)
+        monkeypatch.setattr(given, method, spy)
+    history = given.fit(X, y, epochs=3, validation_data=(X[:5], y[:5]))
+    assert seen and all(x == np.float32 and y in (None, np.float32) for x, y in seen), set(seen)
+    expected = converted.fit(X.astype(np.float32), y.astype(np.float32), epochs=3,
+                             validation_data=(X[:5].astype(np.float32), y[:5].astype(np.float32)))
+    assert history["loss"] == expected["loss"] and history["val_loss"] == expected["val_loss"]
+    for name, value in converted.parameters().items():
+        assert np.array_equal(given.parameters()[name], value), name
+
+
 def test_fit_history_keys_and_validation():
     spec = networks.load("spiral")
     model = impl_numpy.build(spec, weights.initial(spec))

@@ -92,7 +92,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         self.from_logits = variant != "nnfs"
 
     def forward(self, logits, y_true):
-        self.probabilities = tf.nn.softmax(logits)  # kept for backward, in the same trace
+        self.probabilities = activations.softmax(logits)  # kept for backward, in the same trace
         if self.variant != "nnfs":
             return _softmax_crossentropy_from_logits(logits, y_true)
         return super().forward(self.probabilities, y_true)

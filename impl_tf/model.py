@@ -227,6 +227,8 @@ class Model(TrainingMixin):
             return activations.LeakyReLU(layer.alpha, dtype=dtype, name=layer.name)
         if layer.type == "sigmoid":
             return activations.Sigmoid(exact=self.mode == "exact", dtype=dtype, name=layer.name)
+        if layer.type == "softmax":
+            return activations.Softmax(exact=self.mode == "exact", dtype=dtype, name=layer.name)
         return ACTIVATIONS[layer.type](dtype=dtype, name=layer.name)
 
     def _named_variables(self):

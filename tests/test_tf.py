@@ -5,6 +5,7 @@ The cross-implementation harness (every pair, every network) lives in test_harne
 test_harness_trajectory.py.
 """
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -205,6 +206,33 @@ def test_float32_model_stays_float32(spiral):
     got = model.parameters()
     assert all(value.dtype == np.float32 for value in got.values())
     assert _max_diff(got, reference.parameters()) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exact_softmax_sums_and_divides_as_the_reference(dtype):
+    """tf.nn.softmax multiplies by 1 / sum: 147 of spiral's 900 float64 outputs at its initial
+    weights differed from impl_numpy's (and the output bias gradient). Given TF's exps (its exp
+    and NumPy's may differ in the last bit), the sums over the classes, in order, and the
+    divisions must be impl_numpy's, at 3 classes and at MNIST's 10."""
+    from impl_numpy.activations import Softmax as NumpySoftmax
+    from impl_tf import activations
+
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        n, k = int(rng.integers(1, 300)), int(rng.choice([1, 2, 3, 5, 10]))
+        logits = (rng.standard_normal((n, k)) * 10.0 ** rng.uniform(-1, 1.5)).astype(dtype)
+        exps = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True)).numpy()
+        expected = exps / _sum_in_order(exps)
+        assert np.array_equal(activations.softmax(tf.constant(logits)).numpy(), expected), (n, k)
+    # and impl_numpy's own softmax sums in that order (so the two agree where the exps do)
+    z = rng.standard_normal((50, 10))
+    exps = np.exp(z - z.max(axis=1, keepdims=True))
+    assert np.array_equal(NumpySoftmax().forward(z), exps / _sum_in_order(exps))
+
+
+def _sum_in_order(exps):
+    """Each row's sum, its columns added left to right, as a column."""
+    return functools.reduce(np.add, [exps[:, j] for j in range(exps.shape[1])])[:, None]
 
 
 def test_bad_input_names_x():

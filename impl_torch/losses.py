@@ -3,11 +3,11 @@
 Native mode uses torch's own losses instead (nn.CrossEntropyLoss on logits, nn.BCELoss,
 nn.MSELoss, nn.L1Loss; see model.NATIVE_LOSSES).
 
-nnfs clips probabilities before each log, but its backward formulas are the derivatives
-of the unclipped loss evaluated at the clipped p: they never zero the gradient where p
-was clipped, as autograd through torch.clamp would. The clip here is therefore
-straight-through (clamp forward, identity backward), and the fused softmax +
-cross-entropy has its own backward.
+Each loss computes its value and impl_numpy's gradient formula together
+(``value`` and ``backward``), and an autograd Function hands that gradient on: autograd's own
+would scale by (1/n) where nnfs divides by n (2 of 3 MSE gradients differed in the last
+bit), and would zero the gradient where nnfs clips p (nnfs's backward formulas are
+derivatives of the unclipped loss evaluated at the clipped p).
 
 Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_tf/losses.py.
 """
@@ -20,28 +20,15 @@ from torch import nn
 from impl_torch.activations import sigmoid, softmax
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
-
-
-class _StraightThroughClamp(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, inputs, low, high):
-        return torch.clamp(inputs, low, high)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None, None
-
-
-def _bounds(variant, dtype):
-    if variant == "nnfs":
-        return CLIP, 1 - CLIP
-    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
-    # plain probabilities it clips as nnfs): here only kept finite.
-    return torch.finfo(dtype).tiny, None
+TORCH_BCE_EPSILON = torch.tensor(1e-12).item()  # torch's BCELoss backward: a float32 constant
 
 
 def _clip(y_pred, variant):
-    return _StraightThroughClamp.apply(y_pred, *_bounds(variant, y_pred.dtype))
+    if variant == "nnfs":
+        return torch.clamp(y_pred, CLIP, 1 - CLIP)
+    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
+    # plain probabilities it clips as nnfs): here only kept finite.
+    return torch.clamp(y_pred, min=torch.finfo(y_pred.dtype).tiny)
 
 
 @lru_cache(maxsize=16)
@@ -75,8 +62,23 @@ def _binary_crossentropy_from_logits(logits, y_true):
     return torch.mean(torch.mean(sample_losses, dim=-1))
 
 
-class CategoricalCrossentropy(nn.Module):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
+class _Loss(torch.autograd.Function):
+    """Forward: the loss's value; backward: its own gradient formula (``Loss.backward``)."""
+
+    @staticmethod
+    def forward(ctx, y_pred, y_true, loss):
+        value, gradient = loss.value_and_gradient(y_pred, y_true)
+        ctx.save_for_backward(gradient)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (gradient,) = ctx.saved_tensors
+        return gradient * grad_output, None, None
+
+
+class Loss(nn.Module):
+    """A loss module whose gradient is impl_numpy's formula, not autograd's."""
 
     from_logits = False
 
@@ -85,41 +87,24 @@ class CategoricalCrossentropy(nn.Module):
         self.variant = variant
 
     def forward(self, y_pred, y_true):
+        return _Loss.apply(y_pred, y_true, self)
+
+    @torch.no_grad()
+    def value_and_gradient(self, y_pred, y_true):
+        """(L, dL/dy_pred) without a graph (the model hands the gradient to autograd)."""
+        return self.value(y_pred, y_true), self.backward(y_pred, y_true)
+
+
+class CategoricalCrossentropy(Loss):
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
+
+    def value(self, y_pred, y_true):
         return torch.mean(-torch.log(_confidences(_clip(y_pred, self.variant), y_true)))
 
-
-def _softmax_crossentropy(logits, labels, variant):
-    """(L, dL/dz): nnfs's clipped cross-entropy of softmax(z) (torch, Keras: L from the logits)
-    and nnfs's fused (softmax(z) - y) / n, computed as impl_numpy computes it."""
-    probabilities = softmax(logits).contiguous()
-    if variant == "nnfs":  # -mean(log p[y]), p clipped
-        clipped = torch.clamp(probabilities, CLIP, 1 - CLIP)
-        loss = F.nll_loss(torch.log(clipped), labels)
-    else:
-        loss = _softmax_crossentropy_from_logits(logits, labels)
-    # (y_hat - one_hot(y)) / n, with n a 0-d tensor: a Python number costs an op ~3 us more
-    one_hot = _identity(logits.shape[1], logits.dtype).index_select(0, labels)
-    return loss, torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
-
-
-class _SoftmaxCrossentropy(torch.autograd.Function):
-    """Forward: L; backward: nnfs's fused dL/dz, never clipped.
-
-    Autograd through the clip would zero the gradient of a sample whose true-class
-    probability is clipped (p > 1 - 1e-7 or p < 1e-7); nnfs's fused backward never
-    clips, so neither does this one.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, labels, variant):
-        loss, dlogits = _softmax_crossentropy(logits, labels, variant)
-        ctx.save_for_backward(dlogits)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (dlogits,) = ctx.saved_tensors
-        return dlogits * grad_output, None, None
+    def backward(self, y_pred, y_true):
+        one_hot = _identity(y_pred.shape[1], y_pred.dtype).index_select(0, y_true)
+        # at p clipped as in the forward: nnfs divides by the raw p (inf or NaN at p = 0)
+        return -one_hot / _clip(y_pred, self.variant) / len(y_pred)
 
 
 class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
@@ -130,53 +115,41 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         super().__init__(variant)
         self.from_logits = variant != "nnfs"
 
-    def forward(self, logits, y_true):
-        return _SoftmaxCrossentropy.apply(logits, y_true, self.variant)
-
+    @torch.no_grad()
     def value_and_gradient(self, logits, y_true):
-        """(L, dL/dz) without a graph (see Model._backward)."""
-        with torch.no_grad():
-            return _softmax_crossentropy(logits, y_true, self.variant)
+        """(L, dL/dz), computed as impl_numpy computes them: L from softmax(z), clipped (torch,
+        Keras: from the logits), and the fused (softmax(z) - y) / n, never clipped."""
+        probabilities = softmax(logits).contiguous()
+        if self.variant == "nnfs":  # -mean(log p[y]), p clipped
+            loss = F.nll_loss(torch.log(_clip(probabilities, self.variant)), y_true)
+        else:
+            loss = _softmax_crossentropy_from_logits(logits, y_true)
+        # (y_hat - one_hot(y)) / n, with n a 0-d tensor: a Python number costs an op ~3 us more
+        one_hot = _identity(logits.shape[1], logits.dtype).index_select(0, y_true)
+        return loss, torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
 
 
-class BinaryCrossentropy(nn.Module):
+class BinaryCrossentropy(Loss):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
 
-    from_logits = False
-
-    def __init__(self, variant="nnfs"):
-        super().__init__()
-        self.variant = variant
-
-    def forward(self, y_pred, y_true):
-        if self.variant != "nnfs":  # torch's BCELoss: no clip, each log clamped at -100
-            return F.binary_cross_entropy(y_pred, y_true)
-        p = _clip(y_pred, self.variant)
-        sample_losses = -(y_true * torch.log(p) + (1 - y_true) * torch.log(1 - p))
+    def value(self, y_pred, y_true):
+        nnfs = self.variant == "nnfs"
+        p = _clip(y_pred, self.variant) if nnfs else y_pred
+        log_p, log_1mp = torch.log(p), torch.log(1 - p) if nnfs else torch.log1p(-p)
+        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
+            log_p, log_1mp = torch.clamp(log_p, min=-100), torch.clamp(log_1mp, min=-100)
+        sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return torch.mean(torch.mean(sample_losses, dim=-1))
 
-
-def _sigmoid_binary_crossentropy(logits, y_true):
-    """(L, dL/dz): Keras's BCE from the logits and the fused (sigmoid(z) - y) / (outputs * n)."""
-    samples, outputs = logits.shape
-    dlogits = (sigmoid(logits) - y_true) / outputs / samples  # impl_numpy's sigmoid
-    return _binary_crossentropy_from_logits(logits, y_true), dlogits
-
-
-class _SigmoidBinaryCrossentropy(torch.autograd.Function):
-    """Forward: L; backward: the fused dL/dz."""
-
-    @staticmethod
-    def forward(ctx, logits, y_true):
-        loss, dlogits = _sigmoid_binary_crossentropy(logits, y_true)
-        ctx.save_for_backward(dlogits)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (dlogits,) = ctx.saved_tensors
-        return dlogits * grad_output, None
+    def backward(self, y_pred, y_true):
+        samples, outputs = y_pred.shape
+        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+            p = y_pred
+            return (p - y_true) / torch.clamp((1 - p) * p, min=TORCH_BCE_EPSILON) / (
+                samples * outputs)
+        p = _clip(y_pred, self.variant)
+        return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
 
 
 class SigmoidBinaryCrossentropy(BinaryCrossentropy):
@@ -185,36 +158,31 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
     from_logits = True
 
-    def forward(self, logits, y_true):
-        return _SigmoidBinaryCrossentropy.apply(logits, y_true)
+    def value(self, logits, y_true):
+        return _binary_crossentropy_from_logits(logits, y_true)
 
-    def value_and_gradient(self, logits, y_true):
-        """(L, dL/dz) without a graph (see Model._backward)."""
-        with torch.no_grad():
-            return _sigmoid_binary_crossentropy(logits, y_true)
+    def backward(self, logits, y_true):
+        samples, outputs = logits.shape
+        return (sigmoid(logits) - y_true) / outputs / samples  # impl_numpy's sigmoid
 
 
-class MeanSquaredError(nn.Module):
+class MeanSquaredError(Loss):
     """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
 
-    from_logits = False
-
-    def __init__(self, variant="nnfs"):
-        super().__init__()
-        self.variant = variant
-
-    def forward(self, y_pred, y_true):
+    def value(self, y_pred, y_true):
         return torch.mean(torch.mean((y_true - y_pred) ** 2, dim=-1))
 
+    def backward(self, y_pred, y_true):
+        samples, outputs = y_pred.shape
+        return -2 * (y_true - y_pred) / outputs / samples
 
-class MeanAbsoluteError(nn.Module):
+
+class MeanAbsoluteError(Loss):
     """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
 
-    from_logits = False
-
-    def __init__(self, variant="nnfs"):
-        super().__init__()
-        self.variant = variant
-
-    def forward(self, y_pred, y_true):
+    def value(self, y_pred, y_true):
         return torch.mean(torch.mean(torch.abs(y_true - y_pred), dim=-1))
+
+    def backward(self, y_pred, y_true):
+        samples, outputs = y_pred.shape
+        return -torch.sign(y_true - y_pred) / outputs / samples

@@ -37,8 +37,6 @@ NATIVE_LOSSES = {
     "categorical_crossentropy": nn.CrossEntropyLoss, "binary_crossentropy": nn.BCELoss,
     "mse": nn.MSELoss, "mae": nn.L1Loss,
 }
-# Losses fused with the output activation: their gradient is with respect to the logits.
-FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCrossentropy)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -232,16 +230,17 @@ class Model(TrainingMixin):
     def _backward(self, X, y, masks):
         # Autograd accumulates into the flat gradient buffer, in place.
         self.flat_params.grad.zero_()
-        if not isinstance(self.loss_function, FUSED_LOSSES):
+        if self.mode == "native":
             loss = self._total_loss(X, y, masks)
             loss.backward()
             return loss.item()
-        # A fused loss hands its dL/dz to autograd at the logits, as impl_numpy's backward
-        # starts from the loss's dinputs: the same gradient as loss.backward() through the
-        # loss's Function, without its Python backward call (~10% of a spiral step).
-        logits = self.network(X, masks, logits=True)
-        loss, dlogits = self.loss_function.value_and_gradient(logits, y)
-        roots, grads = [logits], [dlogits]
+        # The loss hands its gradient to autograd at the network's output (a fused loss: at
+        # the logits), as impl_numpy's backward starts from the loss's dinputs: the same
+        # gradient as loss.backward() through the loss's Function, without its Python
+        # backward call (~10% of a spiral step).
+        output = self.network(X, masks, logits=self.takes_logits)
+        loss, doutput = self.loss_function.value_and_gradient(output, y)
+        roots, grads = [output], [doutput]
         if self.regularized_layers:
             penalty = self.regularization_loss()
             roots.append(penalty)

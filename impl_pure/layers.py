@@ -78,7 +78,7 @@ def l1_sign(param, variant):
 
 
 class Dropout:
-    """Inverted dropout: y = x * mask / (1 - rate) while training, y = x otherwise (nnfs Layer_Dropout)."""
+    """Inverted dropout: y = x * (mask / (1 - rate)) while training, y = x otherwise (nnfs Layer_Dropout)."""
 
     def __init__(self, rate, rng):
         self.rate = rate

@@ -55,7 +55,7 @@ def nnfs_abs(param):
 
 
 class Dropout(keras.layers.Layer):
-    """Inverted dropout: y = x * mask / (1 - rate), with the given 0/1 mask or, in training mode, a drawn one."""
+    """Inverted dropout: y = x * (mask / (1 - rate)), with the given 0/1 mask or, in training mode, a drawn one."""
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -63,8 +63,9 @@ class Dropout(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, dropout_mask=None, training=False):
-        # An injected mask always applies (the harness's masks); without one the layer draws
-        # its own in training mode and is the identity otherwise. ("dropout_mask", since Keras
+        # An injected mask applies in either mode (the harness's masks; at rate 0 it can only
+        # be all ones); without one the layer draws its own in training mode and is the
+        # identity otherwise. ("dropout_mask", since Keras
         # reserves a call argument named "mask".)
         if self.rate == 0 or (dropout_mask is None and not training):
             return inputs

@@ -74,7 +74,7 @@ def nnfs_abs(param):
 
 
 class Dropout(nn.Module):
-    """Inverted dropout: y = x * mask / (1 - rate), with the given 0/1 mask or, in training mode, a drawn one."""
+    """Inverted dropout: y = x * (mask / (1 - rate)), with the given 0/1 mask or, in training mode, a drawn one."""
 
     def __init__(self, rate, generator=None):
         super().__init__()
@@ -82,8 +82,9 @@ class Dropout(nn.Module):
         self.generator = generator  # a torch.Generator, for masks drawn here when none is given
 
     def forward(self, inputs, mask=None):
-        # An injected mask always applies (the harness's masks); without one the layer draws
-        # its own from its generator in training mode and is the identity in eval mode.
+        # An injected mask applies in either mode (the harness's masks; at rate 0 it can only
+        # be all ones); without one the layer draws its own from its generator in training
+        # mode and is the identity in eval mode.
         if self.rate == 0 or (mask is None and not self.training):
             return inputs
         if mask is None:

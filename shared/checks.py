@@ -148,6 +148,7 @@ def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
         raise InputError(f"dropout_masks: expected a dict of dropout layer name -> mask, got "
                          f"{type(dropout_masks).__name__}")
     widths = dropout_widths(spec)
+    rates = {layer.name: layer.rate for layer in spec.dropout_layers}
     unknown = sorted(set(dropout_masks) - set(widths))
     if unknown:
         raise InputError(f"dropout_masks: unknown layers {unknown}; the dropout layers are "
@@ -163,6 +164,9 @@ def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
                              f"got {mask.shape}")
         if not np.all((mask == 0) | (mask == 1)):
             raise InputError(f"dropout_masks[{name!r}]: expected only 0 and 1")
+        if rates[name] == 0 and not np.all(mask == 1):  # every layer would ignore it
+            raise InputError(f"dropout_masks[{name!r}]: the layer's rate is 0, which keeps "
+                             f"every unit; expected only 1s (or no mask)")
         checked[name] = mask
     return checked
 

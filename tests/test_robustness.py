@@ -268,6 +268,22 @@ def test_wrong_dropout_masks_are_refused(name):
             model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 3), dtype)})
 
 
+@pytest.mark.parametrize("name", IMPLS)
+def test_a_mask_for_a_rate_0_dropout_layer_must_keep_every_unit(name):
+    """A review found every implementation ignoring a mask given to a rate-0 layer (the layer
+    is the identity), so a mask with zeros computed the unmasked loss; it is refused now, and
+    an all-ones mask (what epoch_masks draws at rate 0) still computes the unmasked loss."""
+    require(name)
+    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "relu"},
+                       {"type": "dropout", "rate": 0.0}, {"type": "dense", "units": 1},
+                       {"type": "linear"}], "mse", metric="regression")
+    model = implementations.build(name, spec, weights.initial(spec))
+    with pytest.raises(InputError, match=r"dropout_masks\['dropout1'\]: the layer's rate is 0"):
+        model.loss(X4, Y_REGRESSION, {"dropout1": np.eye(4, 3)})
+    assert model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 3), bool)}) == \
+        model.loss(X4, Y_REGRESSION)
+
+
 # ----------------------------------------------------------------------------- bad specs
 
 GOOD = {"inputs": 2, "loss": "categorical_crossentropy",

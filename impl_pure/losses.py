@@ -4,7 +4,7 @@ Mirrors: impl_numpy/losses.py, impl_torch/losses.py, impl_tf/losses.py.
 """
 import struct
 import sys
-from math import exp, inf, log, log1p
+from math import exp, inf, log, log1p, nan
 
 from impl_pure.linalg import pairwise_sum
 
@@ -29,12 +29,13 @@ def _class_indices(y_true):
     return y_true
 
 
+# As NumPy's: -inf at the pole, NaN below it and for NaN (math.log raises instead).
 def _log(x):
-    return log(x) if x > 0 else -inf
+    return log(x) if x > 0 else -inf if x == 0 else nan
 
 
 def _log1p(x):
-    return log1p(x) if x > -1 else -inf
+    return log1p(x) if x > -1 else -inf if x == -1 else nan
 
 
 def _mean(values):
@@ -42,7 +43,7 @@ def _mean(values):
 
 
 def _sign(x):
-    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0 if x == 0 else nan  # np.sign's NaN too
 
 
 class CategoricalCrossentropy:

@@ -138,7 +138,7 @@ class Model:
                                           else output, y)
 
     def regularization_loss(self):
-        """Sum of every Dense layer's L1/L2 penalties."""
+        """Sum of every Dense layer's L1/L2 penalties, added in order."""
         return sum_in_order((layer.regularization_loss() for layer in self.regularized_layers),
                             0.0)
 

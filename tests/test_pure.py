@@ -360,6 +360,26 @@ def test_saturated_outputs_hit_the_clip(loss, variant):
     assert_same_answers(spec, X, y, params=params)
 
 
+@pytest.mark.parametrize("loss, variant", [("binary_crossentropy", "torch"),
+                                            ("binary_crossentropy", "nnfs"), ("mae", "nnfs")])
+def test_a_nan_prediction_gives_nan_as_in_numpy(loss, variant):
+    """NaN reaches a loss from finite data when the network overflows (inf - inf). impl_pure's
+    log took NaN for 0 (-inf, then clamped: a BCE of 50.35 where NumPy gives NaN) and its sign
+    of NaN was 0 (an MAE gradient of 0 where NumPy's is NaN)."""
+    from impl_numpy import losses as numpy_losses
+    from impl_pure import losses as pure_losses
+
+    name = {"binary_crossentropy": "BinaryCrossentropy", "mae": "MeanAbsoluteError"}[loss]
+    y_pred, y_true = [[float("nan"), 0.25]], [[1.0, 0.0]]
+    reference = getattr(numpy_losses, name)(variant)
+    pure = getattr(pure_losses, name)(variant)
+    with np.errstate(invalid="ignore"):
+        value = reference.forward(np.array(y_pred), np.array(y_true))
+        gradient = reference.backward(np.array(y_pred), np.array(y_true))
+    assert np.isnan(value) and np.isnan(pure.forward(y_pred, y_true))
+    assert np.array_equal(pure.backward(y_pred, y_true), gradient, equal_nan=True)
+
+
 L1L2_LAYERS = [dense(8, weight_l1=1e-3, weight_l2=2e-3, bias_l1=3e-3, bias_l2=4e-3),
                {"type": "relu"}, dense(3, weight_l1=5e-4, bias_l2=1e-3), {"type": "softmax"}]
 

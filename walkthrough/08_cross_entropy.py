@@ -36,6 +36,11 @@ def run() -> dict:
     print("Per-sample losses:", per_sample)
     print("loss (one-hot targets):", loss_one_hot)
     print("loss (class indices):  ", loss_indices)
+    # The mean happens to equal the first sample's loss: 0.5 * 0.98 = 0.49 = 0.7 ** 2, so the
+    # three probabilities multiply to 0.7 ** 3 and the mean of their -logs is -log(0.7).
+    print(f"(The mean equals the first sample's loss by coincidence: 0.7 x 0.5 x 0.98 = "
+          f"{0.7 * 0.5 * 0.98:.3f} = 0.7^3, so the mean of the -logs is -log 0.7 = "
+          f"{-np.log(0.7):.8f}.)")
     print(f"The tutorial printed {TUTORIAL['loss']}; the correct result is {loss_one_hot:.15f}.")
 
     # The printed number is close to the nnfs book's result for the book's own arrays.

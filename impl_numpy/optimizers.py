@@ -12,7 +12,9 @@ import numpy as np
 
 
 class Optimizer:
-    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t)."""
+    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+
+    torch_divides = False  # torch's Adagrad decays its own rate, by a division
 
     def __init__(self, learning_rate, decay=0.0, variant="nnfs"):
         self.learning_rate = learning_rate
@@ -22,7 +24,11 @@ class Optimizer:
         self.iterations = 0
 
     def pre_update_params(self):
-        if self.decay:
+        if not self.decay:
+            return
+        if self.variant == "keras" or (self.variant == "torch" and self.torch_divides):
+            self.current_learning_rate = self.learning_rate / (1.0 + self.decay * self.iterations)
+        else:  # nnfs, and torch's LambdaLR scheduler: lr times the factor
             decayed = 1.0 / (1.0 + self.decay * self.iterations)
             self.current_learning_rate = self.learning_rate * decayed
 
@@ -59,6 +65,8 @@ class SGD(Optimizer):
 
 class Adagrad(Optimizer):
     """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at initial_accumulator (0.1) and eps goes inside the root."""
+
+    torch_divides = True
 
     def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
                  variant="nnfs"):
@@ -153,10 +161,12 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
     if clip_value:
         np.clip(grads, -clip_value, clip_value, out=grads)
     if clip_norm:
-        norm = np.sqrt(np.sum(grads * grads))
-        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
-            scale = clip_norm / (norm + 1e-6)
-        else:
-            scale = clip_norm / max(norm, clip_norm)
-        if scale < 1:
-            grads *= scale
+        norm = np.sqrt(np.sum(grads * grads))  # a NumPy scalar: the scale in the grads' dtype
+        if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
+            grads *= min(1 / (norm + 1e-6) * clip_norm, 1.0)
+        elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
+            c = norm.dtype.type(clip_norm)
+            with np.errstate(divide="ignore"):  # 1 / 0 = inf, and the scale is 1
+                grads *= c * min(1 / norm, 1 / c)
+        elif norm > clip_norm:
+            grads *= clip_norm / norm

@@ -8,13 +8,15 @@ frameworks compute natively). The arithmetic is impl_numpy's, operation for oper
 
 Mirrors: impl_numpy/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.py.
 """
-from math import sqrt
+from math import inf, sqrt
 
 from impl_pure.linalg import pairwise_sum, zeros_like
 
 
 class Optimizer:
-    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t)."""
+    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+
+    torch_divides = False  # torch's Adagrad decays its own rate, by a division
 
     def __init__(self, learning_rate, decay=0.0, variant="nnfs"):
         self.learning_rate = learning_rate
@@ -24,7 +26,11 @@ class Optimizer:
         self.iterations = 0
 
     def pre_update_params(self):
-        if self.decay:
+        if not self.decay:
+            return
+        if self.variant == "keras" or (self.variant == "torch" and self.torch_divides):
+            self.current_learning_rate = self.learning_rate / (1.0 + self.decay * self.iterations)
+        else:  # nnfs, and torch's LambdaLR scheduler: lr times the factor
             decayed = 1.0 / (1.0 + self.decay * self.iterations)
             self.current_learning_rate = self.learning_rate * decayed
 
@@ -66,6 +72,8 @@ class SGD(Optimizer):
 
 class Adagrad(Optimizer):
     """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at initial_accumulator (0.1) and eps goes inside the root."""
+
+    torch_divides = True
 
     def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
                  variant="nnfs"):
@@ -149,10 +157,12 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
             row[:] = [min(max(g, -clip_value), clip_value) for g in row]
     if clip_norm:
         norm = sqrt(pairwise_sum([g * g for row in grads for g in row]))
-        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
-            scale = clip_norm / (norm + 1e-6)
+        if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
+            scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
+        elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
+            scale = clip_norm * min(1 / norm if norm else inf, 1 / clip_norm)
         else:
-            scale = clip_norm / max(norm, clip_norm)
-        if scale < 1:
+            scale = clip_norm / norm if norm > clip_norm else 1.0
+        if scale != 1:
             for row in grads:
                 row[:] = [g * scale for g in row]

@@ -17,27 +17,34 @@ import tensorflow as tf
 
 
 class InverseTimeDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0, in float64 (Keras's own divides: lr / (1 + decay*t))."""
+    """lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0, in float64; ``divides``: lr / (1 + decay * t), as Keras's own."""
 
-    def __init__(self, learning_rate, decay=0.0):
+    def __init__(self, learning_rate, decay=0.0, divides=False):
         self.learning_rate = learning_rate
         self.decay = decay
+        self.divides = divides
 
     def __call__(self, step):
         learning_rate = tf.constant(self.learning_rate, tf.float64)
         if not self.decay:
             return learning_rate
-        return learning_rate * (1.0 / (1.0 + self.decay * tf.cast(step, tf.float64)))
+        denominator = 1.0 + self.decay * tf.cast(step, tf.float64)
+        return learning_rate / denominator if self.divides else learning_rate * (
+            1.0 / denominator)
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "decay": self.decay}
+        return {"learning_rate": self.learning_rate, "decay": self.decay,
+                "divides": self.divides}
 
 
 class Optimizer(keras.optimizers.Optimizer):
-    """A Keras optimizer with impl_numpy's arithmetic and decay, lr_t = lr * 1 / (1 + decay * t)."""
+    """A Keras optimizer with impl_numpy's arithmetic and decay, lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+
+    torch_divides = False  # torch's Adagrad decays its own rate, by a division
 
     def __init__(self, learning_rate, decay=0.0, variant="nnfs", name=None):
-        super().__init__(InverseTimeDecay(learning_rate, decay), name=name)
+        divides = variant == "keras" or (variant == "torch" and self.torch_divides)
+        super().__init__(InverseTimeDecay(learning_rate, decay, divides), name=name)
         self.variant = variant
 
     def _slots(self, var_list, name, fill=0.0):
@@ -97,6 +104,8 @@ class SGD(Optimizer):
 
 class Adagrad(Optimizer):
     """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at initial_accumulator (0.1) and eps goes inside the root."""
+
+    torch_divides = True
 
     def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
                  variant="nnfs"):
@@ -188,13 +197,14 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
         norm = tf.numpy_function(_numpy_norm, [flat], flat.dtype, stateful=False)
         norm = tf.ensure_shape(norm, [])
-        clip_norm = tf.constant(clip_norm, norm.dtype)
-        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
-            scale = clip_norm / (norm + 1e-6)
+        c, one = tf.constant(clip_norm, norm.dtype), tf.constant(1.0, norm.dtype)
+        if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
+            scale = tf.minimum(one / (norm + 1e-6) * c, one)
+        elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
+            scale = c * tf.minimum(one / norm, one / c)
         else:
-            scale = clip_norm / tf.maximum(norm, clip_norm)
-        scale = tf.minimum(scale, 1.0)  # a factor of exactly 1 leaves grads unchanged
-        grads = [g * scale for g in grads]
+            scale = tf.where(norm > c, c / norm, one)
+        grads = [g * scale for g in grads]  # a factor of exactly 1 leaves grads unchanged
     return grads
 
 

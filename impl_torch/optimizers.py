@@ -7,7 +7,8 @@ Adagrad, RMSprop and Adam) in another order: Adam's m by lerp, sqrt(v)/sqrt(1 - 
 instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_ and addcmul_.
 
 The learning rate decays as impl_numpy's, lr_t = lr * (1 / (1 + decay * t)) with t
-counting updates from 0. ``step()`` is torch.optim's interface; ``update()`` is the same
+counting updates from 0 (variant keras, and torch's Adagrad: lr / (1 + decay * t)).
+``step()`` is torch.optim's interface; ``update()`` is the same
 arithmetic without the hooks and profiler wrapper torch.optim puts around ``step``, which
 cost more than the update itself on small nets (the model's training loop calls it).
 Native mode uses torch's built-in classes and a LambdaLR scheduler (see model.make_optimizer).
@@ -22,6 +23,8 @@ import torch
 
 class Optimizer(torch.optim.Optimizer):
     """A torch optimizer with impl_numpy's in-place arithmetic and decay, lr_t = lr * 1 / (1 + decay * t)."""
+
+    torch_divides = False  # torch's Adagrad decays its own rate, by a division
 
     def _state(self, param, key, fill=0.0):
         state = self.state[param]
@@ -67,8 +70,10 @@ class Optimizer(torch.optim.Optimizer):
                     continue
                 state = self.state[param]
                 t = state["step"] = state.get("step", 0) + 1
-                lr, decay = group["lr"], group["decay"]
-                if decay:  # impl_numpy's arithmetic, its t counting from 0
+                lr, decay, variant = group["lr"], group["decay"], group["variant"]
+                if decay and (variant == "keras" or (variant == "torch" and self.torch_divides)):
+                    lr = lr / (1.0 + decay * (t - 1))
+                elif decay:  # impl_numpy's arithmetic, its t counting from 0
                     lr = lr * (1.0 / (1.0 + decay * (t - 1)))
                 yield group, param, param.grad, t, lr
 
@@ -116,6 +121,8 @@ class SGD(Optimizer):
 
 class Adagrad(Optimizer):
     """nnfs/torch: c += g^2; w -= lr*g / (sqrt(c) + eps).  Keras: c starts at initial_accumulator (0.1) and eps goes inside the root."""
+
+    torch_divides = True
 
     def __init__(self, params, lr=1.0, decay=0.0, eps=1e-7, initial_accumulator=0.1,
                  variant="nnfs"):
@@ -208,9 +215,13 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs", canonic
         flat = grads.numpy() if canonical is None else np.concatenate(
             [g.ravel() for g in canonical])
         norm = np.sqrt(np.sum(flat * flat))
-        if variant == "torch":  # torch.nn.utils.clip_grad_norm_ adds 1e-6 to the norm
-            scale = clip_norm / (norm + 1e-6)
+        if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
+            scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
+        elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
+            c = norm.dtype.type(clip_norm)
+            with np.errstate(divide="ignore"):  # 1 / 0 = inf, and the scale is 1
+                scale = c * min(1 / norm, 1 / c)
         else:
-            scale = clip_norm / max(norm, clip_norm)
-        if scale < 1:
+            scale = clip_norm / norm if norm > clip_norm else 1.0
+        if scale != 1:
             grads.mul_(scale)

@@ -278,7 +278,7 @@ ENTRIES = (
           "weight_decay=2*lam is coupled: gradient += 2*lam*w, no loss term",
           _has("l2"), _coupled_weight_decay),
     Entry("torch", "clip_grad_norm_ epsilon", "g *= c / max(||g||, c)",
-          "g *= c / (||g|| + 1e-6) when that is < 1", _clip_norm,
+          "g *= min(1 / (||g|| + 1e-6) * c, 1)", _clip_norm,
           _variant_drift("torch", CLIP_SETTING, optimizer=PLAIN_SGD, clip_norm=1e-3)),
     Entry("tf", "SGD momentum with decay", "v = mu*v - lr_t*g; w += v",
           "the same form as nnfs", _sgd_momentum,
@@ -307,8 +307,8 @@ ENTRIES = (
           "biases too, unless exclude_from_weight_decay", _has("l2"), _decoupled_weight_decay),
     Entry("tf", "global_clipnorm", "g *= c / max(||g||, c) over all parameters",
           "global_clipnorm: the same, rounded as g * (c * min(1/||g||, 1/c)) and always "
-          "multiplied (where ||g|| <= c the factor can be 1 - 1 ulp); clipnorm= clips each "
-          "variable separately (not measured)",
+          "multiplied (where ||g|| <= c the factor can be 1 - 1 ulp; the keras variant "
+          "computes it so); clipnorm= clips each variable separately (not measured)",
           _clip_norm, _variant_drift("keras", CLIP_SETTING, optimizer=PLAIN_SGD, clip_norm=1e-3)),
     Entry("tf", "Python-float hyperparameters in float64",
           "every hyperparameter a float64 value",
@@ -356,7 +356,7 @@ def render() -> str:
         "network (2-64-3, 300 samples, initial weights seed 0) between the nnfs formula and the",
         "framework's, computed by impl_numpy's `torch` and `keras` variants (the harness checks,",
         "on its smaller trajectory network, that native torch and Keras runs stay within 10x the",
-        "noise floor of those variants; on spiral their own operation order puts them 24x and 44x",
+        "noise floor of those variants; on spiral their own operation order puts them 24x and 41x",
         "above it, six orders of magnitude below the Adam rows' drifts and three below the",
         "smallest, `clip_grad_norm_`'s epsilon: see the README). A drift of 0",
         "means that impl_numpy's two variants compute the same bits; the frameworks' own",

@@ -564,7 +564,7 @@ NO_ROWS = "No rows: the other implementations raised here (see Summary)."
 NATIVE_DISAGREEMENT = (
     "In native mode a divergence a few tens of times the noise floor is each framework's own "
     "operation order (section 4's last explanation; README, compare.py: on spiral torch sits at "
-    "24x and Keras at 44x the floor after 100 Adam steps); a formula difference lands orders of "
+    "24x and Keras at 41x the floor after 100 Adam steps); a formula difference lands orders of "
     "magnitude higher.")
 ACCURACY = {  # shared.training.accuracy, per spec metric
     "categorical": "the share of samples whose largest output is the label's",

@@ -27,7 +27,7 @@ from impl_tf import model as tf_model  # noqa: E402
 from impl_tf import optimizers as tf_optimizers  # noqa: E402
 from shared import datasets, networks, weights  # noqa: E402
 from shared.implementations import reference_spec  # noqa: E402
-from shared.spec import Layer, Optimizer  # noqa: E402
+from shared.spec import Layer, Optimizer, from_dict  # noqa: E402
 from shared.training import TrainingMixin, epoch_masks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,3 +242,38 @@ def test_bad_input_names_x():
         model.forward(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="mode"):
         impl_tf.build(spec, weights.initial(spec, seed=0), mode="fast")
+
+
+# One parameter, so that Keras's norm, sqrt(g^2), is impl_numpy's whatever the summation order;
+# the gradients cross the clipping threshold both ways.
+NATIVE_GRADIENTS = [0.3, -2.5, 0.9, 1.7, -0.05, 3.1, -0.6, 0.25]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("settings", [{"decay": 0.3}, {"clip_norm": 0.7}, {"clip_norm": 1.0},
+                                      {"clip_norm": 0.3, "decay": 0.05}])
+def test_the_keras_variant_decays_and_clips_as_keras_bit_for_bit(settings, dtype):
+    """Keras's InverseTimeDecay divides, lr / (1 + d t), and its global_clipnorm scales every
+    gradient by c * min(1 / norm, 1 / c), even below the threshold; impl_numpy's keras variant
+    took lr * (1 / (1 + d t)) and c / max(norm, c) when below 1 (4 of these 8 cases failed).
+    The oracle is Keras's own SGD, as impl_tf's native mode builds it."""
+    spec = from_dict({"name": "one", "inputs": 1, "loss": "mse", "variant": "keras",
+                      "layers": [{"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": "sgd", "learning_rate": 0.05, **settings}})
+    variable = tf.Variable(np.zeros(1, dtype))
+    with tf_model.floatx(dtype):  # as impl_tf builds it: its learning rate takes floatx
+        keras_optimizer = tf_model.make_optimizer(spec, "native", dtype)
+        keras_optimizer.build([variable])
+    optimizer = numpy_model.make_optimizer(spec)
+    o = spec.optimizer
+    for step, g in enumerate(NATIVE_GRADIENTS * 3, 1):
+        # from 0 at every step, so that the update is -lr * g, each rounding in sight
+        variable.assign(np.zeros(1, dtype))
+        params = np.zeros(1, dtype)
+        keras_optimizer.apply_gradients([(tf.constant([g], dtype), variable)])
+        grads = np.array([g], dtype)
+        numpy_optimizers.clip_gradients(grads, o.clip_value, o.clip_norm, "keras")
+        optimizer.pre_update_params()
+        optimizer.update_params(params, grads)
+        optimizer.post_update_params()
+        assert variable.numpy()[0] == params[0], (step, variable.numpy()[0], params[0])

@@ -20,6 +20,7 @@ from impl_torch import activations, layers, model, optimizers  # noqa: E402
 from shared.spec import from_dict  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
+DTORCH = {np.float32: torch.float32, np.float64: torch.float64}
 
 
 def _rows_in_order(rows):
@@ -165,3 +166,48 @@ def test_a_fused_loss_called_with_autograd_gives_its_own_value_and_gradient(vari
         assert loss.item() == value.item()
         assert np.array_equal(z.grad.numpy(), 3 * gradient.numpy())
         assert np.abs(gradient.numpy()).max() > 0
+
+
+
+# Adagrad's root is exact here (the squares add up to squares: 3, 5, 13, 85, 157, 12325,
+# 75952813), and eps too small to move it: torch's sqrt is not correctly rounded elsewhere.
+ADAGRAD_GRADIENTS = [3.0, 4.0, 12.0, 84.0, 132.0, 12324.0, 75952812.0]
+
+
+def test_the_torch_variant_decays_adagrad_as_torch_bit_for_bit():
+    """torch's Adagrad decays its own rate as lr / (1 + (t - 1) d), a division; impl_numpy's
+    torch variant took lr * (1 / ...), which failed here. The oracle is torch's own Adagrad,
+    as impl_torch's native mode builds it."""
+    spec = from_dict({"name": "one", "inputs": 1, "loss": "mse", "variant": "torch",
+                      "layers": [{"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": "adagrad", "learning_rate": 0.05, "decay": 0.3,
+                                    "epsilon": 1e-300}})
+    param = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    torch_optimizer, _ = model.make_optimizer(spec, [param], "native")
+    reference = impl_numpy.model.make_optimizer(spec)
+    for step, g in enumerate(ADAGRAD_GRADIENTS, 1):
+        with torch.no_grad():  # from 0 at every step: the update is -lr_t g / sqrt(sum g^2)
+            param.zero_()
+        params = np.zeros(1)
+        param.grad = torch.tensor([g], dtype=torch.float64)
+        torch_optimizer.step()
+        reference.pre_update_params()
+        reference.update_params(params, np.array([g]))
+        reference.post_update_params()
+        assert param.item() == params[0], (step, param.item(), params[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_torch_variant_clips_the_norm_as_clip_grad_norm_bit_for_bit(dtype):
+    """clip_grad_norm_ scales by min(1 / (norm + 1e-6) * c, 1), the reciprocal first
+    (impl_numpy's torch variant divided c by norm + 1e-6: 60 and 76 of these 400 differed, in
+    float32 and float64). One
+    element per case, so that torch's norm, sqrt(g^2), is NumPy's whatever the order."""
+    rng = np.random.default_rng(8)
+    for trial in range(400):
+        g, c = rng.standard_normal(1).astype(dtype) * 3, float(rng.uniform(0.05, 3))
+        ours, param = g.copy(), torch.nn.Parameter(torch.zeros(1, dtype=DTORCH[dtype]))
+        param.grad = torch.from_numpy(g.copy())
+        impl_numpy.optimizers.clip_gradients(ours, 0.0, c, "torch")
+        torch.nn.utils.clip_grad_norm_([param], c)
+        assert ours[0] == param.grad.numpy()[0], (trial, g, c)

@@ -1,8 +1,9 @@
 """The walkthrough's numbers, each recomputed here another way.
 
 Steps 1-6 are linear, so the tests compute them exactly with fractions of the
-tutorial's decimals; steps 7-9 use other formulas (no max shift, log-sum-exp);
-step 10 is checked against the book's training loop, written out here. The README's
+tutorial's decimals; steps 7-9 use other formulas (no max shift, log-sum-exp); step
+10's gradients and steps against impl_pure and the project's optimizers; step 11 is
+checked against the book's training loop, written out here. The README's
 table and figures are checked against the same computations. Where a step says
 the tutorial printed something else, the test checks that the printed value is
 not even the correct value rounded to the digits the tutorial shows.
@@ -208,6 +209,46 @@ def test_09_spiral_forward(keep_global_rng):
     assert result["points_320"] == 320 * 5 != module.TUTORIAL["points_320"]
 
 
+def test_10_backward(keep_global_rng):
+    # The step's hand-written gradients against impl_pure's backward (loops, its own code),
+    # its finite differences against ours with another h, its SGD step against impl_pure's
+    # model and its Adam step against impl_numpy's optimizer.
+    from shared import implementations
+
+    module = step(10)
+    r = module.run()
+    pure = implementations.build("pure", module.SPEC, r["params"])
+    for name, grad in pure.gradients(r["X"], r["y"]).items():
+        assert_close(r["grads"][name], grad, 1e-14)
+
+    def loss_at(moved):
+        pure.set_parameters(moved)
+        return pure.evaluate(r["X"], r["y"])["loss"]
+
+    ours = {name: np.zeros_like(value) for name, value in r["params"].items()}
+    for name, value in r["params"].items():
+        for index in np.ndindex(value.shape):
+            moved = {key: v.copy() for key, v in r["params"].items()}
+            moved[name][index] += 1e-5
+            above = loss_at(moved)
+            moved[name][index] -= 2e-5
+            ours[name][index] = (above - loss_at(moved)) / 2e-5
+    for name, error in r["errors"].items():
+        assert error < 1e-7, name
+        assert_close(r["grads"][name], ours[name], 1e-7)
+    assert all(r["same_bits"].values())
+    pure.set_parameters(r["params"])
+    assert pure.step(r["X"], r["y"]) == pytest.approx(r["loss_before"], rel=1e-14)
+    assert pure.evaluate(r["X"], r["y"])["loss"] == pytest.approx(r["loss_after"], rel=1e-14)
+    assert r["loss_after"] < r["loss_before"]
+    adam = implementations.build("numpy", module.SPEC.replace(
+        optimizer={"type": "adam", "learning_rate": module.LEARNING_RATE}), r["params"])
+    adam.step(r["X"], r["y"])
+    moved = r["params"]["dense1.weight"] - adam.parameters()["dense1.weight"]
+    assert_close(r["adam_step"], moved, 1e-14)
+    assert np.all(np.abs(np.abs(moved) - module.LEARNING_RATE) < 1e-3 * module.LEARNING_RATE)
+
+
 def _book_training(X, y, params, epochs, lr=0.05, decay=5e-7, eps=1e-7, beta_1=0.9,
                    beta_2=0.999, after_each=None):
     """The spiral network trained as the nnfs book writes it (chapters 9-10), not with the
@@ -273,13 +314,13 @@ def _spiral_spec_and_params():
     return spec, weights.initial(spec, spec.training.seed)
 
 
-def test_10_trained_networks_at_200_epochs(keep_global_rng):
+def test_11_trained_networks_at_200_epochs(keep_global_rng):
     # The default run, every implementation, against the book's loop written out above: the
     # numbers the step's docstring states are the independent run's, rounded as printed.
     from shared import implementations
 
     require("torch", "tf")  # the docstring speaks for all four
-    module = step(10)
+    module = step(11)
     results = module.run()
     _, params = _spiral_spec_and_params()
     X, y, X_val, y_val = _spirals()
@@ -307,7 +348,7 @@ def test_10_trained_networks_at_200_epochs(keep_global_rng):
     assert f"training accuracy of about\n  {accuracy:.2f}" in readme
 
 
-def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
+def test_11_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     # The docstring's 3000-epoch story, from the book's loop written out above; impl_numpy's
     # fit history against it (the same operations in the same order: equal here to 1e-12 and
     # measured bit for bit). torch and Keras add in other orders and part in the third digit:
@@ -315,7 +356,7 @@ def test_10_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     from shared import implementations
 
     require("torch", "tf")
-    module = step(10)
+    module = step(11)
     doc = " ".join(module.__doc__.split())
     spec, params = _spiral_spec_and_params()
     X, y, X_val, y_val = _spirals()
@@ -399,16 +440,16 @@ def test_readme_table_holds_the_computed_values():
 
 def test_readme_lists_every_step():
     readme = (WALKTHROUGH / "README.md").read_text(encoding="utf-8")
-    assert len(SCRIPTS) == 10
+    assert len(SCRIPTS) == 11
     for script in SCRIPTS:
         assert script.name in readme
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_script_runs(script):
-    # Step 10's command line, 2 epochs; test_10_trained_networks_at_200_epochs runs all four
+    # Step 11's command line, 2 epochs; test_11_trained_networks_at_200_epochs runs all four
     # implementations in-process (here torch and TF would add 15 s of imports).
-    extra = ["--epochs", "2", "--impls", "numpy", "pure"] if script.name.startswith("10_") else []
+    extra = ["--epochs", "2", "--impls", "numpy", "pure"] if script.name.startswith("11_") else []
     completed = subprocess.run([sys.executable, str(script), *extra], cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr

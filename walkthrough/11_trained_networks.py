@@ -1,7 +1,8 @@
-"""Step 10: train the spiral network in every implementation of this project.
+"""Step 11: train the spiral network in every implementation of this project.
 
-Steps 1-9 only ran the network forward. Training repeats forward pass, loss,
-gradients (backpropagation) and an optimizer update. Here each implementation
+Steps 1-9 ran the network forward and step 10 computed its gradients once. Training
+repeats forward pass, loss, gradients (backpropagation) and an optimizer update, epoch
+after epoch. Here each implementation
 (NumPy, pure Python, PyTorch, Keras) trains the project's built-in "spiral"
 network, 2-64-3 ReLU/softmax with Adam on spiral_data(samples=100, classes=3),
 from the same initial weights, through the same API:

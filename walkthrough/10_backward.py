@@ -91,7 +91,7 @@ def run() -> dict:
     print(f"loss {loss(params, X, y):.6f} on {len(X)} points; the gradients by the chain rule "
           f"against finite differences (h = 1e-6), relative error:")
     for name, error in errors.items():
-        print(f"  {name:14s} shape {str(grads[name].shape):7s} {error:.1e}")
+        print(f"  {name:14s} shape {grads[name].shape!s:7} {error:.1e}")
     print("dense2.bias's gradient sums to 0 (up to rounding): each sample's softmax sums to 1, "
           f"its one-hot row too: {grads['dense2.bias']} sums to {grads['dense2.bias'].sum():.1e}")
 

@@ -18,7 +18,8 @@ def parse_args(argv=None):
         description="Training throughput, start-up time and peak memory of each implementation, "
                     "measured in one process with the implementations interleaved.")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and two rounds (a smoke test for CI, not a measurement)")
+                        help="tiny sizes and the fewest rounds: 2, in whole rotation cycles (a smoke "
+                             "test for CI, not a measurement)")
     parser.add_argument("--impls", default=",".join(IMPLEMENTATIONS),
                         help="comma-separated implementations (default: all that import)")
     parser.add_argument("--json", metavar="PATH",

@@ -1,8 +1,9 @@
 """One fresh interpreter per measurement: ``python -m bench.child {startup|xor} IMPL`` prints one JSON line.
 
 startup: import time of the implementation (impl_pure: the package alone, without the NumPy
-that the harness's adapter imports), peak memory after the import, then peak memory after a
-few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
+that the harness's adapter imports), the wall clock when it is imported (the parent takes the
+start-up time from its own clock at the launch), peak memory after the import, then peak
+memory after a few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
 xor: the XOR network from import to trained model: build, then fit for spec.training.epochs
 with one evaluation at the end (fit(eval_every=epochs)).
 """
@@ -12,7 +13,7 @@ import sys
 import time
 
 
-def peak_mb() -> float:
+def peak_mib() -> float:
     """Peak resident memory of this process so far, in MiB.
 
     Linux keeps ru_maxrss across exec, so a child of a big parent would report the parent's
@@ -25,7 +26,8 @@ def peak_mb() -> float:
                     return int(line.split()[1]) / 1024  # kB
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # macOS: bytes, else KiB
+    return maxrss / 1024 ** (2 if sys.platform == "darwin" else 1)
 
 
 def startup(name: str) -> dict:
@@ -36,8 +38,8 @@ def startup(name: str) -> dict:
         from shared import implementations
 
         implementations.module(name)
-    import_s = time.perf_counter() - start
-    import_mb = peak_mb()
+    import_s, imported_at = time.perf_counter() - start, time.time()
+    import_mib = peak_mib()
     import numpy as np
 
     from shared import implementations, networks, weights
@@ -51,8 +53,8 @@ def startup(name: str) -> dict:
     model = implementations.build(name, spec, weights.initial(spec), "float64")
     batches = batch_indices(n, batch, 0, 0)
     model.train_epoch(X, y, batches, epoch_masks(spec, 0, 0, [len(b) for b in batches]))
-    return {"import_s": import_s, "import_peak_mb": import_mb, "train_network": network,
-            "train_peak_mb": peak_mb()}
+    return {"import_s": import_s, "imported_at": imported_at, "import_peak_mib": import_mib,
+            "train_network": network, "train_peak_mib": peak_mib()}
 
 
 def xor(name: str) -> dict:
@@ -65,7 +67,7 @@ def xor(name: str) -> dict:
     history = model.fit(data.X_train, data.y_train, eval_every=spec.training.epochs)
     return {"epochs": spec.training.epochs, "in_process_s": time.perf_counter() - start,
             "accuracy": history["accuracy"][-1], "loss": history["loss"][-1],
-            "peak_mb": peak_mb()}
+            "peak_mib": peak_mib()}
 
 
 if __name__ == "__main__":

@@ -95,15 +95,16 @@ def _process_rows(results: dict):
     for impl in results["meta"]["impls"]:
         s, x = startup.get(impl), xor.get(impl)
         yield (impl,
+               f"{s['startup_s']['median']:.2f}" if s else "-",
                f"{s['import_s']['median']:.2f}" if s else "-",
-               f"{s['import_peak_mb']['median']:.0f}" if s else "-",
-               f"{s['train_peak_mb']['median']:.0f} ({s['train_network']})" if s else "-",
+               f"{s['import_peak_mib']['median']:.0f}" if s else "-",
+               f"{s['train_peak_mib']['median']:.0f} ({s['train_network']})" if s else "-",
                f"{x['wall_s']['median']:.2f}" if x else "-",
                f"{x['accuracy']['median']:.2f}" if x else "-")
 
 
-PROCESS_HEADER = ("impl", "import s", "peak MB after import",
-                  "peak MB training (f64: 4 batches of 64, pure 1 of 300)", "XOR end to end s",
+PROCESS_HEADER = ("impl", "start-up s", "import s", "peak MiB after import",
+                  "peak MiB training (f64: 4 batches of 64, pure 1 of 300)", "XOR end to end s",
                   "XOR accuracy")
 
 
@@ -129,13 +130,15 @@ def _notes(results: dict) -> list[str]:
         f"(MNIST: a fixed number of mini-batches, not a whole epoch, in one train_epoch call "
         f"over the chunk's rows; spiral: a fixed number of full-batch epochs, one train_epoch "
         f"call each as fit makes them, or all in one call (fused) as fit(eval_every=...) does), "
-        f"in rotating order, reversed every other cycle; {_rounds(results)} rounds after one "
+        f"in rotating order, reversed and stepping the other way every other cycle; "
+        f"{_rounds(results)} rounds after one "
         f"warm-up round (at least {meta['rounds']}, in whole cycles: each implementation is "
         f"timed in every position, after each neighbour, equally often). Timed as fit trains; "
         f"fit's evaluation after each epoch (as its own history['seconds']) is not timed. "
         f"s/epoch is extrapolated from the chunk rate and excludes the shared per-epoch "
         f"shuffling and dropout-mask drawing ({meta.get('shared_epoch_s', 0):.2f} s per MNIST "
-        f"b64 epoch).",
+        f"b64 epoch). The data comes in each workload's dtype, as fit converts it once per "
+        f"call, before its first epoch.",
         "Ratios are the implementation's time per unit (mini-batch or epoch) over torch's in "
         "the same round; the table gives the median of those ratios, which need not equal the "
         "ratio of the median rates.",
@@ -157,9 +160,11 @@ def _notes(results: dict) -> list[str]:
                          if run.get("skipped") else "")
         notes.append(f"`{command}` (in an empty folder, imports included): {run['wall_s']:.1f} s "
                      f"wall, exit status {run['exit_code']}{ran}{skipped_there}{error}.")
-    notes.append("import s and peak MB after import: impl_pure's are the package's own (no "
-                 "NumPy; the harness's adapter adds NumPy's); XOR end to end: a fresh "
-                 "interpreter from import to trained model, fit evaluating once at the end.")
+    notes.append("start-up s: from launching a fresh interpreter to the implementation "
+                 "imported; import s: the import alone, timed inside it; both, and peak MiB "
+                 "after import, for impl_pure are the package's own (no NumPy; the harness's "
+                 "adapter adds NumPy's); XOR end to end: a fresh interpreter from its launch to "
+                 "the trained model, fit evaluating once at the end.")
     pypy = results.get("pypy")
     if pypy and "skipped" in pypy:
         notes.append(f"impl_pure on PyPy: skipped ({pypy['skipped']}).")

@@ -136,12 +136,13 @@ def interpreter_rates(quick: bool) -> dict:
 
 
 def shared_epoch_seconds(n: int) -> float:
-    """What fit spends per MNIST b64 epoch outside the implementation: the shuffle and the masks."""
+    """What fit spends per MNIST b64 epoch of ``n`` rows outside the implementation: the
+    shuffle and the masks (the same epoch as the table's s/epoch)."""
     spec = networks.load("mnist")
     start = time.perf_counter()
     batches = batch_indices(n, 64, 0, 0)
     epoch_masks(spec, 0, 0, [len(b) for b in batches])
-    return (time.perf_counter() - start) * 60000 / n
+    return time.perf_counter() - start
 
 
 def build_models(impls, spec, dtype, units, workload):
@@ -209,13 +210,16 @@ def round_order(names, round_: int) -> list:
     Plain rotations always run an implementation right after the same one (numpy after tf,
     in every round), so whatever one leaves in the caches always falls on the same next one;
     reversed, each follows its other neighbour. Over 2n rounds each implementation runs in
-    every position twice, after each neighbour in turn.
+    every position twice, after each neighbour in turn. The reversed rotations step the other
+    way, so that from three implementations on no round starts with the one that ended the
+    round before (stepping the same way, n - 1 of a cycle's rounds did: numpy twice in a row).
     """
     if not names:
         return []
-    k = round_ % len(names)
+    n, reversed_ = len(names), (round_ // len(names)) % 2
+    k = -round_ % n if reversed_ else round_ % n
     order = list(names[k:]) + list(names[:k])
-    return order[::-1] if (round_ // len(names)) % 2 else order
+    return order[::-1] if reversed_ else order
 
 
 def run_workload(workload: Workload, impls, rounds: int, data, log) -> dict:
@@ -294,7 +298,7 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
         for name in round_order(impls, repeat):
             if name in errors:
                 continue
-            start = time.perf_counter()
+            start, launched = time.perf_counter(), time.time()
             try:
                 process = subprocess.run([sys.executable, "-m", "bench.child", mode, name],
                                          capture_output=True, text=True, cwd=ROOT,
@@ -312,6 +316,8 @@ def subprocess_runs(impls, mode: str, repeats: int, log) -> dict:
                 errors[name] = f"no JSON line in its output: {process.stdout[-200:]!r}"
                 continue
             run["wall_s"] = wall
+            if "imported_at" in run:  # from the launch to the implementation imported
+                run["startup_s"] = run.pop("imported_at") - launched
             runs[name].append(run)
         log(".")
     log(f" {mode}\n")
@@ -442,12 +448,14 @@ def main(args) -> int:
     X, y, source = mnist_data(args.quick)
     spiral = datasets.load("spiral")
     data = {"mnist": (X, y), "spiral": (spiral.X_train, spiral.y_train)}
-    meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(),
             "threads": {var: os.environ.get(var) for var in THREAD_VARIABLES},
             "quick": args.quick, "rounds": rounds, "impls": impls,
             "unavailable": [name for name in args.impls if name not in impls],
             "mnist_data": source, "command": "python -m bench " + " ".join(sys.argv[1:])}
-    log(f"bench: {', '.join(impls)}; {rounds} interleaved rounds per workload; MNIST data: "
+    log(f"bench: {', '.join(impls)}; at least {rounds} interleaved rounds per workload, in whole "
+        f"rotation cycles (2 x its implementations); MNIST data: "
         f"{source}\n")
     results = {"meta": meta, "gemm_gflops": gemm_rates(args.quick), "workloads": {},
                "interpreter": {"start": interpreter_rates(args.quick)}}

@@ -487,6 +487,31 @@ def test_sweep_tiny_grid(tmp_path):
     assert_complete_report(results, out, ["sweep"])
 
 
+@pytest.mark.parametrize("diverging", ["pure", "numpy"])
+def test_a_sweep_run_that_diverges_on_one_side_only_is_a_failure(tmp_path, monkeypatch,
+                                                                  diverging):
+    """An implementation (or the reference) whose training diverges where the other's does
+    not disagrees; a review's mutant (either side diverged: "ok") passed every test."""
+    from shared import implementations, training
+
+    real = implementations.build
+
+    def build(name, *args, **kwargs):
+        model = real(name, *args, **kwargs)
+        if name == diverging:
+            def fit(*_, **__):
+                raise training.TrainingDiverged("training diverged: the loss became nan")
+            model.fit = fit
+        return model
+
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,pure", "--sweep",
+                           "--epochs", "2", "--sweep-optimizers", "sgd", "--sweep-lrs", "0.5",
+                           "--sweep-batch-sizes", "0", "--sweep-regs", "none")
+    assert code == 1
+    assert results["sweep"]["configs"][0]["results"]["pure"]["ok"] is False
+
+
 def test_sweep_leaves_dropout_out_for_a_network_without_hidden_layer(tmp_path):
     code, results, out = run(tmp_path, "--network", "and", "--impls", "numpy", "--sweep",
                              "--epochs", "1", "--sweep-optimizers", "sgd", "--sweep-lrs", "0.1",

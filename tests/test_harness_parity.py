@@ -122,6 +122,23 @@ def test_a_wrong_gradient_is_caught_and_named():
     assert "dense2.weight[5, 1]" in metrics.describe(bad, "spiral")
 
 
+@pytest.mark.parametrize("quantity", ["loss", "forward"])
+def test_a_wrong_loss_or_output_is_caught_at_the_default_tolerances(quantity):
+    """A review deleted the loss from compare_snapshots, and loosened float64's forward and
+    loss tolerances a million-fold, and no test failed. 1e-9 relative is 10x the default
+    rtol (the design's float64 forward and loss tolerances: atol 1e-12, rtol 1e-10)."""
+    snap = snapshot("spiral", "numpy", "float64")
+    forward, loss = snap.forward.copy(), snap.loss
+    if quantity == "loss":
+        loss *= 1 + 1e-9
+    else:
+        forward[7, 2] *= 1 + 1e-9
+    bad = metrics.first_failure(metrics.compare_snapshots(
+        snap, metrics.Snapshot(forward, loss, snap.gradients), pair=("numpy", "bad")))
+    assert bad is not None and bad.quantity == quantity
+    assert metrics.agree(metrics.compare_snapshots(snap, snap, pair=("numpy", "same")))
+
+
 # ----------------------------------------------------------------- finite differences
 
 FD_CASES = [name for name in BUILTINS] + [f"random{seed}" for seed in RANDOM_SPEC_SEEDS[:8]]
@@ -304,3 +321,26 @@ def test_a_loss_gradient_is_the_references_bit_for_bit(impl, loss_name, variant,
         assert got.dtype == np.dtype(dtype)
         assert np.array_equal(got, expected), (n, outputs, np.abs(got - expected).max())
         assert got_value == pytest.approx(float(value), rel=1e-6 if dtype == "float32" else 1e-14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_leaky_relu_at_exactly_zero_passes_alpha(impl):
+    """dy/dx of LeakyReLU at x = 0 is alpha (x > 0 is false), as torch's and Keras's: a review
+    made impl_numpy's and impl_pure's test x >= 0 and no test failed. Zero inputs and biases
+    put every hidden pre-activation at exactly 0. By hand: the output is b2 = 0.5, dL/dout =
+    -2 (y - 0.5) / 2 = -0.5 and -1.5, times w2 = 1.5 and alpha = 0.1: db1 = -0.3."""
+    require(impl)
+    from shared import implementations, weights
+    from shared.spec import from_dict
+
+    spec = from_dict({"name": "leaky0", "inputs": 1, "loss": "mse", "metric": "regression",
+                      "layers": [{"type": "dense", "units": 1},
+                                 {"type": "leaky_relu", "alpha": 0.1},
+                                 {"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": "sgd", "learning_rate": 0.1}})
+    params = weights.initial(spec, seed=0)
+    params.update({"dense1.weight": np.array([[0.7]]), "dense1.bias": np.zeros(1),
+                   "dense2.weight": np.array([[1.5]]), "dense2.bias": np.array([0.5])})
+    model = implementations.build(impl, spec, params)
+    grads = model.gradients(np.zeros((2, 1)), np.array([[1.0], [2.0]]))
+    assert grads["dense1.bias"][0] == pytest.approx(-0.3, rel=1e-15)

@@ -48,6 +48,7 @@ CLASSIFIER = spec_of(2, [{"type": "dense", "units": 4}, {"type": "relu"},
 REGRESSION = spec_of(2, [{"type": "dense", "units": 3}, {"type": "tanh"},
                          {"type": "dense", "units": 1}, {"type": "linear"}], "mse",
                      metric="regression")
+BINARY = spec_of(2, [{"type": "dense", "units": 2}, {"type": "sigmoid"}], "binary_crossentropy")
 RNG = np.random.default_rng(7)
 X4 = RNG.standard_normal((4, 2))
 Y_CLASSES = np.array([0, 2, 1, 2])
@@ -135,6 +136,8 @@ BAD_Y = {
     "NaN target": (REGRESSION, np.where(np.arange(4)[:, None] == 2, np.nan, Y_REGRESSION),
                    ["y", "finite"]),
     "complex target": (REGRESSION, Y_REGRESSION + 1j, ["y", "real numeric", "complex128"]),
+    "binary targets outside [0, 1]": (BINARY, np.array([[0, 1], [2, 0], [1, 1], [0, -1]]),
+                                      ["y", "binary_crossentropy", "[0, 1]", "-1.0 to 2.0"]),
     "complex one-hot rows": (CLASSIFIER, np.eye(3)[Y_CLASSES] + 0j, ["y", "real numeric"]),
     "object one-hot rows": (CLASSIFIER, np.eye(3, dtype=int)[Y_CLASSES].astype(object),
                             ["y", "real numeric", "object"]),

@@ -340,3 +340,18 @@ def test_a_spec_without_a_metric_gets_the_one_its_loss_is_made_for(loss, output,
     data = {"inputs": 2, "loss": loss,
             "layers": [{"type": "dense", "units": units}, {"type": output}]}
     assert from_dict(data).metric == metric
+
+
+def test_leaky_relu_alpha_defaults_to_torchs_slope():
+    """A leaky_relu layer without alpha gets 0.01, torch's default negative_slope (Keras's is
+    0.3, which impl_tf does not take: its layer is given the spec's alpha)."""
+    from conftest import require
+
+    require("torch")
+    import torch
+
+    spec = from_dict({"inputs": 2, "loss": "mse", "metric": "regression",
+                      "layers": [{"type": "dense", "units": 2}, {"type": "leaky_relu"},
+                                 {"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": "sgd", "learning_rate": 0.1}})
+    assert spec.layers[1].alpha == torch.nn.LeakyReLU().negative_slope == 0.01

@@ -271,6 +271,26 @@ def test_fit_converts_the_data_to_the_models_dtype_once(impl, monkeypatch):
         assert np.array_equal(given.parameters()[name], value), name
 
 
+def test_seconds_are_per_epoch_when_epochs_run_between_evaluations(monkeypatch):
+    """history["seconds"] is the mean training time per epoch: with eval_every=3 it was the
+    group's total in a review's mutant, and no test failed. On a fake clock each step takes
+    1 s and an epoch has 2 batches, so every epoch takes 2 s; evaluations take none."""
+    import shared.training
+
+    clock = [0.0]
+    monkeypatch.setattr(shared.training.time, "perf_counter", lambda: clock[0])
+
+    class Timed(Recorder):
+        def step(self, X, y, dropout_masks=None):
+            clock[0] += 1.0
+            return super().step(X, y, dropout_masks)
+
+    history = Timed(REGRESSION).fit(np.zeros((20, 1)), np.zeros((20, 1)), epochs=7,
+                                    eval_every=3)
+    assert history["epoch"] == [3, 6, 7]
+    assert history["seconds"] == [2.0, 2.0, 2.0]
+
+
 def test_fit_history_keys_and_validation():
     spec = networks.load("spiral")
     model = impl_numpy.build(spec, weights.initial(spec))

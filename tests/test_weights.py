@@ -130,6 +130,29 @@ def test_model_save_load_round_trip(tmp_path):
         assert np.array_equal(other.parameters()[name], value)
 
 
+@pytest.mark.parametrize("impl", ["numpy", "torch", "tf"])
+def test_a_float32_model_saves_float64_files(tmp_path, impl):
+    """save writes float64, as its docstring says, whatever the model's dtype (a review's
+    mutant wrote F32 from impl_numpy unnoticed); the file's own header is the oracle."""
+    import json
+    import struct
+
+    from conftest import require
+    from shared import implementations
+
+    require(impl)
+    spec = networks.load("spiral")
+    model = implementations.build(impl, spec, weights.initial(spec, seed=0), "float32")
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + size])
+    assert {entry["dtype"] for key, entry in header.items() if key != "__metadata__"} == {"F64"}
+    for name, value in weights.load(path, spec).items():
+        assert np.array_equal(value, model.parameters()[name].astype(np.float64)), name
+
+
 def _saved(tmp_path, params):
     path = tmp_path / "w.safetensors"
     weights.save(path, params)

@@ -52,38 +52,23 @@ BF16 = {
 }
 
 
-def test_bfloat16_weights_load_exactly(tmp_path):
-    bits, values = list(BF16), list(BF16.values())
-    tensors, expected, i = {}, {}, 0
-    for name, shape in XOR.parameter_shapes().items():
-        n = int(np.prod(shape))
-        chosen = [(i + k) % len(bits) for k in range(n)]
-        i += n
-        tensors[name] = ("BF16", shape, struct.pack(f"<{n}H", *(bits[c] for c in chosen)))
-        expected[name] = np.array([values[c] for c in chosen]).reshape(shape)
-    params = weights.load(write_safetensors(tmp_path / "bf16.safetensors", tensors), XOR)
-    for name, want in expected.items():
-        assert params[name].dtype == np.float64
-        np.testing.assert_array_equal(params[name], want)
-        assert np.array_equal(np.signbit(params[name]), np.signbit(want)), name
-
-
 # float16 bit patterns and their values from the format (sign, 5 exponent bits with bias 15,
 # 10 fraction bits), worked out by hand: torch's half-precision exports.
 F16 = {0x3C00: 1.0, 0xC000: -2.0, 0x3800: 0.5, 0x3E00: 1.5, 0x7BFF: 65504.0,
        0x0001: 2.0**-24, 0x8000: -0.0, 0x4248: 3.140625}
 
 
-def test_float16_weights_load_exactly(tmp_path):
-    bits, values = list(F16), list(F16.values())
+@pytest.mark.parametrize("dtype, table", [("BF16", BF16), ("F16", F16)])
+def test_16_bit_weights_load_exactly(tmp_path, dtype, table):
+    bits, values = list(table), list(table.values())
     tensors, expected, i = {}, {}, 0
     for name, shape in XOR.parameter_shapes().items():
         n = int(np.prod(shape))
         chosen = [(i + k) % len(bits) for k in range(n)]
         i += n
-        tensors[name] = ("F16", shape, struct.pack(f"<{n}H", *(bits[c] for c in chosen)))
+        tensors[name] = (dtype, shape, struct.pack(f"<{n}H", *(bits[c] for c in chosen)))
         expected[name] = np.array([values[c] for c in chosen]).reshape(shape)
-    params = weights.load(write_safetensors(tmp_path / "f16.safetensors", tensors), XOR)
+    params = weights.load(write_safetensors(tmp_path / "w16.safetensors", tensors), XOR)
     for name, want in expected.items():
         assert params[name].dtype == np.float64
         np.testing.assert_array_equal(params[name], want)

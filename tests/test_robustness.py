@@ -251,13 +251,18 @@ def test_batch_size_larger_than_the_data(models, name):
         model.fit(X4, Y_CLASSES, epochs=1, batch_size=5)
 
 
-@pytest.mark.parametrize("name", IMPLS)
-def test_wrong_dropout_masks_are_refused(name):
+def dropout_model(name, rate):
+    """A 2-3-1 regression net with a dropout layer of ``rate`` in implementation ``name``."""
     require(name)
     spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "relu"},
-                       {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 1},
+                       {"type": "dropout", "rate": rate}, {"type": "dense", "units": 1},
                        {"type": "linear"}], "mse", metric="regression")
-    model = implementations.build(name, spec, weights.initial(spec))
+    return implementations.build(name, spec, weights.initial(spec))
+
+
+@pytest.mark.parametrize("name", IMPLS)
+def test_wrong_dropout_masks_are_refused(name):
+    model = dropout_model(name, 0.5)
     with pytest.raises(InputError, match=r"dropout_masks\['dropout1'\]: expected shape \(4, 3\)"):
         model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 2))})
     with pytest.raises(InputError, match=r"unknown layers \['dropout9'\]"):
@@ -276,11 +281,7 @@ def test_a_mask_for_a_rate_0_dropout_layer_must_keep_every_unit(name):
     """A review found every implementation ignoring a mask given to a rate-0 layer (the layer
     is the identity), so a mask with zeros computed the unmasked loss; it is refused now, and
     an all-ones mask (what epoch_masks draws at rate 0) still computes the unmasked loss."""
-    require(name)
-    spec = spec_of(2, [{"type": "dense", "units": 3}, {"type": "relu"},
-                       {"type": "dropout", "rate": 0.0}, {"type": "dense", "units": 1},
-                       {"type": "linear"}], "mse", metric="regression")
-    model = implementations.build(name, spec, weights.initial(spec))
+    model = dropout_model(name, 0.0)
     with pytest.raises(InputError, match=r"dropout_masks\['dropout1'\]: the layer's rate is 0"):
         model.loss(X4, Y_REGRESSION, {"dropout1": np.eye(4, 3)})
     assert model.loss(X4, Y_REGRESSION, {"dropout1": np.ones((4, 3), bool)}) == \

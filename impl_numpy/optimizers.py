@@ -163,10 +163,12 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
     if clip_norm:
         norm = np.sqrt(np.sum(grads * grads))  # a NumPy scalar: the scale in the grads' dtype
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
-            grads *= min(1 / (norm + 1e-6) * clip_norm, 1.0)
+            scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
             c = norm.dtype.type(clip_norm)
             with np.errstate(divide="ignore"):  # 1 / 0 = inf, and the scale is 1
-                grads *= c * min(1 / norm, 1 / c)
-        elif norm > clip_norm:
-            grads *= clip_norm / norm
+                scale = c * min(1 / norm, 1 / c)
+        else:
+            scale = clip_norm / norm if norm > clip_norm else 1.0
+        if scale != 1:
+            grads *= scale

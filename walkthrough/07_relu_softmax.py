@@ -4,6 +4,9 @@ ReLU keeps positive values and turns everything else into 0: max(0, x).
 Softmax turns a row of scores into probabilities: exp(x_i) / sum_j exp(x_j).
 Subtracting the row's maximum first does not change the result (it cancels in
 the fraction) but keeps exp from overflowing.
+
+The scores are the 3x4 array that step 5 fed in as three samples of four inputs; here
+they stand for a layer's outputs, three samples scored over four classes.
 """
 import math
 

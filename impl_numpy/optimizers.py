@@ -166,8 +166,8 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
             scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
             c = norm.dtype.type(clip_norm)
-            with np.errstate(divide="ignore"):  # 1 / 0 = inf, and the scale is 1
-                scale = c * min(1 / norm, 1 / c)
+            with np.errstate(divide="ignore", invalid="ignore"):  # 1 / 0 = inf: the scale is 1
+                scale = c * min(1 / norm, 1 / c) + (norm - norm)  # NaN for a norm of inf or NaN
         else:
             scale = clip_norm / norm if norm > clip_norm else 1.0
         if scale != 1:

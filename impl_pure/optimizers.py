@@ -160,7 +160,7 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
             scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            scale = clip_norm * min(1 / norm if norm else inf, 1 / clip_norm)
+            scale = clip_norm * min(1 / norm if norm else inf, 1 / clip_norm) + (norm - norm)
         else:
             scale = clip_norm / norm if norm > clip_norm else 1.0
         if scale != 1:

@@ -201,7 +201,7 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
             scale = tf.minimum(one / (norm + 1e-6) * c, one)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            scale = c * tf.minimum(one / norm, one / c)
+            scale = c * tf.minimum(one / norm, one / c) + (norm - norm)  # NaN: norm inf or NaN
         else:
             scale = tf.where(norm > c, c / norm, one)
         grads = [g * scale for g in grads]  # a factor of exactly 1 leaves grads unchanged

@@ -16,6 +16,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from impl_torch.activations import sigmoid, softmax
 
@@ -72,13 +73,14 @@ class _Loss(torch.autograd.Function):
         return value
 
     @staticmethod
+    @once_differentiable  # the formula is a value, not a graph: no second derivative
     def backward(ctx, grad_output):
         (gradient,) = ctx.saved_tensors
         return gradient * grad_output, None, None
 
 
 class Loss(nn.Module):
-    """A loss module whose gradient is impl_numpy's formula, not autograd's."""
+    """A loss module of predictions (n, outputs) whose gradient is impl_numpy's formula, not autograd's."""
 
     from_logits = False
 
@@ -87,6 +89,10 @@ class Loss(nn.Module):
         self.variant = variant
 
     def forward(self, y_pred, y_true):
+        if not (torch.is_grad_enabled() and y_pred.requires_grad) or y_true.requires_grad:
+            # No gradient wanted (an evaluation), or one for the targets too: autograd's,
+            # through the value's own operations.
+            return self.value(y_pred, y_true)
         return _Loss.apply(y_pred, y_true, self)
 
     @torch.no_grad()
@@ -115,18 +121,31 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         super().__init__(variant)
         self.from_logits = variant != "nnfs"
 
+    def value(self, logits, y_true):
+        return self._value(softmax(logits).contiguous(), logits, y_true)
+
+    def backward(self, logits, y_true):
+        return self._gradient(softmax(logits).contiguous(), logits, y_true)
+
     @torch.no_grad()
     def value_and_gradient(self, logits, y_true):
-        """(L, dL/dz), computed as impl_numpy computes them: L from softmax(z), clipped (torch,
-        Keras: from the logits), and the fused (softmax(z) - y) / n, never clipped."""
+        """(L, dL/dz) from one softmax, as impl_numpy computes them."""
         probabilities = softmax(logits).contiguous()
+        return (self._value(probabilities, logits, y_true),
+                self._gradient(probabilities, logits, y_true))
+
+    def _value(self, probabilities, logits, y_true):
+        """L from softmax(z), clipped (torch, Keras: from the logits)."""
         if self.variant == "nnfs":  # -mean(log p[y]), p clipped
-            loss = F.nll_loss(torch.log(_clip(probabilities, self.variant)), y_true)
-        else:
-            loss = _softmax_crossentropy_from_logits(logits, y_true)
-        # (y_hat - one_hot(y)) / n, with n a 0-d tensor: a Python number costs an op ~3 us more
+            return F.nll_loss(torch.log(_clip(probabilities, self.variant)), y_true)
+        return _softmax_crossentropy_from_logits(logits, y_true)
+
+    @staticmethod
+    def _gradient(probabilities, logits, y_true):
+        """The fused (softmax(z) - one_hot(y)) / n, never clipped; n a 0-d tensor (a Python
+        number costs an op ~3 us more)."""
         one_hot = _identity(logits.shape[1], logits.dtype).index_select(0, y_true)
-        return loss, torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
+        return torch.sub(probabilities, one_hot).div_(_count(len(logits), logits.dtype))
 
 
 class BinaryCrossentropy(Loss):

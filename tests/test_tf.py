@@ -6,6 +6,7 @@ test_harness_trajectory.py.
 """
 import dataclasses
 import functools
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import importorskip  # noqa: E402
+from conftest import importorskip, in_ci  # noqa: E402
 
 importorskip("tensorflow")
 
@@ -251,7 +252,7 @@ NATIVE_GRADIENTS = [0.3, -2.5, 0.9, 1.7, -0.05, 3.1, -0.6, 0.25]
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("settings", [{"decay": 0.3}, {"clip_norm": 0.7}, {"clip_norm": 1.0},
-                                      {"clip_norm": 0.3, "decay": 0.05}])
+                                      {"clip_norm": 1.85}, {"clip_norm": 0.3, "decay": 0.05}])
 def test_the_keras_variant_decays_and_clips_as_keras_bit_for_bit(settings, dtype):
     """Keras's InverseTimeDecay divides, lr / (1 + d t), and its global_clipnorm scales every
     gradient by c * min(1 / norm, 1 / c), even below the threshold; impl_numpy's keras variant
@@ -277,3 +278,31 @@ def test_the_keras_variant_decays_and_clips_as_keras_bit_for_bit(settings, dtype
         optimizer.update_params(params, grads)
         optimizer.post_update_params()
         assert variable.numpy()[0] == params[0], (step, variable.numpy()[0], params[0])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflowing norm
+@pytest.mark.parametrize("grads", [[np.inf, 1.0], [1e300, 1e300], [0.0, 0.0], [3.0, 4.0]])
+def test_the_keras_variant_clips_a_non_finite_norm_to_nan_as_keras(grads):
+    """Keras's clip_by_global_norm adds (norm - norm) to its scale, so a norm of inf (from an
+    inf gradient, or overflowing from finite ones) makes every gradient NaN; the mirrors
+    scaled by 0 instead (finite gradients became 0). Oracle: Keras's own function."""
+    from keras.src.optimizers.base_optimizer import clip_by_global_norm
+
+    from impl_pure import optimizers as pure_optimizers
+    from impl_tf import optimizers as tf_optimizers
+
+    expected = clip_by_global_norm([tf.constant(grads, tf.float64)], np.float64(0.7))[0].numpy()
+    ours, pure = np.array(grads), [list(grads)]
+    numpy_optimizers.clip_gradients(ours, 0.0, 0.7, "keras")
+    pure_optimizers.clip_gradients(pure, 0.0, 0.7, "keras")
+    graph = tf_optimizers.clip_gradients([tf.constant(grads, tf.float64)], 0.0, 0.7, "keras")
+    results = [ours, np.array(pure[0]), graph[0].numpy()]
+    if importlib.util.find_spec("torch") is not None or in_ci():
+        import torch
+
+        from impl_torch import optimizers as torch_optimizers
+        flat = torch.tensor(grads, dtype=torch.float64)
+        torch_optimizers.clip_gradients(flat, 0.0, 0.7, "keras")
+        results.append(flat.numpy())
+    for got in results:
+        assert np.array_equal(got, expected, equal_nan=True), (got, expected)

@@ -211,3 +211,30 @@ def test_the_torch_variant_clips_the_norm_as_clip_grad_norm_bit_for_bit(dtype):
         impl_numpy.optimizers.clip_gradients(ours, 0.0, c, "torch")
         torch.nn.utils.clip_grad_norm_([param], c)
         assert ours[0] == param.grad.numpy()[0], (trial, g, c)
+
+
+def test_a_loss_called_directly_keeps_autograds_contract():
+    """Called without a gradient wanted, a loss is its value (it computed the gradient too);
+    with targets that require a gradient, they get autograd's (they got None, silently); a
+    second derivative through the formula's gradient fails loudly."""
+    from impl_torch import losses
+
+    rng = np.random.default_rng(9)
+    p = torch.tensor(rng.uniform(0.1, 0.9, (6, 3)))
+    cases = [(losses.MeanSquaredError(), torch.tensor(rng.random((6, 3)))),
+             (losses.BinaryCrossentropy(), torch.tensor(rng.integers(0, 2, (6, 3)) * 1.0)),
+             (losses.SoftmaxCategoricalCrossentropy(), torch.tensor([0, 1, 2, 2, 1, 0]))]
+    for loss, y in cases:
+        with torch.no_grad():
+            assert loss(p, y).item() == loss.value_and_gradient(p, y)[0].item()
+    target = torch.tensor(rng.random((6, 3)), requires_grad=True)
+    y_pred = p.clone().requires_grad_(True)
+    losses.MeanSquaredError()(y_pred, target).backward()
+    assert target.grad is not None and y_pred.grad is not None
+    expected = torch.autograd.grad(torch.mean(torch.mean((target - p) ** 2, dim=-1)), target)[0]
+    assert torch.equal(target.grad, expected)
+    y_pred = p.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(losses.MeanSquaredError()(y_pred, cases[0][1]), y_pred,
+                                      create_graph=True)
+    with pytest.raises(RuntimeError):
+        gradient.sum().backward()

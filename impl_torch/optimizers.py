@@ -211,17 +211,14 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs", canonic
         # The norm as NumPy sums it, pairwise, in impl_numpy's order: torch.sum adds in another
         # order, which moved the clipped gradients by an ulp in 11-28% of cases, and so did the
         # buffer's own order where a weight is stored (out, in) (5 of 40 MNIST cases).
-        # A NumPy scalar in the buffer's dtype, so that the scale is computed as impl_numpy's.
         flat = grads.numpy() if canonical is None else np.concatenate(
             [g.ravel() for g in canonical])
-        norm = np.sqrt(np.sum(flat * flat))
+        norm = torch.from_numpy(np.sqrt(np.sum(flat * flat, keepdims=True)))  # the buffer's dtype
+        c, one = torch.tensor(clip_norm, dtype=grads.dtype), torch.ones((), dtype=grads.dtype)
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
-            scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
+            scale = torch.minimum(one / (norm + 1e-6) * c, one)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            c = norm.dtype.type(clip_norm)
-            with np.errstate(divide="ignore", invalid="ignore"):  # 1 / 0 = inf: the scale is 1
-                scale = c * min(1 / norm, 1 / c) + (norm - norm)  # NaN for a norm of inf or NaN
+            scale = c * torch.minimum(one / norm, one / c) + (norm - norm)  # NaN: norm inf or NaN
         else:
-            scale = clip_norm / norm if norm > clip_norm else 1.0
-        if scale != 1:
-            grads.mul_(scale)
+            scale = torch.where(norm > c, c / norm, one)
+        grads.mul_(scale)  # a factor of exactly 1 leaves grads unchanged

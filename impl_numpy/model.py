@@ -36,17 +36,18 @@ def build(spec, params, dtype="float64", mode="exact"):
     return Model(spec, params, dtype)
 
 
-def make_optimizer(spec):
-    """The spec's optimizer with all its hyperparameters and its formula variant."""
+def make_optimizer(spec, dtype="float64"):
+    """The spec's optimizer with all its hyperparameters and its formula variant, for parameters of ``dtype``."""
     o, variant = spec.optimizer, spec.variant
     if o.type == "sgd":
-        return optimizers.SGD(o.learning_rate, o.decay, o.momentum, o.nesterov, variant)
+        return optimizers.SGD(o.learning_rate, o.decay, o.momentum, o.nesterov, variant, dtype)
     if o.type == "adagrad":
         return optimizers.Adagrad(o.learning_rate, o.decay, o.epsilon, o.initial_accumulator,
-                                  variant)
+                                  variant, dtype)
     if o.type == "rmsprop":
-        return optimizers.RMSprop(o.learning_rate, o.decay, o.epsilon, o.rho, variant)
-    return optimizers.Adam(o.learning_rate, o.decay, o.epsilon, o.beta_1, o.beta_2, variant)
+        return optimizers.RMSprop(o.learning_rate, o.decay, o.epsilon, o.rho, variant, dtype)
+    return optimizers.Adam(o.learning_rate, o.decay, o.epsilon, o.beta_1, o.beta_2, variant,
+                           dtype)
 
 
 def make_loss(spec):
@@ -85,7 +86,7 @@ class Model(TrainingMixin):
         self.names = [layer.name for layer in spec.layers]
         self.loss_function = make_loss(spec)
         self.fused_loss = isinstance(self.loss_function, FUSED_LOSSES)
-        self.optimizer = make_optimizer(spec)
+        self.optimizer = make_optimizer(spec, self.np_dtype)
 
     def _make_layer(self, layer, rng):
         if layer.type == "dense":

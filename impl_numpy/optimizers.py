@@ -6,8 +6,6 @@ formula: "nnfs" (the book), "torch" or "keras" (what those frameworks compute na
 
 Mirrors: impl_pure/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.py.
 """
-import math
-
 import numpy as np
 
 
@@ -16,17 +14,22 @@ class Optimizer:
 
     torch_divides = False  # torch's Adagrad decays its own rate, by a division
 
-    def __init__(self, learning_rate, decay=0.0, variant="nnfs"):
+    def __init__(self, learning_rate, decay=0.0, variant="nnfs", dtype="float64"):
         self.learning_rate = learning_rate
         self.current_learning_rate = learning_rate
         self.decay = decay
         self.variant = variant
+        self.dtype = np.dtype(dtype)  # the parameters': Keras computes its scalars in it
         self.iterations = 0
 
     def pre_update_params(self):
         if not self.decay:
             return
-        if self.variant == "keras" or (self.variant == "torch" and self.torch_divides):
+        if self.variant == "keras":  # InverseTimeDecay, computed in the dtype as Keras does
+            k = self.dtype.type
+            denominator = 1 + k(self.decay) * k(self.iterations)
+            self.current_learning_rate = k(self.learning_rate) / denominator
+        elif self.variant == "torch" and self.torch_divides:
             self.current_learning_rate = self.learning_rate / (1.0 + self.decay * self.iterations)
         else:  # nnfs, and torch's LambdaLR scheduler: lr times the factor
             decayed = 1.0 / (1.0 + self.decay * self.iterations)
@@ -39,8 +42,9 @@ class Optimizer:
 class SGD(Optimizer):
     """nnfs/Keras: v = mu*v - lr*g; w += v.  torch: b = mu*b + g; w -= lr*b.  Nesterov: w += mu*v - lr*g; torch w -= lr*(g + mu*b)."""
 
-    def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs"):
-        super().__init__(learning_rate, decay, variant)
+    def __init__(self, learning_rate=1.0, decay=0.0, momentum=0.0, nesterov=False, variant="nnfs",
+                 dtype="float64"):
+        super().__init__(learning_rate, decay, variant, dtype)
         self.momentum = momentum
         self.nesterov = nesterov
         self.momentums = None
@@ -69,8 +73,8 @@ class Adagrad(Optimizer):
     torch_divides = True
 
     def __init__(self, learning_rate=1.0, decay=0.0, epsilon=1e-7, initial_accumulator=0.1,
-                 variant="nnfs"):
-        super().__init__(learning_rate, decay, variant)
+                 variant="nnfs", dtype="float64"):
+        super().__init__(learning_rate, decay, variant, dtype)
         self.epsilon = epsilon
         self.initial_accumulator = initial_accumulator
         self.cache = None
@@ -89,8 +93,9 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """c = rho*c + (1 - rho)*g^2; w -= lr*g / (sqrt(c) + eps).  Keras: eps inside the root."""
 
-    def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, rho=0.9, variant="nnfs"):
-        super().__init__(learning_rate, decay, variant)
+    def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, rho=0.9, variant="nnfs",
+                 dtype="float64"):
+        super().__init__(learning_rate, decay, variant, dtype)
         self.epsilon = epsilon
         self.rho = rho
         self.cache = None
@@ -110,8 +115,8 @@ class Adam(Optimizer):
     """m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps).  Keras: w -= lr*sqrt(1 - b2^t)/(1 - b1^t) * m / (sqrt(v) + eps)."""
 
     def __init__(self, learning_rate=0.001, decay=0.0, epsilon=1e-7, beta_1=0.9, beta_2=0.999,
-                 variant="nnfs"):
-        super().__init__(learning_rate, decay, variant)
+                 variant="nnfs", dtype="float64"):
+        super().__init__(learning_rate, decay, variant, dtype)
         self.epsilon = epsilon
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -127,8 +132,11 @@ class Adam(Optimizer):
         # In place, through two scratch buffers: the roundings of the formulas in the comments below.
         step, denominator = self.scratch
         if self.variant == "keras":
-            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
-            alpha = self.current_learning_rate * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps),
+            # alpha = lr*sqrt(1 - b2^t)/(1 - b1^t) computed in the dtype, as Keras does
+            k = self.dtype.type
+            alpha = (k(self.current_learning_rate) * np.sqrt(1 - k(b2) ** k(t))
+                     / (1 - k(b1) ** k(t)))
             np.subtract(grads, m, out=step)
             step *= 1 - b1
             m += step
@@ -165,9 +173,10 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
             scale = min(1 / (norm + 1e-6) * clip_norm, 1.0)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            c = norm.dtype.type(clip_norm)
+            k = norm.dtype.type  # c, and 1 / c divided in float64, rounded to it as Keras does
             with np.errstate(divide="ignore", invalid="ignore"):  # 1 / 0 = inf: the scale is 1
-                scale = c * min(1 / norm, 1 / c) + (norm - norm)  # NaN for a norm of inf or NaN
+                scale = k(clip_norm) * min(1 / norm, k(1 / clip_norm))
+                scale += norm - norm  # NaN for a norm of inf or NaN
         else:
             scale = clip_norm / norm if norm > clip_norm else 1.0
         if scale != 1:

@@ -91,27 +91,31 @@ def floatx(dtype):
 
 
 def make_optimizer(spec, mode="exact", dtype="float64"):
-    """The spec's optimizer: impl_numpy's formulas (exact) or Keras's built-ins (native), float64 hyperparameters."""
+    """The spec's optimizer: impl_numpy's formulas (exact) or Keras's built-ins (native)."""
     o = spec.optimizer
     if mode == "native":
-        f64, clip_type = np.float64, np.dtype(dtype).type
+        # The hyperparameters as a Keras user writes them, Python floats, with which Keras
+        # computes in float32; a float64 model needs np.float64 values: ops.cast rounds a Python
+        # float through float32 (see docs/divergences.md).
+        scalar = np.float64 if np.dtype(dtype) == np.float64 else float
         # Keras's schedule divides: lr / (1 + decay * t), t counting updates from 0.
-        lr = (keras.optimizers.schedules.InverseTimeDecay(f64(o.learning_rate), 1, f64(o.decay))
-              if o.decay else f64(o.learning_rate))
-        # Keras accepts one clipping argument; with both, the model clips values first. The
-        # bounds are in the model's dtype: Keras adds a float64 clipnorm to a float32 norm.
-        clip = ({"global_clipnorm": clip_type(o.clip_norm)} if o.clip_norm else
-                {"clipvalue": clip_type(o.clip_value)} if o.clip_value else {})
+        lr = scalar(o.learning_rate)
+        if o.decay:
+            lr = keras.optimizers.schedules.InverseTimeDecay(lr, 1, scalar(o.decay))
+        # Keras accepts one clipping argument; with both, the model clips values first.
+        clip = ({"global_clipnorm": scalar(o.clip_norm)} if o.clip_norm else
+                {"clipvalue": scalar(o.clip_value)} if o.clip_value else {})
+        eps = scalar(o.epsilon)
         if o.type == "sgd":
-            return keras.optimizers.SGD(lr, momentum=f64(o.momentum), nesterov=o.nesterov, **clip)
+            return keras.optimizers.SGD(lr, momentum=scalar(o.momentum), nesterov=o.nesterov,
+                                        **clip)
         if o.type == "adagrad":
             return keras.optimizers.Adagrad(
-                lr, initial_accumulator_value=f64(o.initial_accumulator), epsilon=f64(o.epsilon),
-                **clip)
+                lr, initial_accumulator_value=scalar(o.initial_accumulator), epsilon=eps, **clip)
         if o.type == "rmsprop":
-            return keras.optimizers.RMSprop(lr, rho=f64(o.rho), epsilon=f64(o.epsilon), **clip)
-        return keras.optimizers.Adam(lr, beta_1=f64(o.beta_1), beta_2=f64(o.beta_2),
-                                     epsilon=f64(o.epsilon), **clip)
+            return keras.optimizers.RMSprop(lr, rho=scalar(o.rho), epsilon=eps, **clip)
+        return keras.optimizers.Adam(lr, beta_1=scalar(o.beta_1), beta_2=scalar(o.beta_2),
+                                     epsilon=eps, **clip)
     variant = spec.variant
     if o.type == "sgd":
         return optimizers.SGD(o.learning_rate, o.decay, o.momentum, o.nesterov, variant)

@@ -17,24 +17,25 @@ import tensorflow as tf
 
 
 class InverseTimeDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0, in float64; ``divides``: lr / (1 + decay * t), as Keras's own."""
+    """lr_t = lr * (1 / (1 + decay * t)), t counting updates from 0, in ``dtype``; ``divides``: lr / (1 + decay * t), as Keras's own."""
 
-    def __init__(self, learning_rate, decay=0.0, divides=False):
+    def __init__(self, learning_rate, decay=0.0, divides=False, dtype="float64"):
         self.learning_rate = learning_rate
         self.decay = decay
         self.divides = divides
+        self.dtype = dtype  # float64, or the variables' dtype for the keras variant, as Keras
 
     def __call__(self, step):
-        learning_rate = tf.constant(self.learning_rate, tf.float64)
+        learning_rate = tf.constant(self.learning_rate, self.dtype)
         if not self.decay:
             return learning_rate
-        denominator = 1.0 + self.decay * tf.cast(step, tf.float64)
+        denominator = 1.0 + tf.constant(self.decay, self.dtype) * tf.cast(step, self.dtype)
         return learning_rate / denominator if self.divides else learning_rate * (
             1.0 / denominator)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "decay": self.decay,
-                "divides": self.divides}
+                "divides": self.divides, "dtype": self.dtype}
 
 
 class Optimizer(keras.optimizers.Optimizer):
@@ -44,7 +45,8 @@ class Optimizer(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate, decay=0.0, variant="nnfs", name=None):
         divides = variant == "keras" or (variant == "torch" and self.torch_divides)
-        super().__init__(InverseTimeDecay(learning_rate, decay, divides), name=name)
+        dtype = keras.config.floatx() if variant == "keras" else "float64"  # the model's dtype
+        super().__init__(InverseTimeDecay(learning_rate, decay, divides, dtype), name=name)
         self.variant = variant
 
     def _slots(self, var_list, name, fill=0.0):
@@ -165,18 +167,22 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         b1, b2, t = self.beta_1, self.beta_2, self._step_count()
         m, v = self._slot(self.momentums, variable), self._slot(self.caches, variable)
-        # The bias corrections 1 - b^t in float64, as impl_numpy's Python floats.
-        correction_1 = 1.0 - tf.pow(tf.constant(b1, tf.float64), t)
-        correction_2 = 1.0 - tf.pow(tf.constant(b2, tf.float64), t)
         eps = self._constant(self.epsilon, variable)
         if self.variant == "keras":
-            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
-            alpha = self._constant(learning_rate * tf.sqrt(correction_2) / correction_1, variable)
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps),
+            # alpha = lr*sqrt(1 - b2^t)/(1 - b1^t) computed in the variable's dtype, as Keras does
+            t = tf.cast(t, variable.dtype)
+            power_1 = tf.pow(self._constant(b1, variable), t)
+            power_2 = tf.pow(self._constant(b2, variable), t)
+            alpha = self._constant(learning_rate, variable) * tf.sqrt(1 - power_2) / (1 - power_1)
             self.assign_add(m, (gradient - m) * self._constant(1 - b1, variable))
             self.assign_add(v, (gradient * gradient - v) * self._constant(1 - b2, variable))
             self.assign_sub(variable, m * alpha / (tf.sqrt(v) + eps))
             return
-        # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = m / (1 - b1^t) * lr
+        # m = b1*m + (1 - b1)*g; v = b2*v + (1 - b2)*g^2; step = m / (1 - b1^t) * lr, the bias
+        # corrections 1 - b^t in float64, as impl_numpy's Python floats
+        correction_1 = 1.0 - tf.pow(tf.constant(b1, tf.float64), t)
+        correction_2 = 1.0 - tf.pow(tf.constant(b2, tf.float64), t)
         self.assign(m, m * self._constant(b1, variable))
         self.assign_add(m, gradient * self._constant(1 - b1, variable))
         self.assign(v, v * self._constant(b2, variable))
@@ -201,7 +207,9 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs"):
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
             scale = tf.minimum(one / (norm + 1e-6) * c, one)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            scale = c * tf.minimum(one / norm, one / c) + (norm - norm)  # NaN: norm inf or NaN
+            # 1 / c divided in float64 and rounded to the dtype, as Keras does
+            scale = c * tf.minimum(one / norm, tf.constant(1 / clip_norm, norm.dtype))
+            scale += norm - norm  # NaN for a norm of inf or NaN
         else:
             scale = tf.where(norm > c, c / norm, one)
         grads = [g * scale for g in grads]  # a factor of exactly 1 leaves grads unchanged

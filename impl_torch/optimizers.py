@@ -15,7 +15,6 @@ Native mode uses torch's built-in classes and a LambdaLR scheduler (see model.ma
 
 Mirrors: impl_numpy/optimizers.py, impl_pure/optimizers.py, impl_tf/optimizers.py.
 """
-import math
 
 import numpy as np
 import torch
@@ -71,7 +70,10 @@ class Optimizer(torch.optim.Optimizer):
                 state = self.state[param]
                 t = state["step"] = state.get("step", 0) + 1
                 lr, decay, variant = group["lr"], group["decay"], group["variant"]
-                if decay and (variant == "keras" or (variant == "torch" and self.torch_divides)):
+                if decay and variant == "keras":  # InverseTimeDecay, in the dtype as Keras does
+                    k = _scalar_type(param)
+                    lr = k(lr) / (1 + k(decay) * k(t - 1))
+                elif decay and variant == "torch" and self.torch_divides:
                     lr = lr / (1.0 + decay * (t - 1))
                 elif decay:  # impl_numpy's arithmetic, its t counting from 0
                     lr = lr * (1.0 / (1.0 + decay * (t - 1)))
@@ -166,8 +168,11 @@ class Adam(Optimizer):
             m, v = self._state(param, "momentum"), self._state(param, "cache")
             scratch, scratch2 = self._state(param, "scratch"), self._state(param, "scratch2")
             if group["variant"] == "keras":
-                # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
-                (alpha,) = self._scalars(param, lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t))
+                # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps),
+                # alpha = lr*sqrt(1 - b2^t)/(1 - b1^t) computed in the dtype, as Keras does
+                k = _scalar_type(param)
+                alpha = k(lr) * np.sqrt(1 - k(b2) ** k(t)) / (1 - k(b1) ** k(t))
+                (alpha,) = self._scalars(param, alpha)
                 m.add_(torch.sub(grad, m, out=scratch).mul_(1 - b1))
                 v.add_(torch.mul(grad, grad, out=scratch).sub_(v).mul_(1 - b2))
                 _sqrt(v, out=scratch).add_(eps)
@@ -181,6 +186,11 @@ class Adam(Optimizer):
             v.mul_(b2_).add_(torch.mul(grad, grad, out=scratch).mul_(one_minus_b2))
             _sqrt(torch.div(v, correction_2, out=scratch)).add_(eps_)  # sqrt(v_hat) + eps
             param.sub_(torch.div(m, correction_1, out=scratch2).mul_(lr_).div_(scratch))
+
+
+def _scalar_type(tensor):
+    """The NumPy scalar type of the tensor's dtype (np.float32 for torch.float32)."""
+    return torch.empty((), dtype=tensor.dtype).numpy().dtype.type
 
 
 def _sqrt(tensor, out=None):
@@ -218,7 +228,9 @@ def clip_gradients(grads, clip_value=0.0, clip_norm=0.0, variant="nnfs", canonic
         if variant == "torch":  # clip_grad_norm_: min(1 / (norm + 1e-6) * c, 1), always applied
             scale = torch.minimum(one / (norm + 1e-6) * c, one)
         elif variant == "keras":  # clip_by_global_norm: c * min(1 / norm, 1 / c), always applied
-            scale = c * torch.minimum(one / norm, one / c) + (norm - norm)  # NaN: norm inf or NaN
+            # 1 / c divided in float64 and rounded to the dtype, as Keras does
+            scale = c * torch.minimum(one / norm, torch.tensor(1 / clip_norm, dtype=grads.dtype))
+            scale += norm - norm  # NaN for a norm of inf or NaN
         else:
             scale = torch.where(norm > c, c / norm, one)
         grads.mul_(scale)  # a factor of exactly 1 leaves grads unchanged

@@ -74,7 +74,7 @@ def test_optimizer_update_equals_the_reference_bit_for_bit(dtype, case, variant)
     for trial in range(6):
         size = int(rng.integers(1, 5000))
         start = rng.standard_normal(size).astype(dtype)
-        reference = getattr(impl_numpy.optimizers, name)(*args, variant=variant)
+        reference = getattr(impl_numpy.optimizers, name)(*args, variant=variant, dtype=dtype)
         expected = start.copy()
         param = torch.from_numpy(start.copy())
         param.grad = torch.zeros_like(param)

@@ -170,6 +170,8 @@ class Model(TrainingMixin):
             return activations.Softmax(exact=self.mode == "exact")
         if layer.type == "sigmoid":
             return activations.Sigmoid(exact=self.mode == "exact")
+        if layer.type == "tanh":
+            return activations.Tanh(exact=self.mode == "exact")
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha)
         return ACTIVATIONS[layer.type]()

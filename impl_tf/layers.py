@@ -38,6 +38,7 @@ class L1L2(keras.regularizers.L1L2):
     def __init__(self, l1=0.0, l2=0.0, variant="nnfs"):
         super().__init__(l1, l2)
         self.abs = nnfs_abs if variant == "nnfs" else tf.abs
+        self.variant = variant
 
     def __call__(self, x):
         loss = tf.constant(0.0, x.dtype)
@@ -46,6 +47,23 @@ class L1L2(keras.regularizers.L1L2):
         if self.l2 > 0:
             loss += tf.constant(self.l2, x.dtype) * tf.reduce_sum(x * x)
         return loss
+
+
+    def add_penalty_gradients(self, gradient, x):
+        """gradient + l1 * d|x|/dx, then + 2 * l2 * x: impl_numpy's order, where the tape through
+        ``__call__`` adds the two penalties' gradients first."""
+        if self.l1 > 0:
+            gradient += tf.constant(self.l1, x.dtype) * l1_sign(x, self.variant)
+        if self.l2 > 0:
+            gradient += tf.constant(2 * self.l2, x.dtype) * x
+        return gradient
+
+
+def l1_sign(param, variant):
+    """d|w|/dw: nnfs takes +1 at w == 0, torch and Keras take sign(0) = 0."""
+    if variant == "nnfs":
+        return tf.where(param < 0, tf.constant(-1.0, param.dtype), tf.constant(1.0, param.dtype))
+    return tf.sign(param)
 
 
 @tf.custom_gradient

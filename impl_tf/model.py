@@ -204,6 +204,9 @@ class Model(TrainingMixin):
         self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
                                dtype)
         self.variables = dict(self._named_variables())
+        self.regularizers = [regularizer for layer in self.network.stack
+                             if isinstance(layer, layers.Dense)
+                             for regularizer in (layer.kernel_regularizer, layer.bias_regularizer)]
         self.set_parameters(params)
         self.loss_function = make_loss(spec, mode, dtype)
         self.takes_logits = spec.loss == "categorical_crossentropy" or (
@@ -287,9 +290,19 @@ class Model(TrainingMixin):
     def _backward(self, X, y, masks):
         # (loss, gradients): the tape returns the gradients, where impl_numpy and impl_torch
         # write them into the model's gradient buffers.
+        variables = list(self.variables.values())
+        if self.mode == "native":
+            with tf.GradientTape() as tape:
+                loss = self._total_loss(X, y, masks)
+            return loss, tape.gradient(loss, variables)
         with tf.GradientTape() as tape:
-            loss = self._total_loss(X, y, masks)
-        return loss, tape.gradient(loss, list(self.variables.values()))
+            loss = self._data_loss(X, y, masks)
+        grads = tape.gradient(loss, variables)
+        if self.network.losses:  # added to the data gradients as impl_numpy adds them
+            loss = loss + self.regularization_loss()
+            grads = [g if r is None else r.add_penalty_gradients(g, v)
+                     for g, v, r in zip(grads, variables, self.regularizers)]
+        return loss, grads
 
     def gradients(self, X, y, dropout_masks=None):
         """d(loss)/d(parameter) by canonical name, in canonical layout."""

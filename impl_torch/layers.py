@@ -24,6 +24,7 @@ class Dense(nn.Linear):
         self.weight_l1, self.weight_l2 = spec_layer.weight_l1, spec_layer.weight_l2
         self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
         self.abs = nnfs_abs if variant == "nnfs" else torch.abs
+        self.variant = variant
         self.exact = exact
 
     def forward(self, inputs):
@@ -48,6 +49,24 @@ class Dense(nn.Linear):
             if l2 > 0:
                 loss = loss + l2 * torch.sum(param * param)
         return loss
+
+
+    def add_penalty_gradients(self):
+        """dL/dW += l1 * d|W|/dW, then += 2 * l2 * W, and so for b: impl_numpy's order, where
+        autograd through ``regularization_loss`` adds the two penalties' gradients first."""
+        for param, l1, l2 in ((self.weight, self.weight_l1, self.weight_l2),
+                              (self.bias, self.bias_l1, self.bias_l2)):
+            if l1 > 0:
+                param.grad.add_(l1 * l1_sign(param, self.variant))
+            if l2 > 0:
+                param.grad.add_(2 * l2 * param)
+
+
+def l1_sign(param, variant):
+    """d|w|/dw: nnfs takes +1 at w == 0, torch and Keras take sign(0) = 0."""
+    if variant == "nnfs":
+        return torch.where(param < 0, -1.0, 1.0).to(param.dtype)
+    return torch.sign(param)
 
 
 @lru_cache(maxsize=16)

@@ -242,13 +242,12 @@ class Model(TrainingMixin):
         # backward call (~10% of a spiral step).
         output = self.network(X, masks, logits=self.takes_logits)
         loss, doutput = self.loss_function.value_and_gradient(output, y)
-        roots, grads = [output], [doutput]
-        if self.regularized_layers:
-            penalty = self.regularization_loss()
-            roots.append(penalty)
-            grads.append(None)
-            loss = loss + penalty.detach()
-        torch.autograd.backward(roots, grads)
+        torch.autograd.backward(output, doutput)
+        if self.regularized_layers:  # added to the data gradients as impl_numpy adds them
+            with torch.no_grad():
+                loss = loss + self.regularization_loss()
+                for layer in self.regularized_layers:
+                    layer.add_penalty_gradients()
         return loss.item()
 
     def gradients(self, X, y, dropout_masks=None):

@@ -344,3 +344,34 @@ def test_leaky_relu_at_exactly_zero_passes_alpha(impl):
     model = implementations.build(impl, spec, params)
     grads = model.gradients(np.zeros((2, 1)), np.array([[1.0], [2.0]]))
     assert grads["dense1.bias"][0] == pytest.approx(-0.3, rel=1e-15)
+
+
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+@pytest.mark.parametrize("impl, dtype", [("pure", "float64"), ("torch", "float64"),
+                                         ("torch", "float32"), ("tf", "float64"),
+                                         ("tf", "float32")])
+def test_l1_and_l2_gradients_are_added_in_the_references_order(impl, dtype, variant):
+    """With L1 and L2 on the same parameter, impl_numpy adds (data + l1 sign(w)) + 2 l2 w; the
+    frameworks' autograd added the two penalties' gradients to each other first (a review:
+    35 of 112 weight gradients differed in torch, 20 in TF). X is the identity, so every
+    product in the data gradient has one nonzero term and no BLAS order enters: the whole
+    gradient must be impl_numpy's bit for bit. Bias gradients sum 16 rows in order in all four."""
+    require(impl)
+    from shared import implementations, weights
+    from shared.spec import from_dict
+
+    spec = from_dict({"inputs": 16, "loss": "mse", "metric": "regression", "variant": variant,
+                      "layers": [{"type": "dense", "units": 7, "weight_l1": 0.013,
+                                  "weight_l2": 0.07, "bias_l1": 0.021, "bias_l2": 0.3},
+                                 {"type": "linear"}],
+                      "optimizer": {"type": "sgd", "learning_rate": 0.1}})
+    rng = np.random.default_rng(1)
+    params = weights.initial(spec, seed=0)
+    params["dense1.bias"] = rng.standard_normal(7)
+    params["dense1.bias"][0] = 0.0  # d|b|/db at 0: +1 for nnfs, 0 for torch and Keras
+    X, y = np.eye(16), rng.standard_normal((16, 7))
+    expected = implementations.build("numpy", spec, params, dtype).gradients(X, y)
+    got = implementations.build(impl, spec, params, dtype).gradients(X, y)
+    for name in expected:
+        differ = int(np.sum(got[name] != expected[name]))
+        assert differ == 0, f"{impl} {name}: {differ} of {expected[name].size} differ"

@@ -355,6 +355,9 @@ def configure(args, console) -> comparison.Run:
         raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out: the output directory {out} is not writable")
+    foreign = foreign_files(out, report.ALWAYS_WRITTEN, earlier_files(out))
+    if foreign:
+        raise UsageError(refuse_foreign(out, foreign))
     return run
 
 
@@ -433,13 +436,34 @@ def console_for(args):
 
 
 def earlier_files(out: Path) -> set[str]:
-    """The report files that an earlier compare.py run wrote into ``out``, as its results.json
-    lists them (none when there is no readable one)."""
+    """The report files that an earlier compare.py run wrote into ``out`` and that nobody changed
+    since: those its results.json lists with their SHA-256, still matching (results.json itself
+    when it is such a record). Any other file there is someone's, and is never replaced."""
     try:
-        listed = json.loads((out / "results.json").read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
+        earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        digests = earlier["file_digests"]
+        names = set(digests) & report.report_files()
+    except (OSError, ValueError, KeyError, TypeError):
         return set()
-    return {name for name in listed if isinstance(name, str)} & report.report_files()
+    unchanged = {"results.json"}
+    for name in names - unchanged:
+        try:
+            if report.digest((out / name).read_bytes()) == digests[name]:
+                unchanged.add(name)
+        except OSError:
+            continue
+    return unchanged
+
+
+def foreign_files(out: Path, names, earlier: set[str]) -> list[str]:
+    """Those of ``names`` that exist in ``out`` but are not an earlier run's (``earlier``)."""
+    return sorted(name for name in set(names) - earlier if (out / name).exists())
+
+
+def refuse_foreign(out: Path, foreign: list[str]) -> str:
+    return (f"--out: {out}/ holds {', '.join(foreign)}, which no earlier compare.py run wrote "
+            f"there (or which changed since); compare.py does not replace them: move them or "
+            f"choose another --out")
 
 
 def remove_stale_plots(out: Path, earlier: set[str], files: dict) -> list[str]:
@@ -546,7 +570,10 @@ def run_compare(argv=None) -> int:
     images = report.make_plots(run, results, models)
     parts, files = report.render_outputs(run, results, images, _START)
     earlier = earlier_files(Path(args.out))
+    foreign = foreign_files(Path(args.out), files, earlier)  # appeared during the run
     try:  # all the files or none: a failed write leaves the folder as it was
+        if foreign:
+            raise OSError(refuse_foreign(Path(args.out), foreign))
         weights.atomic_write_files(args.out, files)
         write_error = None
     except OSError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import html
 import io
 import json
@@ -34,7 +35,7 @@ from shared.implementations import REFERENCE
 from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
 
-SCHEMA_VERSION = 2  # 2: environment; the verdict's compared and summary
+SCHEMA_VERSION = 3  # 2: environment; the verdict's compared and summary; 3: file_digests
 TINY = 1e-20  # exact zeros are drawn here on log axes
 HUGE = 1e100  # larger values are drawn here (matplotlib's log ticks overflow near 1e257)
 GRID = 70     # decision-region grid per axis
@@ -817,9 +818,17 @@ def describe_environment(env: dict) -> str:
             f"{env['date']}")
 
 
+ALWAYS_WRITTEN = ("report.md", "report.html", "results.json")
+
+
 def report_files() -> set[str]:
     """Every file name compare.py may write into --out."""
-    return {f"{name}.png" for name in PLOT_TITLES} | {"report.md", "report.html", "results.json"}
+    return {f"{name}.png" for name in PLOT_TITLES} | set(ALWAYS_WRITTEN)
+
+
+def digest(data: bytes) -> str:
+    """A file's SHA-256 as results.json records it (``file_digests``)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def render_outputs(run, results: dict, images: dict, started: float):
@@ -837,6 +846,8 @@ def render_outputs(run, results: dict, images: dict, started: float):
     files = {f"{name}.png": data for name, data in images.items()}
     files["report.md"] = markdown(title, parts, plots).encode("utf-8")
     files["report.html"] = html_page(title, parts, plots, images).encode("utf-8")
+    # what this run wrote, so that a later run replaces or removes only these, unchanged
+    results["file_digests"] = {name: digest(data) for name, data in files.items()}
     files["results.json"] = (json_text(results) + "\n").encode("utf-8")
     return parts, files
 
@@ -892,7 +903,7 @@ RESULTS_SCHEMA = {
     "required": ["schema_version", "command", "environment", "network", "spec", "settings",
                  "implementations",
                  "skipped", "parity", "training", "divergence", "native", "sweep", "plots",
-                 "plot_errors", "files", "verdict", "seconds"],
+                 "plot_errors", "files", "file_digests", "verdict", "seconds"],
     "properties": {
         "schema_version": {"enum": [SCHEMA_VERSION]},
         "command": {"type": "string"},
@@ -989,6 +1000,7 @@ RESULTS_SCHEMA = {
                            "title": {"type": "string"}}}},
         "plot_errors": _STRS,
         "files": _STRS,
+        "file_digests": {"type": "object", "additionalProperties": {"type": "string"}},
         "verdict": {"type": "object",
                     "required": ["ok", "compared", "exit_code", "summary", "first_divergence",
                                  "failures"],

@@ -704,21 +704,36 @@ def test_a_failing_plot_is_reported_and_the_report_still_written(tmp_path, monke
     assert_complete_report(results, out, ["loss_accuracy"])
 
 
-def test_reports_that_cannot_be_written_exit_3_and_leave_the_folder_as_it_was(tmp_path, capsys):
-    """A results.json that could not be written (here a folder in its place; a full disk alike)
-    was a traceback after the run, exit 1 as for a disagreement, and a new report.md beside the
-    old results."""
+def test_reports_that_cannot_be_written_exit_3_and_leave_the_folder_as_it_was(tmp_path, capsys,
+                                                                             monkeypatch):
+    """Reports that could not be written (a full disk here) were a traceback after the run, exit 1
+    as for a disagreement, and a new report.md beside the old results. The earlier run's
+    reports stay as they were."""
     out = tmp_path / "out"
-    (out / "results.json").mkdir(parents=True)
-    (out / "report.md").write_text("old report")
+    assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(directory, files):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(compare.weights, "atomic_write_files", full_disk)
+    capsys.readouterr()
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"])
     assert code == 3
     captured = capsys.readouterr()
     err = captured.err
     assert "Nothing compared: only the reference numpy ran." in captured.out  # the verdict, still
     assert f"could not write the reports to {out}/" in err and "nothing there was changed" in err
-    assert (out / "report.md").read_text() == "old report"
-    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.json"]  # no temp files
+    assert "No space left on device" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_folder_in_place_of_a_report_file_is_refused_before_the_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "results.json").mkdir(parents=True)
+    assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"]) == 2
+    assert "holds results.json, which no earlier compare.py run wrote" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["results.json"]
 
 
 def test_an_unexpected_error_exits_3_with_its_traceback(tmp_path, monkeypatch, capsys):
@@ -817,6 +832,7 @@ def test_sweep_configurations_are_what_their_labels_say():
     assert [d.rate for d in dropped.dropout_layers] == [sweep.DROPOUT_RATE] * 2
 
 def test_schema_rejects_what_it_should():
+    assert report.validate({"schema_version": 3}) != []
     assert report.validate({"schema_version": 2}) != []
     good = {"ok": True, "compared": True, "exit_code": 0, "summary": "agree",
             "first_divergence": None, "failures": []}
@@ -864,8 +880,11 @@ def test_plots_left_by_an_earlier_run_are_removed_and_other_files_kept(tmp_path,
     (out / "regression_fit.png").write_bytes(b"the user's own, under a report's name")
     (out / "notes.txt").write_text("the user's own file")
     (tmp_path / "notes.txt").write_text("outside --out")
-    (out / "results.json").write_text(json.dumps({"files": ["sweep.png", "report.md",
-                                                            "results.json", "../notes.txt"]}))
+    digests = {"sweep.png": report.digest(b"an earlier sweep's plot"),
+               "../notes.txt": report.digest(b"outside --out")}
+    (out / "results.json").write_text(json.dumps({"files": ["sweep.png", "results.json",
+                                                            "../notes.txt"],
+                                                  "file_digests": digests}))
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -878,6 +897,39 @@ def test_plots_left_by_an_earlier_run_are_removed_and_other_files_kept(tmp_path,
     assert set(p.name for p in out.iterdir()) == set(results["files"]) | {
         "notes.txt", "regression_fit.png"}
     assert "removed sweep.png" in capsys.readouterr().out.replace("\n", " ")
+
+
+@pytest.mark.parametrize("name", ["report.md", "results.json", "report.html"])
+def test_a_report_file_compare_py_did_not_write_stops_the_run_and_is_kept(tmp_path, capsys, name):
+    """A report.md, report.html or results.json in --out that no compare.py run wrote (or that
+    was edited since) is someone's: compare.py stops with a usage error before it runs and
+    writes nothing (it replaced them silently; a review's own results.json listing sweep.png
+    and divergence.png even made it delete those)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text('{"files": ["sweep.png"]}')
+    (out / "sweep.png").write_bytes(b"the user's plot")
+    code = compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)])
+    assert code == 2  # a usage error
+    assert f"holds {name}, which no earlier compare.py run wrote" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == sorted([name, "sweep.png"])
+    assert (out / name).read_text() == '{"files": ["sweep.png"]}'
+    assert (out / "sweep.png").read_bytes() == b"the user's plot"
+
+
+def test_a_second_run_replaces_the_first_and_keeps_an_edited_report(tmp_path, capsys):
+    """compare.py replaces its own earlier report files; one edited since is refused by name."""
+    out = tmp_path / "out"
+    assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
+    first = json.loads((out / "results.json").read_text())
+    assert set(first["file_digests"]) == set(first["files"]) - {"results.json"}
+    assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
+    (out / "report.md").write_text("my notes on the run")
+    capsys.readouterr()
+    code = compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)])
+    assert code == 2  # a usage error
+    assert "holds report.md, which no earlier" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == "my notes on the run"
 
 
 def test_the_report_records_its_environment(tmp_path):

@@ -14,7 +14,14 @@ import numpy as np
 
 from impl_numpy import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
+from shared.checks import (
+    check_dtype,
+    check_flag,
+    check_inputs,
+    check_masks,
+    check_settings,
+    check_targets,
+)
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -101,6 +108,7 @@ class Model(TrainingMixin):
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
+        training = check_flag("training", training)
         X = check_inputs(self.spec, X, dtype=self.np_dtype).astype(self.np_dtype, copy=False)
         masks = check_masks(self.spec, dropout_masks, len(X))
         return self._forward(X, training, masks, draw_masks=True)

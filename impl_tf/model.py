@@ -28,7 +28,14 @@ import tensorflow as tf
 
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
+from shared.checks import (
+    check_dtype,
+    check_flag,
+    check_inputs,
+    check_masks,
+    check_settings,
+    check_targets,
+)
 from shared.implementations import MODES, THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 
@@ -246,6 +253,7 @@ class Model(TrainingMixin):
 
     def forward(self, X, training=False, dropout_masks=None):
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
+        training = check_flag("training", training)
         X = check_inputs(self.spec, X, dtype=self.np_dtype)
         masks = check_masks(self.spec, dropout_masks, len(X))
         masks = self._masks(masks) if training else {}

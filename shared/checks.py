@@ -149,7 +149,7 @@ def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
                          f"{type(dropout_masks).__name__}")
     widths = dropout_widths(spec)
     rates = {layer.name: layer.rate for layer in spec.dropout_layers}
-    unknown = sorted(set(dropout_masks) - set(widths))
+    unknown = sorted(set(dropout_masks) - set(widths), key=repr)  # names of any type
     if unknown:
         raise InputError(f"dropout_masks: unknown layers {unknown}; the dropout layers are "
                          f"{sorted(widths)}")
@@ -169,6 +169,14 @@ def check_masks(spec: Spec, dropout_masks, n: int) -> dict:
                              f"every unit; expected only 1s (or no mask)")
         checked[name] = mask
     return checked
+
+
+def check_flag(name: str, value) -> bool:
+    """A True/False argument (``training``): refused by name when it is anything else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} "
+                        f"{value!r:.60}")
+    return bool(value)
 
 
 def dropout_widths(spec: Spec) -> dict[str, int]:

@@ -11,7 +11,14 @@ import numpy as np
 
 import impl_pure
 from shared import weights
-from shared.checks import check_dtype, check_inputs, check_masks, check_settings, check_targets
+from shared.checks import (
+    check_dtype,
+    check_flag,
+    check_inputs,
+    check_masks,
+    check_settings,
+    check_targets,
+)
 from shared.implementations import MODES
 from shared.training import TrainingMixin
 
@@ -63,6 +70,7 @@ class PureModel(TrainingMixin):
 
     def forward(self, X, training=False, dropout_masks=None) -> np.ndarray:
         """Output activations for X; dropout uses ``dropout_masks`` (or fresh ones) when training."""
+        training = check_flag("training", training)
         X = check_inputs(self.spec, X)
         masks = _masks(check_masks(self.spec, dropout_masks, len(X)))
         return np.array(self.model.forward(_matrix(X), training, masks), dtype=np.float64)

@@ -54,7 +54,7 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
                            f"{type(params).__name__}")
     expected = spec.parameter_shapes()
     missing = sorted(set(expected) - set(params))
-    extra = sorted(set(params) - set(expected))
+    extra = sorted(set(params) - set(expected), key=repr)  # names of any type
     if missing or extra:
         raise WeightsError(f"{source} do not fit network {spec.name!r}: "
                            f"missing {missing}, unexpected {extra}; expected exactly {sorted(expected)}")

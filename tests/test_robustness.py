@@ -202,6 +202,24 @@ def test_parameters_and_masks_of_the_wrong_kind_are_refused_by_name(models, name
 
 
 @pytest.mark.parametrize("name", IMPLS)
+def test_a_training_flag_or_names_of_the_wrong_kind_are_refused_by_name(models, name):
+    """forward(training="yes") ran in training mode in three implementations and raised torch's
+    own ValueError in the fourth; names that are not strings beside strings made the checks'
+    own sorted() raise a bare TypeError (found by a review)."""
+    model = models(name, CLASSIFIER)
+    before = model.parameters()
+    for flag in ("yes", 1, None):
+        with pytest.raises(TypeError, match=r"training: expected True or False, got "):
+            model.forward(X4, training=flag)
+    with pytest.raises(InputError, match=r"dropout_masks: unknown layers \['a', 1\]"):
+        model.loss(X4, Y_CLASSES, {1: np.ones((4, 4)), "a": np.ones((4, 4))})
+    with pytest.raises(WeightsError, match=r"unexpected \['zz', 0\]"):
+        model.set_parameters({**before, 0: 1.0, "zz": 2.0})
+    assert np.array_equal(model.forward(X4, training=np.bool_(False)), model.forward(X4))
+    _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("name", IMPLS)
 def test_dtype_is_a_name_or_a_numpy_dtype_everywhere(name):
     """build's dtype may be "float32", np.float32 or np.dtype("float32") in every implementation,
     directly or through shared.implementations; anything else is one named error. torch and

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.checks import exceeds
+from shared.checks import check_dtype, exceeds
 from shared.spec import INITIALIZERS, Spec
 
 
@@ -25,6 +25,7 @@ class WeightsError(ValueError):
 
 def initial(spec: Spec, seed: int = 0, scheme: str | None = None) -> dict[str, np.ndarray]:
     """Fresh parameters for ``spec``: nnfs 0.01*randn, Glorot uniform or He normal; biases zero."""
+    _check_spec(spec)
     scheme = scheme or spec.init
     if scheme not in INITIALIZERS:
         raise WeightsError(f"init scheme: expected one of {INITIALIZERS}, got {scheme!r}")
@@ -49,6 +50,8 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
           dtype=np.float64) -> dict:
     """Return ``params`` as float64 arrays if every name and shape matches ``spec`` and every value
     is finite in ``dtype`` (the model's); else raise."""
+    _check_spec(spec)
+    dtype = check_dtype(dtype)
     if not isinstance(params, Mapping):
         raise WeightsError(f"{source}: expected a dict of parameter name -> array, got "
                            f"{type(params).__name__}")
@@ -63,10 +66,7 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
         if isinstance(params[name], np.ma.MaskedArray) and np.ma.is_masked(params[name]):
             raise WeightsError(f"{source}: {name} is a masked array with masked entries; "
                                f"expected plain numbers")
-        try:
-            array = np.asarray(params[name])
-        except ValueError as error:  # ragged nested lists
-            raise WeightsError(f"{source}: {name} is not a rectangular array ({error})") from None
+        array = _as_array(params[name], f"{source}: {name}")
         if array.shape != shape:
             raise WeightsError(f"{source}: {name} has shape {array.shape}, expected {shape} "
                                f"for network {spec.name!r}")
@@ -81,9 +81,31 @@ def check(spec: Spec, params: dict[str, np.ndarray], *, source: str = "parameter
     return checked
 
 
+def _check_spec(spec) -> None:
+    if not isinstance(spec, Spec):
+        raise WeightsError(f"spec: expected a shared.spec.Spec (shared.networks.load, "
+                           f"shared.spec.from_dict), got {type(spec).__name__}")
+
+
+def _as_array(value, source: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise WeightsError(f"{source} is not a rectangular array ({error})") from None
+    except (TypeError, RuntimeError) as error:  # a tensor that requires grad, say
+        raise WeightsError(f"{source}: a {type(value).__name__} that does not convert to a "
+                           f"NumPy array ({error})") from None
+    if array.dtype.kind in "OUSV":
+        raise WeightsError(f"{source}: expected numbers, got {type(value).__name__} "
+                           f"{value!r:.40} (dtype {array.dtype})")
+    return array
+
+
 def _file_path(path, source: str = "weight file path") -> Path:
     if not isinstance(path, (str, os.PathLike)) or path == "":
         raise WeightsError(f"{source}: expected a file path (str or os.PathLike), got {path!r}")
+    if os.fspath(path).endswith(("/", os.sep)):  # Path() would drop the slash
+        raise WeightsError(f"{source}: expected a file path, got a directory path {path!r}")
     return Path(path)
 
 
@@ -97,12 +119,16 @@ def save(path: str | Path, params: dict[str, np.ndarray]) -> None:
         raise WeightsError(f"params: expected a non-empty mapping of names to arrays, got {got}")
     arrays = {}
     for name, array in params.items():
-        if not isinstance(name, str):
-            raise WeightsError(f"params: expected str names, got {name!r}")
-        array = np.asarray(array)
-        if array.dtype.kind not in "biuf":
-            raise WeightsError(f"params[{name!r}]: expected a real numeric array, got dtype "
-                               f"{array.dtype}")
+        if not isinstance(name, str) or not name or name == "__metadata__":
+            raise WeightsError(f"params: expected non-empty str names other than "
+                               f"'__metadata__' (the file header's), got {name!r}")
+        array = _as_array(array, f"params[{name!r}]")
+        # what load reads back: float16, float32 or float64 values, finite
+        if array.dtype.kind != "f" or array.dtype.itemsize > 8:
+            raise WeightsError(f"params[{name!r}]: expected a float16, float32 or float64 array, "
+                               f"got dtype {array.dtype}")
+        if not np.all(np.isfinite(array)):
+            raise WeightsError(f"params[{name!r}]: holds NaN or inf, which load refuses")
         arrays[name] = np.ascontiguousarray(array)
     atomic_write_bytes(path, to_bytes(arrays))
 
@@ -128,6 +154,8 @@ def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray
     against the range of ``dtype``, the model's."""
     from safetensors import SafetensorError, deserialize
 
+    _check_spec(spec)
+    dtype = check_dtype(dtype)
     path = _file_path(path)
     source = f"weight file {path}"
     if path.is_dir():

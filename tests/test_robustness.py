@@ -1058,13 +1058,31 @@ def test_api_misuse_found_by_a_second_review_gets_named_errors(tmp_path):
     before = target.read_bytes()
     for params, message in (({}, r"params: expected a non-empty mapping .* an empty mapping"),
                             ([1.0], r"params: expected a non-empty mapping .* got list"),
-                            ({1: np.zeros(2)}, r"params: expected str names, got 1"),
-                            ({"a": np.zeros(2, complex)}, r"params\['a'\]: expected a real "
-                                                         r"numeric array, got dtype complex128"),
-                            ({"a": np.array([None])}, r"got dtype object")):
+                            ({1: np.zeros(2)}, r"params: expected non-empty str names .*got 1"),
+                            ({"a": np.zeros(2, complex)}, r"params\['a'\]: expected a float16, "
+                                                         r"float32 or float64 array, got dtype "
+                                                         r"complex128"),
+                            ({"a": np.array([None])}, r"expected numbers.*\(dtype object\)"),
+                            # a third review: files that load could never read back, or bare
+                            # errors from NumPy and safetensors
+                            ({"__metadata__": np.zeros(2)}, r"other than '__metadata__'"),
+                            ({"": np.zeros(2)}, r"expected non-empty str names"),
+                            ({"a": np.full(2, np.nan)}, r"params\['a'\]: holds NaN or inf"),
+                            ({"a": np.zeros(2, np.longdouble)}, r"got dtype float128"),
+                            ({"a": np.zeros(2, np.int32)}, r"got dtype int32"),
+                            ({"a": [[1.0], [1.0, 2.0]]}, r"params\['a'\] is not a rectangular")):
         with pytest.raises(WeightsError, match=message):
             weights.save(target, params)
     assert target.read_bytes() == before
+    with pytest.raises(WeightsError, match=r"expected a file path, got a directory path"):
+        weights.save(f"{tmp_path}/newdir/", model.parameters())
+    assert not (tmp_path / "newdir").exists()
+    with pytest.raises(WeightsError, match=r"spec: expected a shared.spec.Spec .*got NoneType"):
+        weights.load(target, None)
+    with pytest.raises(WeightsError, match=r"spec: expected a shared.spec.Spec .*got dict"):
+        weights.initial({"inputs": 2})
+    with pytest.raises(ValueError, match=r"dtype: expected 'float32' or 'float64'"):
+        weights.load(target, spec, dtype="bogus")
     X, y = datasets.for_spec(spec).X_train, datasets.for_spec(spec).y_train
     for flag in ("shuffle", "verbose", "progress"):
         with pytest.raises(TypeError, match=rf"{flag}: expected True or False, got str 'no'"):

@@ -118,10 +118,16 @@ def _int_option(value, name: str, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+MAX_ROWS = 10_000_000  # generated samples (x classes): 160 MB of float64 pairs
+
+
 def _seeded_nnfs(generator, samples, classes, seed) -> tuple[np.ndarray, np.ndarray]:
-    samples = _int_option(samples, "samples", 1)
+    samples = _int_option(samples, "samples", 1, MAX_ROWS)
     classes = _int_option(classes, "classes", 1, 256)
     seed = _int_option(seed, "seed", 0, 2**32 - 1)
+    if samples * classes > MAX_ROWS:
+        raise DataError(f"samples x classes: expected at most {MAX_ROWS:,} rows, got {samples:,} "
+                        f"x {classes} = {samples * classes:,}")
     state = np.random.get_state()
     try:
         np.random.seed(seed)
@@ -146,7 +152,7 @@ def vertical(samples: int = 100, classes: int = 3, seed: int = 0) -> tuple[np.nd
 def sine(samples: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Return nnfs sine_data: X (samples, 1) float64 in [0, 1), y = sin(2*pi*X) (samples, 1)."""
     from nnfs.datasets import sine_data
-    X, y = sine_data(samples=_int_option(samples, "samples", 1))
+    X, y = sine_data(samples=_int_option(samples, "samples", 1, MAX_ROWS))
     return X.astype(np.float64), y.astype(np.float64).reshape(-1, 1)
 
 
@@ -231,16 +237,22 @@ _ZIP_ERRORS = (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError)
 _MEMBER_ERRORS = (*_ZIP_ERRORS, ValueError, OSError, zlib.error)
 
 
-def _declares_objects(opener) -> bool:
-    """Whether the .npy file that ``opener()`` opens declares an object dtype (header only)."""
+def _header(opener):
+    """(shape, fortran_order, dtype) that the .npy file ``opener()`` opens declares, or None."""
     try:
         with opener() as f:
             version = np.lib.format.read_magic(f)
             read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                     else np.lib.format.read_array_header_2_0)
-            return read(f)[2].hasobject
+            return read(f)
     except (*_MEMBER_ERRORS, KeyError):
-        return False
+        return None
+
+
+def _declares_objects(opener) -> bool:
+    """Whether the .npy file that ``opener()`` opens declares an object dtype (header only)."""
+    header = _header(opener)
+    return header is not None and header[2].hasobject
 
 
 def _open_npz(path: Path):
@@ -270,6 +282,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             if key not in archive.files:
                 raise DataError(f"{path}: missing key {key!r}; expected keys "
                                 f"{list(MNIST_FILES)}, found {archive.files}")
+            _check_declared_size(archive, key, path)
             try:
                 arrays[key] = archive[key]
             except _MEMBER_ERRORS as exc:
@@ -282,6 +295,20 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
         _check_digits(arrays[f"x_{split}"], arrays[f"y_{split}"], f"{path} x_{split}/y_{split}")
     return arrays
+
+
+def _check_declared_size(archive, key: str, path: Path) -> None:
+    """Refuse a member whose header declares more data than the member holds, before np.load
+    allocates it (a shape of 10**12 x 28 x 28 asked for 713 TiB)."""
+    header = _header(functools.partial(archive.zip.open, f"{key}.npy"))
+    if header is None or header[2].hasobject:
+        return  # np.load names these
+    shape, _, dtype = header
+    declared = math.prod(shape) * dtype.itemsize
+    held = archive.zip.getinfo(f"{key}.npy").file_size
+    if declared > held:
+        raise DataError(f"{path}: member {key} declares shape {shape} of {dtype} ({declared:,} "
+                        f"bytes) but holds {held:,} bytes: truncated or corrupt")
 
 
 def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:

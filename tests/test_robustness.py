@@ -576,6 +576,34 @@ def test_npz_with_pickled_objects_is_refused_without_unpickling(tmp_path, monkey
     assert no_pickle == []
 
 
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path, monkeypatch):
+    """An .npz member whose header declares 10**12 x 28 x 28 bytes, and a spec asking for 10**12
+    spiral samples, ended in a MemoryError traceback (713 TiB, 43.7 TiB; found by a review)."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (10**12, 28, 28)})
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8),
+             y_train=np.array([1, 2]), x_test=np.zeros((1, 28, 28), np.uint8), y_test=[3])
+    with zipfile.ZipFile(tmp_path / "mnist.npz") as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    members["x_train.npy"] = np.lib.format.magic(1, 0) + header.getvalue()[8:] + bytes(100)
+    with zipfile.ZipFile(tmp_path / "mnist.npz", "w") as lying:
+        for name, data in members.items():
+            lying.writestr(name, data)
+    monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
+    with pytest.raises(datasets.DataError, match=r"member x_train declares shape \(1000000000000, "
+                                                  r"28, 28\) of uint8 .* truncated or corrupt"):
+        datasets.mnist(tmp_path)
+    for name, options in (("spiral", {"samples": 10**12}), ("sine", {"samples": 10**12}),
+                          ("vertical", {"samples": 5_000_000, "classes": 3})):
+        with pytest.raises(datasets.DataError, match=r"expected (an integer in \[1, "
+                                                      r"10000000\]|at most 10,000,000 rows)"):
+            datasets.load(name, **options)
+
+
 def test_pickle_file_named_npz_is_refused_without_unpickling(tmp_path, monkeypatch, no_pickle):
     class Boom:
         def __reduce__(self):

@@ -64,6 +64,7 @@ PURE_SECONDS = 3e-7
 PURE_STEP_SECONDS = 1.5e-6
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
+MAX_EPOCHS = 1_000_000       # --epochs
 EXIT_ERROR = 3               # the reports could not be written, or the run crashed
 EXIT_NOTHING_COMPARED = 4    # only the reference ran, the others skipped (not installed, slow)
 MAX_TRAJECTORY_VALUES = 50_000_000  # float64s per parity trajectory (400 MB; MNIST: 212 steps)
@@ -107,7 +108,7 @@ class UsageError(Exception):
 def _csv(kind):
     def parse(text):
         try:
-            return [kind(item) for item in text.split(",") if item.strip()]
+            return [kind(item.strip()) for item in text.split(",") if item.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
@@ -216,6 +217,8 @@ def configure(args, console) -> comparison.Run:
                              ("--parity-samples", args.parity_samples, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
+    if args.epochs is not None and args.epochs > MAX_EPOCHS:  # days of training even for XOR
+        raise UsageError(f"--epochs: expected at most {MAX_EPOCHS:,}, got {args.epochs}")
     check_sweep_options(args)
 
     optimizer = {"learning_rate": args.learning_rate, "decay": args.decay,
@@ -247,8 +250,9 @@ def configure(args, console) -> comparison.Run:
     if requested is not None:
         unknown = [name for name in requested if name not in implementations.IMPLEMENTATIONS]
         if unknown or not requested:
-            raise UsageError(f"--impls: unknown implementation(s) {unknown or requested}; expected "
-                             f"a comma-separated subset of {implementations.IMPLEMENTATIONS}")
+            got = f"unknown implementation(s) {unknown}" if unknown else "an empty list"
+            raise UsageError(f"--impls: {got}; expected a comma-separated subset of "
+                             f"{implementations.IMPLEMENTATIONS}")
     impls = list(dict.fromkeys(requested or implementations.IMPLEMENTATIONS))
     for impl in set(impls) & set(implementations.THREADS_ENV):
         try:

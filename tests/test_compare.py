@@ -350,6 +350,9 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--impls", "numpy,jax"], "--impls: unknown implementation(s) ['jax']"),
     (["--dtype", "float32", "--impls", "pure"], "Python floats (float64 only)"),
     (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+    # a review: accepted, then ran until killed (pure Python "about 2938050000000000000 s")
+    (["--epochs", "99999999999999999999"], "--epochs: expected at most 1,000,000, got 9999"),
+    (["--impls", ","], "--impls: an empty list; expected a comma-separated subset"),
     (["--seed", "-1"], "compare.py: error: --seed: expected an integer >= 0, got -1"),
     (["--network", "xor", "--batch-size", "5"], "at most the 4 training samples"),
     (["--lr", "-1"], "optimizer.learning_rate"),

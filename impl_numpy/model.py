@@ -14,14 +14,8 @@ import numpy as np
 
 from impl_numpy import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import (
-    check_dtype,
-    check_flag,
-    check_inputs,
-    check_masks,
-    check_settings,
-    check_targets,
-)
+from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {

@@ -28,14 +28,8 @@ import tensorflow as tf
 
 from impl_tf import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import (
-    check_dtype,
-    check_flag,
-    check_inputs,
-    check_masks,
-    check_settings,
-    check_targets,
-)
+from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.implementations import MODES, THREADS_ENV, thread_count
 from shared.training import TrainingMixin
 

@@ -18,14 +18,8 @@ from torch import nn
 
 from impl_torch import activations, layers, losses, optimizers
 from shared import weights
-from shared.checks import (
-    check_dtype,
-    check_flag,
-    check_inputs,
-    check_masks,
-    check_settings,
-    check_targets,
-)
+from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.implementations import MODES, thread_count
 from shared.training import TrainingMixin
 

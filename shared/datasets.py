@@ -307,8 +307,8 @@ def _check_declared_size(archive, key: str, path: Path) -> None:
     declared = math.prod(shape) * dtype.itemsize
     held = archive.zip.getinfo(f"{key}.npy").file_size
     if declared > held:
-        raise DataError(f"{path}: member {key} declares shape {shape} of {dtype} ({declared:,} "
-                        f"bytes) but holds {held:,} bytes: truncated or corrupt")
+        raise DataError(f"{path}: member {key} is truncated or corrupt: its header declares "
+                        f"shape {shape} of {dtype} ({declared:,} bytes), and it holds {held:,}")
 
 
 def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:

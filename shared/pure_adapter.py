@@ -11,14 +11,8 @@ import numpy as np
 
 import impl_pure
 from shared import weights
-from shared.checks import (
-    check_dtype,
-    check_flag,
-    check_inputs,
-    check_masks,
-    check_settings,
-    check_targets,
-)
+from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
+                           check_targets)
 from shared.implementations import MODES
 from shared.training import TrainingMixin
 

@@ -594,8 +594,8 @@ def test_sizes_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path,
         for name, data in members.items():
             lying.writestr(name, data)
     monkeypatch.delenv(datasets.MNIST_ENV, raising=False)
-    with pytest.raises(datasets.DataError, match=r"member x_train declares shape \(1000000000000, "
-                                                  r"28, 28\) of uint8 .* truncated or corrupt"):
+    with pytest.raises(datasets.DataError, match=r"member x_train is truncated or corrupt: its header "
+                                                  r"declares shape \(1000000000000, 28, 28\)"):
         datasets.mnist(tmp_path)
     for name, options in (("spiral", {"samples": 10**12}), ("sine", {"samples": 10**12}),
                           ("vertical", {"samples": 5_000_000, "classes": 3})):

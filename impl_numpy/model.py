@@ -38,7 +38,7 @@ def build(spec, params, dtype="float64", mode="exact"):
 
 
 def make_optimizer(spec, dtype="float64"):
-    """The spec's optimizer with all its hyperparameters and its formula variant, for parameters of ``dtype``."""
+    """The spec's optimizer, all its hyperparameters and its formula variant, for ``dtype`` parameters."""
     o, variant = spec.optimizer, spec.variant
     if o.type == "sgd":
         return optimizers.SGD(o.learning_rate, o.decay, o.momentum, o.nesterov, variant, dtype)

@@ -48,7 +48,6 @@ class L1L2(keras.regularizers.L1L2):
             loss += tf.constant(self.l2, x.dtype) * tf.reduce_sum(x * x)
         return loss
 
-
     def add_penalty_gradients(self, gradient, x):
         """gradient + l1 * d|x|/dx, then + 2 * l2 * x: impl_numpy's order, where the tape through
         ``__call__`` adds the two penalties' gradients first."""

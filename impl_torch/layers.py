@@ -50,7 +50,6 @@ class Dense(nn.Linear):
                 loss = loss + l2 * torch.sum(param * param)
         return loss
 
-
     def add_penalty_gradients(self):
         """dL/dW += l1 * d|W|/dW, then += 2 * l2 * W, and so for b: impl_numpy's order, where
         autograd through ``regularization_loss`` adds the two penalties' gradients first."""

@@ -466,7 +466,11 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
     if missing:
         raise DataError(f"sha256: missing digests for {missing}; expected one for each of {names}")
     dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"dest_dir: expected a directory (made if missing), got {dest}, which "
+                        f"is a file or lies under one") from None
     paths = {}
     for name in names:
         paths[name] = dest / name

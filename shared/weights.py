@@ -149,6 +149,11 @@ def _to_numpy(name: str, view: dict, source: str) -> np.ndarray:
     return np.frombuffer(view["data"], _NUMPY_DTYPES[view["dtype"]]).reshape(view["shape"])
 
 
+# the start of files that people pass for weights by mistake
+_OTHER_FORMATS = ((b"\x93NUMPY", "a NumPy .npy file"), (b"PK\x03\x04", "a zip archive (.npz?)"),
+                  (b"\x80", "a pickle, which is never loaded"))
+
+
 def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray]:
     """Read a safetensors file and check every name and shape against ``spec``, and every value
     against the range of ``dtype``, the model's."""
@@ -161,12 +166,18 @@ def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray
     if path.is_dir():
         raise WeightsError(f"{source}: a directory; expected a safetensors file")
     try:
-        views = deserialize(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise WeightsError(f"{source}: no such file") from None
-    except (SafetensorError, ValueError, OSError) as error:
-        raise WeightsError(f"{source}: not a readable safetensors file "
-                           f"(truncated or corrupt?): {error}") from None
+    except OSError as error:
+        raise WeightsError(f"{source}: cannot read ({error.strerror or error})") from None
+    try:
+        views = deserialize(data)
+    except (SafetensorError, ValueError) as error:
+        kind = next((kind for magic, kind in _OTHER_FORMATS if data.startswith(magic)), None)
+        raise WeightsError(f"{source}: not a readable safetensors file " + (
+            f"(it is {kind}; write weights with model.save)" if kind else
+            f"(truncated or corrupt?): {error}")) from None
     params = {name: _to_numpy(name, view, source) for name, view in views}
     return check(spec, params, source=source, dtype=dtype)
 

@@ -396,3 +396,24 @@ def test_data_dir_that_is_another_file_says_so(tmp_path):
     assert str(path) in message and "got a file" in message
     assert "expected a folder holding mnist.npz or the four IDX files" in message
     assert "does not exist" not in message
+
+
+def test_download_mnist_into_a_file_is_named(tmp_path, monkeypatch):
+    """A file as dest_dir was a bare FileExistsError from mkdir (found by a review)."""
+    (tmp_path / "afile").write_text("kept")
+    for dest in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(datasets.DataError, match=r"dest_dir: expected a directory"):
+            _download_mnist(dest, monkeypatch)
+    assert (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_npy_npz_or_pickle_given_as_weights_is_named_as_such(tmp_path):
+    """A .npy file was 'truncated or corrupt?: header too large' (found by a review)."""
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    np.savez(tmp_path / "w.npz", a=np.zeros(3))
+    (tmp_path / "w.pkl").write_bytes(b"\x80\x04K\x01.")  # pickle.dumps(1): never loaded
+    for name, kind in (("w.npy", "a NumPy .npy file"), ("w.npz", "a zip archive"),
+                       ("w.pkl", "a pickle, which is never loaded")):
+        with pytest.raises(weights.WeightsError, match=rf"not a readable safetensors file "
+                                                        rf"\(it is {kind}"):
+            weights.load(tmp_path / name, XOR)

@@ -44,7 +44,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from shared import checks, comparison, datasets, implementations, networks, report  # noqa: E402
 from shared import sweep, weights  # noqa: E402
-from shared.spec import INITIALIZERS, OPTIMIZERS, SpecError  # noqa: E402
+from shared.spec import INITIALIZERS, MAX_EPOCHS, OPTIMIZERS, SpecError  # noqa: E402
 
 REFERENCE = implementations.REFERENCE
 # Epochs compare.py trains by default: enough to see the curves, small enough that every
@@ -64,7 +64,6 @@ PURE_SECONDS = 3e-7
 PURE_STEP_SECONDS = 1.5e-6
 LOG_WIDTH = 120              # columns for output that is not a terminal (a file, a CI log)
 PARITY_STEPS = 100           # default --parity-steps
-MAX_EPOCHS = 1_000_000       # --epochs
 EXIT_ERROR = 3               # the reports could not be written, or the run crashed
 EXIT_NOTHING_COMPARED = 4    # only the reference ran, the others skipped (not installed, slow)
 MAX_TRAJECTORY_VALUES = 50_000_000  # float64s per parity trajectory (400 MB; MNIST: 212 steps)
@@ -217,7 +216,7 @@ def configure(args, console) -> comparison.Run:
                              ("--parity-samples", args.parity_samples, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name}: expected an integer >= {low}, got {value}")
-    if args.epochs is not None and args.epochs > MAX_EPOCHS:  # days of training even for XOR
+    if args.epochs is not None and args.epochs > MAX_EPOCHS:
         raise UsageError(f"--epochs: expected at most {MAX_EPOCHS:,}, got {args.epochs}")
     check_sweep_options(args)
 

@@ -26,6 +26,7 @@ INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
 # A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
 VARIANTS = ("nnfs", "torch", "keras")
 METRICS = ("categorical", "binary", "regression")
+MAX_EPOCHS = 1_000_000  # training.epochs (and compare.py --epochs): hours even for XOR
 # The metric a spec gets when it names none: the one its loss is made for.
 DEFAULT_METRICS = {"categorical_crossentropy": "categorical", "binary_crossentropy": "binary",
                    "mse": "regression", "mae": "regression"}
@@ -234,9 +235,10 @@ def _penalty(value, where: str) -> float:
     return value
 
 
-def _integer(value, where: str, low: int) -> int:
-    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-           where, f"an integer >= {low}", value)
+def _integer(value, where: str, low: int, high: int | None = None) -> int:
+    bound = f">= {low}" if high is None else f"in [{low}, {high:,}]"
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low
+           and (high is None or value <= high), where, f"an integer {bound}", value)
     return value
 
 
@@ -414,7 +416,7 @@ def validate(spec: Spec) -> Spec:
     t = spec.training
     _check(isinstance(t, Training), "training", "a Training", t)
     _check(isinstance(spec.dataset, Dataset), "dataset", "a Dataset", spec.dataset)
-    _integer(t.epochs, "training.epochs", 1)
+    _integer(t.epochs, "training.epochs", 1, MAX_EPOCHS)
     _integer(t.batch_size, "training.batch_size", 0)
     _integer(t.seed, "training.seed", 0)
     _check(t.seed < 2 ** 63, "training.seed", "an integer < 2**63 (TensorFlow's seeds are int64)",

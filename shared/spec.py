@@ -207,7 +207,10 @@ def _layer_to_dict(layer: Layer) -> dict:
 
 def _check(condition: bool, where: str, expected: str, got) -> None:
     if not condition:
-        raise SpecError(f"{where}: expected {expected}, got {got!r}")
+        shown = repr(got)
+        if len(shown) > 80:  # a 400-digit integer, say
+            shown = f"{shown[:60]}... ({len(shown)} characters)"
+        raise SpecError(f"{where}: expected {expected}, got {shown}")
 
 
 def _finite(value) -> bool:

@@ -187,6 +187,7 @@ def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
     (broken(training__epoch=3), r"training: expected only the keys"),
     (broken(training__epochs=0), r"training.epochs: expected an integer in \[1, 1,000,000\]"),
     (broken(training__epochs=10**20), r"training.epochs: expected an integer in \[1, 1,000,000\]"),
+    (broken(training__epochs=10**400), r"got 10{59}\.\.\. \(401 characters\)$"),
     (broken(training__batch_size=-1), r"training.batch_size: expected an integer >= 0"),
     (broken(optimizer={"type": "sgd", "nesterov": True}),
      r"optimizer.nesterov: expected nesterov only with sgd and momentum > 0"),

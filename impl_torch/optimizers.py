@@ -188,9 +188,12 @@ class Adam(Optimizer):
             param.sub_(torch.div(m, correction_1, out=scratch2).mul_(lr_).div_(scratch))
 
 
+_SCALAR_TYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 def _scalar_type(tensor):
     """The NumPy scalar type of the tensor's dtype (np.float32 for torch.float32)."""
-    return torch.empty((), dtype=tensor.dtype).numpy().dtype.type
+    return _SCALAR_TYPES[tensor.dtype]
 
 
 def _sqrt(tensor, out=None):

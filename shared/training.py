@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from shared.checks import check_inputs, check_targets, dropout_widths
+from shared.checks import check_flag, check_inputs, check_targets, dropout_widths
 from shared.spec import Spec
 
 
@@ -113,9 +113,7 @@ class TrainingMixin:
                                  ("eval_every", eval_every, 1)):
             _check_integer(name, value, low)
         for name, value in (("shuffle", shuffle), ("verbose", verbose), ("progress", progress)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name}: expected True or False, got {type(value).__name__} "
-                                f"{value!r:.60}")
+            check_flag(name, value)
         X, y = self._in_dtype(check_inputs(self.spec, X, dtype=self.np_dtype),
                               check_targets(self.spec, y, len(X), dtype=self.np_dtype))
         validation = None

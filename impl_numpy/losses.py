@@ -11,10 +11,10 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 
 
 def _clip(y_pred, variant):
-    if variant == "nnfs":
+    if variant != "torch":
         return y_pred.clip(CLIP, 1 - CLIP)
-    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
-    # plain probabilities it clips as nnfs): here only kept finite.
+    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
+    # the logits instead). torch takes the log unclipped: here only kept finite.
     return np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
 
 
@@ -37,7 +37,7 @@ def _class_indices(y_true):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variant nnfs)."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variants nnfs, keras)."""
 
     from_logits = False
 
@@ -86,8 +86,9 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
+    # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
     from_logits = False
 
@@ -95,23 +96,24 @@ class BinaryCrossentropy:
         self.variant = variant
 
     def forward(self, y_pred, y_true):
-        nnfs = self.variant == "nnfs"
-        p = np.clip(y_pred, CLIP, 1 - CLIP) if nnfs else y_pred
-        with np.errstate(divide="ignore"):
-            log_p, log_1mp = np.log(p), np.log(1 - p) if nnfs else np.log1p(-p)
-        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
-            log_p, log_1mp = np.maximum(log_p, -100), np.maximum(log_1mp, -100)
+        if self.variant == "torch":  # torch's BCELoss: log1p(-p), each log clamped at -100
+            with np.errstate(divide="ignore"):
+                log_p = np.maximum(np.log(y_pred), -100)
+                log_1mp = np.maximum(np.log1p(-y_pred), -100)
+        else:
+            p = _clip(y_pred, self.variant)
+            log_p, log_1mp = np.log(p), np.log(1 - p)
         sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return np.mean(np.mean(sample_losses, axis=-1))
 
     def backward(self, dvalues, y_true):
         samples, outputs = dvalues.shape
-        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+        if self.variant == "torch":  # torch's formula, unclipped, with its order of divisions
             p = dvalues
             self.dinputs = ((p - y_true) / np.maximum((1 - p) * p, TORCH_BCE_EPSILON)
                             / (samples * outputs))
             return self.dinputs
-        p = np.clip(dvalues, CLIP, 1 - CLIP)
+        p = _clip(dvalues, self.variant)
         self.dinputs = -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
         return self.dinputs
 

@@ -15,10 +15,10 @@ TORCH_BCE_EPSILON = struct.unpack("f", struct.pack("f", 1e-12))[0]
 
 
 def _clip(p, variant):
-    if variant == "nnfs":
+    if variant != "torch":
         return min(max(p, CLIP), 1 - CLIP)
-    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
-    # plain probabilities it clips as nnfs): here only kept finite.
+    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
+    # the logits instead). torch takes the log unclipped: here only kept finite.
     return max(p, TINY)
 
 
@@ -47,7 +47,7 @@ def _sign(x):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variant nnfs)."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variants nnfs, keras)."""
 
     from_logits = False
 
@@ -98,8 +98,9 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
+    # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
     from_logits = False
 
@@ -107,31 +108,32 @@ class BinaryCrossentropy:
         self.variant = variant
 
     def forward(self, y_pred, y_true):
-        nnfs = self.variant == "nnfs"
+        torch = self.variant == "torch"
         sample_losses = []
         for p_row, t_row in zip(y_pred, y_true):
             losses = []
             for p, t in zip(p_row, t_row):
-                p = min(max(p, CLIP), 1 - CLIP) if nnfs else p
-                log_p, log_1mp = _log(p), _log(1 - p) if nnfs else _log1p(-p)
-                if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
-                    log_p, log_1mp = max(log_p, -100.0), max(log_1mp, -100.0)
+                if torch:  # torch's BCELoss: log1p(-p), each log clamped at -100
+                    log_p, log_1mp = max(_log(p), -100.0), max(_log1p(-p), -100.0)
+                else:
+                    clipped = _clip(p, self.variant)
+                    log_p, log_1mp = _log(clipped), _log(1 - clipped)
                 losses.append(-(t * log_p + (1 - t) * log_1mp))
             sample_losses.append(_mean(losses))
         return _mean(sample_losses)
 
     def backward(self, dvalues, y_true):
         samples, outputs = len(dvalues), len(dvalues[0])
-        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+        if self.variant == "torch":  # torch's formula, unclipped, with its order of divisions
             self.dinputs = [[(p - t) / max((1 - p) * p, TORCH_BCE_EPSILON) / (samples * outputs)
                              for p, t in zip(p_row, t_row)]
                             for p_row, t_row in zip(dvalues, y_true)]
             return self.dinputs
         self.dinputs = []
         for p_row, t_row in zip(dvalues, y_true):
-            p_row = [min(max(p, CLIP), 1 - CLIP) for p in p_row]
+            clipped = [_clip(p, self.variant) for p in p_row]
             self.dinputs.append([-(t / p - (1 - t) / (1 - p)) / outputs / samples
-                                 for p, t in zip(p_row, t_row)])
+                                 for p, t in zip(clipped, t_row)])
         return self.dinputs
 
 

@@ -21,10 +21,10 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 
 
 def _clip(y_pred, variant):
-    if variant == "nnfs":
+    if variant != "torch":
         return tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
-    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
-    # plain probabilities it clips as nnfs): here only kept finite.
+    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
+    # the logits instead). torch takes the log unclipped: here only kept finite.
     return tf.maximum(y_pred, tf.constant(np.finfo(y_pred.dtype.as_numpy_dtype).tiny,
                                           y_pred.dtype))
 
@@ -71,7 +71,7 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variants nnfs, keras)."""
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, self.variant), y_true)))
@@ -92,36 +92,39 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         self.from_logits = variant != "nnfs"
 
     def forward(self, logits, y_true):
-        self.probabilities = activations.softmax(logits)  # kept for backward, in the same trace
         if self.variant != "nnfs":
             return _softmax_crossentropy_from_logits(logits, y_true)
-        return super().forward(self.probabilities, y_true)
+        return super().forward(activations.softmax(logits), y_true)
 
     def backward(self, logits, y_true):
+        # the softmax again: in a tf.function's graph TF computes the same ops on the same
+        # input once (its common-subexpression elimination), and the bits are the same anyway
         samples, _ = _rows_and_columns(logits)
         one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
-        return (self.probabilities - one_hot) / samples
+        return (activations.softmax(logits) - one_hot) / samples
 
 
 class BinaryCrossentropy(Loss):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
+    # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
     def forward(self, y_pred, y_true):
-        nnfs = self.variant == "nnfs"
-        p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP) if nnfs else y_pred
-        log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p) if nnfs else tf.math.log1p(-p)
-        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
-            log_p, log_1mp = tf.maximum(log_p, -100), tf.maximum(log_1mp, -100)
+        if self.variant == "torch":  # torch's BCELoss: log1p(-p), each log clamped at -100
+            log_p = tf.maximum(tf.math.log(y_pred), -100)
+            log_1mp = tf.maximum(tf.math.log1p(-y_pred), -100)
+        else:
+            p = _clip(y_pred, self.variant)
+            log_p, log_1mp = tf.math.log(p), tf.math.log(1 - p)
         sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return tf.reduce_mean(tf.reduce_mean(sample_losses, axis=-1))
 
     def backward(self, y_pred, y_true):
         samples, outputs = _rows_and_columns(y_pred)
-        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+        if self.variant == "torch":  # torch's formula, unclipped, with its order of divisions
             p = y_pred
             return (p - y_true) / tf.maximum((1 - p) * p, TORCH_BCE_EPSILON) / (samples * outputs)
-        p = tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
+        p = _clip(y_pred, self.variant)
         return -(y_true / p - (1 - y_true) / (1 - p)) / outputs / samples
 
 

@@ -21,14 +21,14 @@ from torch.autograd.function import once_differentiable
 from impl_torch.activations import sigmoid, softmax
 
 CLIP = 1e-7  # nnfs clips probabilities to [1e-7, 1 - 1e-7] before taking a log
-TORCH_BCE_EPSILON = torch.tensor(1e-12).item()  # torch's BCELoss backward: a float32 constant
+TORCH_BCE_EPSILON = torch.tensor(1e-12, dtype=torch.float32).item()  # BCELoss backward: float32
 
 
 def _clip(y_pred, variant):
-    if variant == "nnfs":
+    if variant != "torch":
         return torch.clamp(y_pred, CLIP, 1 - CLIP)
-    # torch takes the log unclipped, and so does Keras after a softmax (from the logits;
-    # plain probabilities it clips as nnfs): here only kept finite.
+    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
+    # the logits instead). torch takes the log unclipped: here only kept finite.
     return torch.clamp(y_pred, min=torch.finfo(y_pred.dtype).tiny)
 
 
@@ -102,10 +102,10 @@ class Loss(nn.Module):
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variant nnfs)."""
+    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variants nnfs, keras)."""
 
     def value(self, y_pred, y_true):
-        return torch.mean(-torch.log(_confidences(_clip(y_pred, self.variant), y_true)))
+        return F.nll_loss(torch.log(_clip(y_pred, self.variant)), y_true)  # -mean(x[i, y_i])
 
     def backward(self, y_pred, y_true):
         one_hot = _identity(y_pred.shape[1], y_pred.dtype).index_select(0, y_true)
@@ -136,8 +136,8 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
     def _value(self, probabilities, logits, y_true):
         """L from softmax(z), clipped (torch, Keras: from the logits)."""
-        if self.variant == "nnfs":  # -mean(log p[y]), p clipped
-            return F.nll_loss(torch.log(_clip(probabilities, self.variant)), y_true)
+        if self.variant == "nnfs":
+            return super().value(probabilities, y_true)
         return _softmax_crossentropy_from_logits(logits, y_true)
 
     @staticmethod
@@ -149,21 +149,23 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(Loss):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs; torch: log(1 - p) = log1p(-p), p unclipped, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variants nnfs and torch: variant keras gets SigmoidBinaryCrossentropy (see model.make_loss).
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
+    # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
     def value(self, y_pred, y_true):
-        nnfs = self.variant == "nnfs"
-        p = _clip(y_pred, self.variant) if nnfs else y_pred
-        log_p, log_1mp = torch.log(p), torch.log(1 - p) if nnfs else torch.log1p(-p)
-        if not nnfs:  # torch's BCELoss takes log1p(-p) and clamps each log at -100
-            log_p, log_1mp = torch.clamp(log_p, min=-100), torch.clamp(log_1mp, min=-100)
+        if self.variant == "torch":  # torch's BCELoss: log1p(-p), each log clamped at -100
+            log_p = torch.clamp(torch.log(y_pred), min=-100)
+            log_1mp = torch.clamp(torch.log1p(-y_pred), min=-100)
+        else:
+            p = _clip(y_pred, self.variant)
+            log_p, log_1mp = torch.log(p), torch.log(1 - p)
         sample_losses = -(y_true * log_p + (1 - y_true) * log_1mp)
         return torch.mean(torch.mean(sample_losses, dim=-1))
 
     def backward(self, y_pred, y_true):
         samples, outputs = y_pred.shape
-        if self.variant != "nnfs":  # torch's formula, unclipped, with its order of divisions
+        if self.variant == "torch":  # torch's formula, unclipped, with its order of divisions
             p = y_pred
             return (p - y_true) / torch.clamp((1 - p) * p, min=TORCH_BCE_EPSILON) / (
                 samples * outputs)

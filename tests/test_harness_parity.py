@@ -274,7 +274,8 @@ def test_bool_float_and_int_masks_give_the_same_bits(impl):
 
 
 LOSS_CASES = [("mse", "nnfs"), ("mae", "nnfs"), ("binary_crossentropy", "nnfs"),
-              ("binary_crossentropy", "torch"), ("categorical_crossentropy", "nnfs")]
+              ("binary_crossentropy", "torch"), ("binary_crossentropy", "keras"),
+              ("categorical_crossentropy", "nnfs"), ("categorical_crossentropy", "keras")]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

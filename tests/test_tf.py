@@ -231,6 +231,52 @@ def test_exact_softmax_sums_and_divides_as_the_reference(dtype):
     assert np.array_equal(NumpySoftmax().forward(z), exps / _sum_in_order(exps))
 
 
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_the_fused_crossentropy_gradient_is_of_the_logits_it_is_given(variant):
+    """backward(z) is (softmax(z) - y) / n for its own z, called alone or after a forward of
+    other logits (it read the probabilities the last forward left behind: an AttributeError
+    alone, the other logits' gradient after). The expected value is written here in NumPy,
+    the softmax from TF's exps as the exact softmax divides them (its test above)."""
+    from impl_tf import losses
+
+    rng = np.random.default_rng(5)
+    y = tf.constant([0, 1, 2, 1, 0])
+    z, other = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    exps = tf.exp(z - z.max(axis=1, keepdims=True)).numpy()
+    expected = (exps / _sum_in_order(exps) - np.eye(3)[y.numpy()]) / 5
+    loss = losses.SoftmaxCategoricalCrossentropy(variant)
+    assert np.array_equal(loss.backward(tf.constant(z), y).numpy(), expected)
+    loss.forward(tf.constant(other), y)
+    assert np.array_equal(loss.backward(tf.constant(z), y).numpy(), expected)
+
+
+def test_the_keras_variant_of_the_unfused_crossentropies_is_keras_on_probabilities():
+    """Keras clips probabilities to [1e-7, 1 - 1e-7] as nnfs does; the keras variant of the
+    unfused losses (a model fuses them with the softmax or sigmoid instead) floored p at the
+    smallest float, as torch's do (CCE 184.9 for Keras's 8.93, BCE torch's 25.2 for 4.27).
+    The oracle is Keras's own losses; the rows sum to exactly 1, so Keras's division by the
+    row sum changes nothing, and some entries are clipped (0, 1, 2^-40)."""
+    import keras
+
+    from impl_pure import losses as pure_losses
+    from impl_tf import losses as tf_losses
+
+    p = np.array([[0.0, 1.0, 0.0], [2.0 ** -40, 1 - 2.0 ** -40, 0.0], [0.25, 0.5, 0.25],
+                  [0.125, 0.125, 0.75]])
+    labels = np.array([0, 0, 2, 1])
+    targets = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    for name, y, keras_loss in (
+            ("CategoricalCrossentropy", labels,
+             keras.losses.categorical_crossentropy(np.eye(3)[labels], p)),
+            ("BinaryCrossentropy", targets, keras.losses.binary_crossentropy(targets, p))):
+        expected = float(np.mean(keras_loss.numpy()))
+        got = {"numpy": getattr(impl_numpy.losses, name)("keras").forward(p, y),
+               "pure": getattr(pure_losses, name)("keras").forward(p.tolist(), y.tolist()),
+               "tf": getattr(tf_losses, name)("keras").forward(tf.constant(p), tf.constant(y))}
+        for impl, value in got.items():
+            assert float(value) == pytest.approx(expected, rel=1e-15), (name, impl)
+
+
 def _sum_in_order(exps):
     """Each row's sum, its columns added left to right, as a column."""
     return functools.reduce(np.add, [exps[:, j] for j in range(exps.shape[1])])[:, None]

@@ -78,6 +78,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         return sample_losses.sum() / len(sample_losses)
 
     def backward(self, dvalues, y_true):
+        """dL/dz from ``dvalues``, the softmax's output (not the logits its forward may take)."""
         # y_hat - y with y one-hot: nnfs's bits (it subtracts 1 at each label of a copy, and
         # p - 0 = p), 2x faster than that fancy-indexed subtraction.
         self.dinputs = dvalues - _one_hot(_class_indices(y_true), dvalues.shape[1], dvalues.dtype)
@@ -86,7 +87,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras), dL/dp = -(y/p - (1 - y)/(1 - p)) / outputs / n; torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
     # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
@@ -120,7 +121,7 @@ class BinaryCrossentropy:
 
 class SigmoidBinaryCrossentropy(BinaryCrossentropy):
     """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
-    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / outputs / n."""
 
     from_logits = True
 
@@ -131,13 +132,14 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
         return np.mean(np.mean(sample_losses, axis=-1))
 
     def backward(self, dvalues, y_true):
+        """dL/dz from ``dvalues``, the sigmoid's output (its forward takes the logits)."""
         samples, outputs = dvalues.shape
         self.dinputs = (dvalues - y_true) / outputs / samples
         return self.dinputs
 
 
 class MeanSquaredError:
-    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / outputs / n."""
 
     from_logits = False
 
@@ -154,7 +156,7 @@ class MeanSquaredError:
 
 
 class MeanAbsoluteError:
-    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / outputs / n."""
 
     from_logits = False
 

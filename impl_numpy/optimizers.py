@@ -10,7 +10,7 @@ import numpy as np
 
 
 class Optimizer:
-    """Learning-rate decay shared by all optimizers: lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+    """Learning-rate decay shared by all optimizers: lr_t = lr * (1 / (1 + decay * t)); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
 
     torch_divides = False  # torch's Adagrad decays its own rate, by a division
 

@@ -2,6 +2,7 @@
 
 Mirrors: impl_numpy/layers.py, impl_torch/layers.py, impl_tf/layers.py.
 """
+from math import nan
 from operator import mul
 
 from impl_pure.linalg import (
@@ -74,7 +75,8 @@ def l1_sign(param, variant):
     """d|w|/dw: nnfs takes +1 at w == 0, torch and Keras take sign(0) = 0."""
     if variant == "nnfs":
         return [-1.0 if p < 0 else 1.0 for p in param]
-    return [1.0 if p > 0.0 else -1.0 if p < 0 else 0.0 for p in param]
+    return [1.0 if p > 0 else -1.0 if p < 0 else 0.0 if p == 0 else nan  # np.sign's, NaN too
+            for p in param]
 
 
 class Dropout:

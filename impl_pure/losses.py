@@ -88,6 +88,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         return _mean(sample_losses)
 
     def backward(self, dvalues, y_true):
+        """dL/dz from ``dvalues``, the softmax's output (not the logits its forward may take)."""
         samples = len(dvalues)
         self.dinputs = []
         for row, label in zip(dvalues, _class_indices(y_true)):
@@ -98,7 +99,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy:
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras), dL/dp = -(y/p - (1 - y)/(1 - p)) / outputs / n; torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
     # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
@@ -139,7 +140,7 @@ class BinaryCrossentropy:
 
 class SigmoidBinaryCrossentropy(BinaryCrossentropy):
     """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
-    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / outputs / n."""
 
     from_logits = True
 
@@ -150,6 +151,7 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
                       for z_row, t_row in zip(y_pred, y_true)])
 
     def backward(self, dvalues, y_true):
+        """dL/dz from ``dvalues``, the sigmoid's output (its forward takes the logits)."""
         samples, outputs = len(dvalues), len(dvalues[0])
         self.dinputs = [[(p - t) / outputs / samples for p, t in zip(p_row, t_row)]
                         for p_row, t_row in zip(dvalues, y_true)]
@@ -157,7 +159,7 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
 
 class MeanSquaredError:
-    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / outputs / n."""
 
     from_logits = False
 
@@ -176,7 +178,7 @@ class MeanSquaredError:
 
 
 class MeanAbsoluteError:
-    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / outputs / n."""
 
     from_logits = False
 

@@ -38,6 +38,8 @@ class Tanh(keras.layers.Activation):
     """y = tanh(x); dy/dx = 1 - y^2."""
 
     def __init__(self, **kwargs):
+        # No exact switch (impl_torch has one): TF's TanhGrad computes d * (1 - y * y), as
+        # impl_numpy does; only tanh itself may round differently.
         super().__init__("tanh", **kwargs)
 
 

@@ -28,7 +28,7 @@ def _regularizer(l1, l2, variant):
 
 
 class L1L2(keras.regularizers.L1L2):
-    """l1 * sum|w| + l2 * sum(w^2); with variant "nnfs", d|w|/dw is +1 at w == 0 (Keras takes sign(0) = 0).
+    """l1 * sum|w| + l2 * sum(w^2); its gradient is added by ``add_penalty_gradients`` (exact mode) or by the tape (native).
 
     keras.regularizers.L1L2 stores its factors as Python floats and casts them with
     ops.cast, which goes through float32: in float64, l2 = 0.1 becomes 0.10000000149.
@@ -37,13 +37,12 @@ class L1L2(keras.regularizers.L1L2):
 
     def __init__(self, l1=0.0, l2=0.0, variant="nnfs"):
         super().__init__(l1, l2)
-        self.abs = nnfs_abs if variant == "nnfs" else tf.abs
         self.variant = variant
 
     def __call__(self, x):
         loss = tf.constant(0.0, x.dtype)
         if self.l1 > 0:
-            loss += tf.constant(self.l1, x.dtype) * tf.reduce_sum(self.abs(x))
+            loss += tf.constant(self.l1, x.dtype) * tf.reduce_sum(tf.abs(x))
         if self.l2 > 0:
             loss += tf.constant(self.l2, x.dtype) * tf.reduce_sum(x * x)
         return loss
@@ -63,12 +62,6 @@ def l1_sign(param, variant):
     if variant == "nnfs":
         return tf.where(param < 0, tf.constant(-1.0, param.dtype), tf.constant(1.0, param.dtype))
     return tf.sign(param)
-
-
-@tf.custom_gradient
-def nnfs_abs(param):
-    """|w| whose derivative is +1 at w == 0, as nnfs's L1 gradient (tf.abs takes sign(0) = 0)."""
-    return tf.abs(param), lambda upstream: tf.where(param < 0, -upstream, upstream)
 
 
 class Dropout(keras.layers.Layer):

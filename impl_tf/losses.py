@@ -105,7 +105,7 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(Loss):
-    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras); torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
+    """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras), dL/dp = -(y/p - (1 - y)/(1 - p)) / outputs / n; torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
     # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
     # instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
@@ -130,7 +130,7 @@ class BinaryCrossentropy(Loss):
 
 class SigmoidBinaryCrossentropy(BinaryCrossentropy):
     """Sigmoid followed by binary cross-entropy, fused, as Keras (variant "keras"): L from the logits z,
-    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / (outputs * n)."""
+    mean(max(z, 0) - z y + log(1 + exp(-|z|))); dL/dz = (sigmoid(z) - y) / outputs / n."""
 
     from_logits = True
 
@@ -143,7 +143,7 @@ class SigmoidBinaryCrossentropy(BinaryCrossentropy):
 
 
 class MeanSquaredError(Loss):
-    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / (outputs * n)."""
+    """L = mean((y - y_hat)^2); dL/dy_hat = -2 (y - y_hat) / outputs / n."""
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(tf.reduce_mean(tf.square(y_true - y_pred), axis=-1))
@@ -154,7 +154,7 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
-    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / (outputs * n)."""
+    """L = mean|y - y_hat|; dL/dy_hat = -sign(y - y_hat) / outputs / n."""
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))

@@ -39,7 +39,7 @@ class InverseTimeDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class Optimizer(keras.optimizers.Optimizer):
-    """A Keras optimizer with impl_numpy's arithmetic and decay, lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+    """A Keras optimizer with impl_numpy's arithmetic and decay, lr_t = lr * (1 / (1 + decay * t)); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
 
     torch_divides = False  # torch's Adagrad decays its own rate, by a division
 

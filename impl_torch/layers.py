@@ -23,7 +23,6 @@ class Dense(nn.Linear):
         self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
         self.weight_l1, self.weight_l2 = spec_layer.weight_l1, spec_layer.weight_l2
         self.bias_l1, self.bias_l2 = spec_layer.bias_l1, spec_layer.bias_l2
-        self.abs = nnfs_abs if variant == "nnfs" else torch.abs
         self.variant = variant
         self.exact = exact
 
@@ -39,17 +38,6 @@ class Dense(nn.Linear):
         ones = _ones(len(inputs), inputs.dtype)
         return torch.addr(F.linear(inputs, self.weight), ones, self.bias)
 
-    def regularization_loss(self):
-        """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
-        loss = 0.0
-        for param, l1, l2 in ((self.weight, self.weight_l1, self.weight_l2),
-                              (self.bias, self.bias_l1, self.bias_l2)):
-            if l1 > 0:
-                loss = loss + l1 * torch.sum(self.abs(param))
-            if l2 > 0:
-                loss = loss + l2 * torch.sum(param * param)
-        return loss
-
     def add_penalty_gradients(self):
         """dL/dW += l1 * d|W|/dW, then += 2 * l2 * W, and so for b: impl_numpy's order, where
         autograd through ``regularization_loss`` adds the two penalties' gradients first."""
@@ -59,6 +47,17 @@ class Dense(nn.Linear):
                 param.grad.add_(l1 * l1_sign(param, self.variant))
             if l2 > 0:
                 param.grad.add_(2 * l2 * param)
+
+    def regularization_loss(self):
+        """l1 * sum|w| + l2 * sum(w^2), for weights and biases (a 0-d tensor, or 0.0 without penalties)."""
+        loss = 0.0
+        for param, l1, l2 in ((self.weight, self.weight_l1, self.weight_l2),
+                              (self.bias, self.bias_l1, self.bias_l2)):
+            if l1 > 0:
+                loss = loss + l1 * torch.sum(torch.abs(param))
+            if l2 > 0:
+                loss = loss + l2 * torch.sum(param * param)
+        return loss
 
 
 def l1_sign(param, variant):
@@ -72,23 +71,6 @@ def l1_sign(param, variant):
 def _ones(n, dtype):
     """A vector of n ones, kept per length and dtype (never written to)."""
     return torch.ones(n, dtype=dtype)
-
-
-class _NnfsAbs(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, param):
-        ctx.save_for_backward(param)
-        return torch.abs(param)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (param,) = ctx.saved_tensors
-        return torch.where(param < 0, -grad_output, grad_output)
-
-
-def nnfs_abs(param):
-    """|w| whose derivative is +1 at w == 0, as nnfs's L1 gradient (torch.abs takes sign(0) = 0)."""
-    return _NnfsAbs.apply(param)
 
 
 class Dropout(nn.Module):

@@ -167,14 +167,14 @@ class Model(TrainingMixin):
                                 exact=self.mode == "exact")
         if layer.type == "dropout":
             return layers.Dropout(layer.rate, self.generator)
-        if layer.type == "softmax":
-            return activations.Softmax(exact=self.mode == "exact")
-        if layer.type == "sigmoid":
-            return activations.Sigmoid(exact=self.mode == "exact")
-        if layer.type == "tanh":
-            return activations.Tanh(exact=self.mode == "exact")
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha)
+        if layer.type == "sigmoid":
+            return activations.Sigmoid(exact=self.mode == "exact")
+        if layer.type == "softmax":
+            return activations.Softmax(exact=self.mode == "exact")
+        if layer.type == "tanh":
+            return activations.Tanh(exact=self.mode == "exact")
         return ACTIVATIONS[layer.type]()
 
     def _named_parameters(self):

@@ -21,7 +21,7 @@ import torch
 
 
 class Optimizer(torch.optim.Optimizer):
-    """A torch optimizer with impl_numpy's in-place arithmetic and decay, lr_t = lr * 1 / (1 + decay * t); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
+    """A torch optimizer with impl_numpy's in-place arithmetic and decay, lr_t = lr * (1 / (1 + decay * t)); Keras (and torch's Adagrad): lr / (1 + decay * t)."""
 
     torch_divides = False  # torch's Adagrad decays its own rate, by a division
 

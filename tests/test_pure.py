@@ -410,6 +410,18 @@ def test_l1_sign_at_zero_nnfs_vs_torch():
     assert np.all(weight_gap[0, 3:] == 0) and np.all(weight_gap[1] == 0)
 
 
+
+@pytest.mark.parametrize("variant", ["nnfs", "torch", "keras"])
+def test_l1_sign_is_the_references_at_zero_and_nan(variant):
+    """impl_pure's d|w|/dw equals impl_numpy's at -0.0, 0.0, NaN and +-inf (the oracle):
+    its sign of NaN was 0.0 where np.sign gives NaN (a NaN weight's L1 gradient vanished)."""
+    from impl_numpy.layers import l1_sign as numpy_l1_sign
+    from impl_pure.layers import l1_sign
+
+    param = [-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 2.5, -1e-300]
+    expected = numpy_l1_sign(np.array(param), variant)
+    assert np.array_equal(l1_sign(param, variant), expected, equal_nan=True)
+
 # --- Optimizers: trajectories against the reference --------------------------------------------
 
 OPTIMIZER_CASES = {

@@ -338,6 +338,7 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
                          "seconds": seconds,
                          "seconds_per_epoch": statistics.median(history["seconds"]),
                          "untrained": untrained, "final": final,
+                         "stopped_epoch": history.get("stopped_epoch"),  # patience ran out
                          "distance_from_reference": None}
     _judge_divergences(run, diverged)
     if REFERENCE in models:

@@ -605,6 +605,21 @@ def _stalled(reference: dict | None) -> str | None:
             f"The implementations can still agree; the verdict is about agreement.")
 
 
+def _stopped_early(train: dict, patience: int) -> str | None:
+    """A note naming the implementations whose patience ran out before the last epoch."""
+    stops = {impl: r["stopped_epoch"] for impl, r in train["implementations"].items()
+             if r.get("stopped_epoch") is not None}
+    if not stops:
+        return None
+    monitored = ("validation loss" if any(r["final"]["val_loss"] is not None
+                                          for r in train["implementations"].values())
+                 else "training loss")
+    where = ", ".join(f"{impl} after epoch {epoch}" for impl, epoch in stops.items())
+    return (f"Stopped early: {where} of {train['epochs']}, {patience} evaluation(s) without a "
+            f"lower {monitored} (the spec's patience). The final metrics and distances are "
+            f"those of the stopping epoch.")
+
+
 def sections(run, results: dict) -> list[Section]:
     """The report's sections, from results (the same data results.json holds)."""
     f = fmt
@@ -690,6 +705,9 @@ def sections(run, results: dict) -> list[Section]:
             if impl not in train["implementations"]:  # it raised or diverged: see the Summary
                 table.add(impl, "no result (see Summary)", *[""] * 7, bad=True)
         s.tables.append(table)
+        stopped = _stopped_early(train, spec.training.patience)
+        if stopped:
+            s.paragraphs.append(stopped)
         stalled = _stalled(train["implementations"].get(REFERENCE))
         if stalled:
             s.paragraphs.append(stalled)
@@ -968,6 +986,7 @@ RESULTS_SCHEMA = {
                                  "final": {"type": "object",
                                            "required": ["loss", "accuracy", "val_loss",
                                                         "val_accuracy"]},
+                                 "stopped_epoch": {"type": ["integer", "null"]},
                                  "distance_from_reference": {"type": ["number", "string",
                                                                       "null"]}}}}}},
         "divergence": {"type": ["object", "null"], "required": ["steps", "batch_size",

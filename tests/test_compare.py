@@ -1086,3 +1086,26 @@ def test_the_terminal_prints_each_note_once(tmp_path, capsys):
     note = "training 20 epochs, as the spec says"
     assert capsys.readouterr().out.count(note) == 1
     assert (out / "report.md").read_text().count(note) == 1
+
+
+def test_a_run_stopped_by_patience_says_so_in_every_report(tmp_path):
+    """fit's patience stopped every implementation early, and the report said "10 epochs" with
+    the stopping epoch's metrics as the final ones. A learning rate of 1e-300 leaves the loss
+    exactly where it was, so with patience 1 (an evaluation after each of the 10 epochs: fewer
+    than 25) the first evaluation is the best and the second stops training: epoch 2."""
+    text = (ROOT / "shared" / "specs" / "xor.toml").read_text()
+    text = text.replace("learning_rate = 2.0", "learning_rate = 1e-300")
+    text = text.replace("print_every = 500", "print_every = 500\npatience = 1")
+    path = tmp_path / "stuck.toml"
+    path.write_text(text)
+    code, results, out = run(tmp_path, "--network", str(path), "--impls", "numpy,pure",
+                             "--epochs", "10", "--parity-steps", "5")
+    assert code == 0, results["verdict"]
+    assert report.validate(results) == []
+    for impl in ("numpy", "pure"):
+        trained = results["training"]["implementations"][impl]
+        assert trained["stopped_epoch"] == 2 and trained["history"]["epoch"] == [1, 2]
+    note = ("Stopped early: numpy after epoch 2, pure after epoch 2 of 10, 1 evaluation(s) "
+            "without a lower training loss")
+    assert note in (out / "report.md").read_text()
+    assert note in (out / "report.html").read_text()

@@ -1109,3 +1109,30 @@ def test_a_run_stopped_by_patience_says_so_in_every_report(tmp_path):
             "without a lower training loss")
     assert note in (out / "report.md").read_text()
     assert note in (out / "report.html").read_text()
+
+
+def test_gradient_differences_within_a_decade_under_a_far_atol_keep_matplotlib_labels():
+    """spiral's gradient differences span 3e-19 to 1e-18 under an atol of 1e-12: the axis
+    spans seven decades, but the within-a-decade labelling (every minor tick in plain
+    numbers) was chosen from the bars alone, and dozens of labels overlapped."""
+    plt = report._pyplot()
+    captured = {}
+    real_png = report._png
+
+    def keep(fig):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        low, high = ax.get_ylim()
+        captured["labels"] = [t.label1.get_text() for t in
+                              ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+                              if low <= t.get_loc() <= high and t.label1.get_text()]
+        return real_png(fig)
+
+    differences = [{"quantity": "gradient", "name": name, "pair": ["numpy", "torch"],
+                    "max_abs": value, "atol": 1e-12, "condition": "dropout off"}
+                   for name, value in (("dense1.weight", 3e-19), ("dense1.bias", 1e-18))]
+    import unittest.mock
+    with unittest.mock.patch.object(report, "_png", keep):
+        report.plot_gradient_differences(differences)
+    plt.close("all")
+    assert 2 <= len(captured["labels"]) <= 10, captured["labels"]

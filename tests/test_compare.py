@@ -70,6 +70,10 @@ def test_xor_all_implementations_agree_and_report_is_complete(tmp_path):
     assert results["implementations"] == impls.split(",")
     # without --seed, the spec's own seed (xor.toml: 1; before, compare.py forced 0)
     assert results["settings"]["seed"] == results["spec"]["training"]["seed"] == 1
+    # where the data came from, in the JSON and in the Settings of the report
+    assert results["settings"]["data"] == {"source": "the xor truth table", "train": 4, "val": 0}
+    assert "data: the xor truth table; 4 training and 0 validation samples" in (
+        out / "report.md").read_text()
     assert_complete_report(results, out, ["loss_accuracy", "gradient_differences", "divergence",
                                           "decision_regions", "time_per_epoch"])
     # every gradient of every non-reference implementation is checked, by name

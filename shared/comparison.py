@@ -45,6 +45,7 @@ class Run:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sweep_configs: list[sweep.Config] = field(default_factory=list)  # --sweep, checked
+    diverged_everywhere: bool = False  # training diverged in every implementation alike
 
     @property
     def dtype(self):
@@ -282,6 +283,7 @@ def _judge_divergences(run: Run, diverged: dict) -> None:
                                     f"{', '.join(others)} did not: {message}")
             else:
                 run.notes.append(f"{name}: training diverged in every implementation: {message}")
+                run.diverged_everywhere = True
         elif REFERENCE not in diverged:
             where = (f"where the reference {REFERENCE} did not" if REFERENCE in run.impls
                      else f"(the reference {REFERENCE} was not trained)")

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -117,17 +118,23 @@ def print_console(sections: list[Section], console, plots: dict[str, Path] | Non
                 console.print(f"plot {name}: {plots[name]}", markup=False, highlight=False)
 
 
+def _md_text(text: str) -> str:
+    """Text with no HTML in it: a '<' that could open a tag (a spec's name or description
+    is the user's) becomes &lt;; '<=' and '< 1' stay as they read."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")  # GitHub tables take <br>
+    return _md_text(text).replace("|", "\\|").replace("\n", "<br>")  # GitHub tables take <br>
 
 
 def markdown(title: str, sections: list[Section], plots: dict[str, dict]) -> str:
     """report.md: headings, pipe tables, and the plots as PNG links next to it."""
-    lines = [f"# {title}", ""]
+    lines = [f"# {_md_text(title)}", ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
         for paragraph in section.paragraphs:
-            lines += [paragraph, ""]
+            lines += [_md_text(paragraph), ""]
         for table in section.tables:
             lines += [f"**{table.title}**", "",
                       "| " + " | ".join(map(_md_cell, table.headers)) + " |",
@@ -462,7 +469,7 @@ def plot_sweep(sweep: dict) -> bytes:
     ax_ratio.axhline(1, color="#b00", lw=0.8, ls="--", label="the bound")
     ax_ratio.set_xticks(np.arange(len(configs)) + width * (len(impls) - 1) / 2,
                         [c["label"] for c in configs], rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel=f"final training loss after {sweep['epochs']} epochs")
+    ax.set(ylabel=f"final training loss after {_count(sweep['epochs'], 'epoch')}")
     _log_axis(ax_ratio, f"distance from {REFERENCE} / bound", all_ratios)
     ax.legend(fontsize=8, title="hatched: outside the noise-floor bound", loc="upper left",
               bbox_to_anchor=(1.0, 1.0))
@@ -590,6 +597,11 @@ def _epochs(n: int) -> str:
     return "epoch" if n == 1 else f"{n} epochs"
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _step(step: int | None) -> str:
     return "—" if step is None else str(step)
 
@@ -683,7 +695,7 @@ def sections(run, results: dict) -> list[Section]:
     train = results["training"]
     if train is not None:
         s = Section("2. Training", [
-            f"{train['epochs']} epochs, batch size {train['batch_size'] or 'full'}; every "
+            f"{_count(train['epochs'], 'epoch')}, batch size {train['batch_size'] or 'full'}; every "
             f"implementation sees the same data order and dropout masks (shared.training). Over "
             f"many epochs training is chaotic, so the distance after training is informational; "
             f"the verdict comes from section 3. Untrained loss (epoch 0 of the plot): the "
@@ -762,7 +774,7 @@ def sections(run, results: dict) -> list[Section]:
     if results["sweep"]:
         sw = results["sweep"]
         s = Section("Sweep", [
-            f"Each configuration trained {sw['epochs']} epochs in every implementation from the "
+            f"Each configuration trained {_count(sw['epochs'], 'epoch')} in every implementation from the "
             f"same weights, data order and masks; final weights judged against the noise floor "
             f"(the reference trained from one-ulp-perturbed weights). A configuration is what "
             f"its label says: the optimizer from its nnfs defaults with that learning rate, the "

@@ -760,6 +760,28 @@ def test_an_unexpected_error_exits_3_with_its_traceback(tmp_path, monkeypatch, c
         "above), with no verdict (exit status 3)")
 
 
+def test_ctrl_c_is_one_line_and_exit_130_leaving_the_reports(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during training printed a TensorFlow traceback and exited -2; an earlier report
+    in --out stays as it was (the reports are written only at the end)."""
+    from shared import comparison
+
+    out = tmp_path / "out"
+    assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupt(run, progress):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparison, "train_all", interrupt)
+    capsys.readouterr()
+    assert compare.main([*QUICK, "--parity-steps", "2", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip() == (
+        "compare.py: interrupted, with no verdict (exit status 130); the reports are written "
+        "only at the end of a run")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 # ----------------------------------------------------------------------------- units
 
 def test_plot_divergence_copes_with_huge_and_non_finite_values():
@@ -1140,3 +1162,35 @@ def test_gradient_differences_within_a_decade_under_a_far_atol_keep_matplotlib_l
         report.plot_gradient_differences(differences)
     plt.close("all")
     assert 2 <= len(captured["labels"]) <= 10, captured["labels"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows are the point
+def test_training_that_diverges_everywhere_says_so_in_the_verdict(tmp_path):
+    """SGD at lr 1e200 overflows spiral's softmax in the first epochs of every implementation:
+    a note, exit 0, as agreeing implementations should be; the summary said only "All pairs
+    agree", over a Final metrics table with no result in any row."""
+    code, results, out = run(tmp_path, "--network", "spiral", "--optimizer", "sgd", "--lr",
+                             "1e200", "--epochs", "5", "--parity-steps", "3",
+                             "--impls", "numpy,pure")
+    assert code == 0 and results["training"]["implementations"] == {}
+    assert results["verdict"]["summary"] == (
+        "All pairs agree within the harness tolerances. Training diverged in every "
+        "implementation alike (see Settings).")
+    assert "training diverged in every implementation" in (out / "report.md").read_text()
+
+
+def test_report_md_carries_no_html_from_a_spec_description(tmp_path):
+    """report.html escaped a spec's description, report.md passed it on: a description of
+    '<img src=x onerror=alert(1)>' was an image tag in the Markdown (rendered by viewers that
+    allow HTML). '<=' in the report's own text still reads as '<='."""
+    text = (ROOT / "shared" / "specs" / "xor.toml").read_text().replace(
+        'description = "XOR: 2-4-1 sigmoid network trained with mean squared error."',
+        'description = "<img src=x onerror=alert(1)> and <script>x</script>"')
+    path = tmp_path / "html.toml"
+    path.write_text(text)
+    code, results, out = run(tmp_path, "--network", str(path), "--impls", "numpy,pure",
+                             "--epochs", "2", "--parity-steps", "2")
+    assert code == 0
+    md = (out / "report.md").read_text()
+    assert "<img" not in md and "<script" not in md and "&lt;img src=x" in md
+    assert "|diff| <= atol" in md

@@ -49,7 +49,7 @@ from shared.spec import INITIALIZERS, MAX_EPOCHS, OPTIMIZERS, SpecError  # noqa:
 REFERENCE = implementations.REFERENCE
 # Epochs compare.py trains by default: enough to see the curves, small enough that every
 # installed implementation (pure Python is the slow one) finishes spiral within a minute.
-COMPARE_EPOCHS = {"xor": 1000, "and": 20, "or": 20, "spiral": 200, "sine": 30, "mnist": 1}
+COMPARE_EPOCHS = {"xor": 1000, "and": 20, "or": 20, "spiral": 200, "sine": 300, "mnist": 1}
 CUSTOM_EPOCHS = 100          # at most this many for a user's TOML unless --epochs
 PARITY_SAMPLES = 128         # parity at init on the first 128 samples of big datasets ...
 PARITY_ALL_UP_TO = 1000      # ... and on all of them up to 1,000

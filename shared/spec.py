@@ -26,6 +26,8 @@ INITIALIZERS = ("nnfs", "glorot_uniform", "he_normal")
 # A formula family: the nnfs book's arithmetic, or what torch / Keras compute natively.
 VARIANTS = ("nnfs", "torch", "keras")
 METRICS = ("categorical", "binary", "regression")
+SPEC_KEYS = {"name", "description", "inputs", "layers", "loss", "optimizer", "init", "metric",
+             "variant", "dataset", "training"}  # a spec's top-level keys
 MAX_EPOCHS = 1_000_000  # training.epochs (and compare.py --epochs): hours even for XOR
 # The metric a spec gets when it names none: the one its loss is made for.
 DEFAULT_METRICS = {"categorical_crossentropy": "categorical", "binary_crossentropy": "binary",
@@ -274,6 +276,11 @@ def _layers_from_list(items, inputs: int) -> tuple[Layer, ...]:
         _check(isinstance(item, dict), where, "a table", item)
         kind = item.get("type")
         _check(kind in LAYER_TYPES, f"{where}.type", f"one of {LAYER_TYPES}", kind)
+        misplaced = sorted(set(item) & (SPEC_KEYS - layer_fields - {"name"}))
+        if misplaced:  # TOML gives a key after a [[layers]] header to that layer
+            raise SpecError(f"{where}: {', '.join(map(repr, misplaced))} is a key of the spec, "
+                            f"not of a layer: in TOML, put the spec's own keys before the first "
+                            f"[[layers]] (a key after a table header belongs to that table)")
         _known_keys(item, layer_fields | {"name"}, where)
         values = {k: v for k, v in item.items() if k not in ("type", "name")}
         if kind == "dense":
@@ -303,8 +310,7 @@ def _check_layer_name(name, where: str) -> None:
 def from_dict(data: dict, *, name: str = "custom") -> Spec:
     """Build and validate a :class:`Spec` from TOML-shaped data."""
     _check(isinstance(data, dict), "spec", "a table", type(data).__name__)
-    _known_keys(data, {"name", "description", "inputs", "layers", "loss", "optimizer", "init",
-                       "metric", "variant", "dataset", "training"}, "spec")
+    _known_keys(data, SPEC_KEYS, "spec")
     inputs = _integer(data.get("inputs"), "inputs", 1)
     layers = _layers_from_list(data.get("layers"), inputs)
 

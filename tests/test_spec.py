@@ -182,6 +182,10 @@ def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
     (broken(layers__0={"type": "dense", "units": 4, "rate": 0.5}),
      r"layers\[0\]: expected no other keys"),
     (broken(layers__1={"type": "relu", "unit": 4}), r"layers\[1\]: expected only the keys"),
+    # a top-level key written after the last [[layers]] header lands in that layer's table
+    (broken(layers__1={"type": "relu", "metric": "binary"}),
+     r"layers\[1\]: 'metric' is a key of the spec, not of a layer: in TOML, put the spec's own "
+     r"keys before the first \[\[layers\]\]"),
     (dict(base(), hidden=3), r"spec: expected only the keys"),
     (broken(optimizer__lr=0.1), r"optimizer: expected only the keys"),
     (broken(training__epoch=3), r"training: expected only the keys"),

@@ -376,3 +376,37 @@ def test_l1_and_l2_gradients_are_added_in_the_references_order(impl, dtype, vari
     for name in expected:
         differ = int(np.sum(got[name] != expected[name]))
         assert differ == 0, f"{impl} {name}: {differ} of {expected[name].size} differ"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_dropout_layer_drawing_its_own_mask_drops_at_its_rate(impl):
+    """Without an injected mask, training mode draws one: each unit is dropped with probability
+    rate (0.25 here) and a kept one scaled by 1 / (1 - rate). The harness always injects masks,
+    so a draw that kept units at the rate instead (>= flipped to <) survived every test.
+    Binomial: 10,000 draws put the share of zeros within 0.25 +- 0.02 (five standard errors)."""
+    require(impl)
+    rate, shape = 0.25, (100, 100)
+    if impl == "numpy":
+        from impl_numpy import layers
+        out = layers.Dropout(rate, np.random.default_rng(0)).forward(np.ones(shape), True)
+    elif impl == "pure":
+        import random
+
+        from impl_pure import layers
+        ones = [[1.0] * shape[1] for _ in range(shape[0])]
+        out = np.array(layers.Dropout(rate, random.Random(0)).forward(ones, True))
+    elif impl == "torch":
+        import torch
+
+        from impl_torch import layers
+        dropout = layers.Dropout(rate, torch.Generator().manual_seed(0)).train()
+        out = dropout(torch.ones(shape, dtype=torch.float64)).numpy()
+    else:
+        import tensorflow as tf
+
+        from impl_tf import layers
+        out = layers.Dropout(rate, seed=0, dtype="float64")(
+            tf.ones(shape, tf.float64), training=True).numpy()
+    dropped = np.mean(out == 0)
+    assert abs(dropped - rate) < 0.02, dropped
+    assert np.allclose(out[out != 0], 1 / (1 - rate), rtol=1e-15)

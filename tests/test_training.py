@@ -310,6 +310,11 @@ def test_fit_history_keys_and_validation():
     assert len(history["val_loss"]) == len(history["val_accuracy"]) == 3
     assert history["val_loss"][-1] == pytest.approx(model.evaluate(X[:10], y[:10])["loss"],
                                                     rel=1e-12)
+    # with validation data the accuracy column is still the training data's (a mutant
+    # recording the validation accuracy there survived the suite)
+    assert history["accuracy"][-1] == accuracy("categorical", model.predict(X), y)
+    assert history["val_accuracy"][-1] == accuracy("categorical", model.predict(X[:10]), y[:10])
+    assert history["accuracy"][-1] != history["val_accuracy"][-1]
 
 
 def test_verbose_prints_every_print_every_epochs(capsys):

@@ -109,12 +109,12 @@ class BinaryCrossentropy:
         self.variant = variant
 
     def forward(self, y_pred, y_true):
-        torch = self.variant == "torch"
+        torch_formula = self.variant == "torch"
         sample_losses = []
         for p_row, t_row in zip(y_pred, y_true):
             losses = []
             for p, t in zip(p_row, t_row):
-                if torch:  # torch's BCELoss: log1p(-p), each log clamped at -100
+                if torch_formula:  # torch's BCELoss: log1p(-p), each log clamped at -100
                     log_p, log_1mp = max(_log(p), -100.0), max(_log1p(-p), -100.0)
                 else:
                     clipped = _clip(p, self.variant)

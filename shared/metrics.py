@@ -357,11 +357,16 @@ def relative_error(analytic: dict, numeric: dict, floor: float = 1e-3) -> dict:
 
     The floor makes the error absolute for (near-)zero gradients such as a dead ReLU's,
     where the differences' rounding noise (~eps*|L|/h = 1e-10) would otherwise look relative 1.
+    A parameter with no entry held (none differenced, or a NaN loss) gets NaN, which fails
+    every bound: a check over nothing is not a pass.
     """
     errors = {}
     for name, n in numeric.items():
         a = np.asarray(analytic[name], dtype=np.float64)
         held = ~np.isnan(n)
+        if not held.any():
+            errors[name] = math.nan
+            continue
         a, n = a[held], n[held]
         errors[name] = float(np.linalg.norm(a - n) /
                              max(np.linalg.norm(a) + np.linalg.norm(n), floor))

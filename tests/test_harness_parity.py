@@ -214,6 +214,29 @@ def test_the_finite_difference_oracle_flags_a_gradient_off_by_ten_parts_per_mill
         metrics.FINITE_DIFFERENCE_TOLERANCE
 
 
+def test_finite_differences_fill_every_entry_or_exactly_max_entries():
+    """Every parameter is differenced: all of its entries, or max_entries of a bigger one
+    (a difference quotient left NaN would drop out of relative_error unseen)."""
+    c = case("spiral")
+    model = c.build("numpy")
+    full = metrics.finite_difference_gradients(model, c.X, c.y)
+    sampled = metrics.finite_difference_gradients(model, c.X, c.y, max_entries=5)
+    assert full.keys() == sampled.keys() == c.params.keys()
+    for name, value in c.params.items():
+        assert np.isfinite(full[name]).all(), name
+        assert np.count_nonzero(~np.isnan(sampled[name])) == min(5, np.size(value)), name
+    restored = model.parameters()
+    assert all(np.array_equal(restored[name], value) for name, value in c.params.items())
+
+
+def test_relative_error_over_no_entries_is_nan_not_zero():
+    """A parameter whose differences are all NaN (none taken, or a NaN loss) fails every
+    bound instead of passing with an error of 0."""
+    errors = metrics.relative_error({"a": np.array([1.0, 2.0]), "b": np.array([1.0])},
+                                    {"a": np.array([np.nan, 2.0]), "b": np.array([np.nan])})
+    assert errors["a"] == 0 and np.isnan(errors["b"])
+
+
 def test_relative_error_is_absolute_below_its_floor():
     """||a - n|| / max(||a|| + ||n||, 1e-3), by hand: 1e-3 / max(3e-3, 1e-3) = 1/3 for
     gradients of 2e-3 and 1e-3; 1e-6 / max(3e-6, 1e-3) = 1e-3 for a thousand times smaller."""

@@ -433,3 +433,27 @@ def test_a_dropout_layer_drawing_its_own_mask_drops_at_its_rate(impl):
     dropped = np.mean(out == 0)
     assert abs(dropped - rate) < 0.02, dropped
     assert np.allclose(out[out != 0], 1 / (1 - rate), rtol=1e-15)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_the_harness_forward_applies_the_injected_dropout_masks(impl):
+    """metrics.snapshot's forward is the training forward under the case's masks, computed
+    here by hand in NumPy (x @ W + b, ReLU, x * mask / (1 - rate), softmax), not the
+    inference forward: with the masks ignored all four would still agree with each other."""
+    require(impl)
+    c = case("mnist")
+    p, x = c.params, c.X
+    for layer in c.spec.layers:
+        if layer.type == "dense":
+            x = x @ p[f"{layer.name}.weight"] + p[f"{layer.name}.bias"]
+        elif layer.type == "relu":
+            x = np.maximum(x, 0)
+        elif layer.type == "dropout":
+            x = x * c.masks[layer.name] / (1 - layer.rate)
+        else:
+            assert layer.type == "softmax"
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            x = e / e.sum(axis=1, keepdims=True)
+    forward = snapshot("mnist", impl, "float64").forward
+    np.testing.assert_allclose(forward, x, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(forward, c.build(impl).forward(c.X), rtol=1e-3)

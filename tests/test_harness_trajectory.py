@@ -353,6 +353,29 @@ def test_a_failing_trajectory_names_the_step_parameter_and_element():
     assert "step 60, dense2.weight[4, 1]: numpy" in message and "|diff| 1e-09" in message
 
 
+def test_the_bound_is_ten_times_the_floor_not_more():
+    """The module's contract, max(10 x floor, minimum) at every step: an element drifting by
+    20 x adam's measured floor fails the check, by 9 x it passes (a looser factor would let
+    rounding-sized formula slips through; compare.py's runs were the only ones to notice)."""
+    ref, floor = reference("adam")
+    assert np.count_nonzero(floor) > len(floor) // 2
+    for factor, ok in ((9, True), (20, False)):
+        drifted = ref.copy()
+        drifted[1:, 0] += factor * floor[1:]
+        check = metrics.check_trajectory(metrics.distances(ref, drifted), floor,
+                                         minimum=1e-300)
+        assert check.ok is ok, (factor, check.describe())
+
+
+def test_distances_are_the_largest_gap_per_step_with_nan_as_infinite():
+    """By hand: step 0 gaps (0, 3, 1) -> 3, not their mean 4/3; step 1 a NaN -> inf."""
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    b = np.array([[1.0, -1.0, 4.0], [np.nan, 0.0, 1.0]])
+    assert metrics.distances(a, b).tolist() == [3.0, np.inf]
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.distances(a, b[:1])
+
+
 def test_the_perturbation_moves_every_nonzero_parameter_by_one_ulp_and_leaves_zeros():
     params = {"w": np.array([[0.5, -1e-3], [0.0, 3.0]]), "b": np.zeros(2)}
     moved = metrics.perturb_one_ulp(params)

@@ -14,14 +14,14 @@ implementation's own loss against its own backprop, float64.
 from __future__ import annotations
 
 import functools
-from itertools import combinations
+from itertools import combinations, product
 
 import numpy as np
 import pytest
 
 from conftest import require
-from harness_cases import (BUILTINS, FLOAT32_IMPLS, IMPLS, RANDOM_SPEC_SEEDS, STEP_NETWORKS,
-                           builtin_case, pair_ids, random_case)
+from harness_cases import (BUILTINS, FLOAT32_IMPLS, IMPLS, OUTPUT_ACTIVATIONS, RANDOM_SPEC_SEEDS,
+                           STEP_NETWORKS, builtin_case, pair_ids, random_case)
 from shared import metrics
 
 PAIRS = list(combinations(IMPLS, 2))
@@ -97,12 +97,16 @@ def test_float32_agreement_is_within_32_ulps_of_each_arrays_largest_value(case_n
 
 
 def test_random_specs_cover_every_activation_loss_and_regularizer():
-    from shared.spec import ACTIVATIONS, LOSSES
+    from shared.spec import ACTIVATIONS, LOSSES, VARIANTS
 
     specs = [case(f"random{seed}").spec for seed in RANDOM_SPEC_SEEDS]
     layer_types = {layer.type for s in specs for layer in s.layers}
     assert set(ACTIVATIONS) <= layer_types and "dropout" in layer_types
     assert {s.loss for s in specs} == set(LOSSES)
+    assert {(s.loss, s.variant) for s in specs} == set(product(LOSSES, VARIANTS))
+    pairs = {(s.layers[-1].type, s.loss) for s in specs}
+    assert {(output, loss) for loss, outputs in OUTPUT_ACTIVATIONS.items()
+            for output in outputs} == pairs  # softmax + MSE among them
     assert {len(s.dense_layers) for s in specs} == {1, 2, 3}
     widths = {layer.units for s in specs for layer in s.dense_layers}
     assert min(widths) == 1 and max(widths) <= 16

@@ -489,19 +489,31 @@ def test_a_divergence_keeps_the_epochs_before_it(eval_every, evaluated):
     assert caught.value.history["loss"] == [1.0] * len(evaluated)
 
 
-def test_the_progress_bar_stops_when_training_fails():
+def test_the_progress_bar_stops_when_training_fails(monkeypatch):
     """A diverging fit with progress=True used to leave rich's refresh thread running, redrawing
-    over everything printed afterwards."""
-    import threading
+    over everything printed afterwards: the bar fit started is stopped (its Live no longer
+    started, its refresh thread ended) when TrainingDiverged propagates."""
+    import rich.progress
+
+    bars = []
+
+    class Recorded(rich.progress.Progress):
+        def start(self):
+            bars.append(self)
+            super().start()
+            self.refresher = self.live._refresh_thread
+
+    monkeypatch.setattr(rich.progress, "Progress", Recorded)
     spec = REGRESSION.replace(optimizer={"learning_rate": 1e300})
     model = impl_numpy.build(spec, weights.initial(spec))
     with np.errstate(all="ignore"), pytest.raises(TrainingDiverged):
         model.fit(np.ones((8, 1)) * 1e3, np.ones((8, 1)), epochs=3, batch_size=0,
                   progress=True)
-    refreshing = [t for t in threading.enumerate() if "Refresh" in type(t).__name__]
-    for thread in refreshing:  # a stopped bar's thread ends at its next tick (rich does not join)
-        thread.join(timeout=2)
-    assert not [t for t in refreshing if t.is_alive()]
+    assert len(bars) == 1 and not bars[0].live.is_started
+    refresher = bars[0].refresher
+    assert refresher is not None
+    refresher.join(timeout=10)  # stop() sets its event; the thread wakes and ends at once
+    assert not refresher.is_alive()
 
 
 def test_evaluate_and_predict_run_without_dropout():

@@ -11,10 +11,10 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 
 
 def _clip(y_pred, variant):
+    # nnfs and Keras clip (Keras's epsilon is 1e-7 too); torch takes the log unclipped, here
+    # only kept finite (a CategoricalCrossentropy built by hand: models use the fused loss).
     if variant != "torch":
         return y_pred.clip(CLIP, 1 - CLIP)
-    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
-    # the logits instead). torch takes the log unclipped: here only kept finite.
     return np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
 
 
@@ -37,7 +37,8 @@ def _class_indices(y_true):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variants nnfs, keras)."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    # (Keras on probabilities also divides p by its row sum first; this class does not.)
 
     from_logits = False
 

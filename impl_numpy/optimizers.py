@@ -120,7 +120,7 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.beta_1 = beta_1
         self.beta_2 = beta_2
-        self.momentums = self.cache = None
+        self.momentums = self.cache = self.scratch = None
 
     def update_params(self, params, grads):
         if self.momentums is None:

@@ -19,7 +19,7 @@ class ReLU:
     def backward(self, dvalues):
         # Read off y, as impl_numpy: y > 0 exactly where x > 0, and y is NaN where x is, which
         # passes the gradient ("not y <= 0" rather than "y > 0") as in impl_numpy; where it
-        # stops it, 0.0 as nnfs assigns (impl_numpy's product gives -0.0 for d < 0).
+        # stops it, 0.0 as nnfs assigns (impl_numpy's product: -0.0 for d < 0, NaN for d = inf).
         self.dinputs = [[0.0 if y <= 0.0 else d for d, y in zip(d_row, y_row)]
                         for d_row, y_row in zip(dvalues, self.output)]
         return self.dinputs

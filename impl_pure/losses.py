@@ -15,10 +15,10 @@ TORCH_BCE_EPSILON = struct.unpack("f", struct.pack("f", 1e-12))[0]
 
 
 def _clip(p, variant):
+    # nnfs and Keras clip (Keras's epsilon is 1e-7 too); torch takes the log unclipped, here
+    # only kept finite (a CategoricalCrossentropy built by hand: models use the fused loss).
     if variant != "torch":
         return min(max(p, CLIP), 1 - CLIP)
-    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
-    # the logits instead). torch takes the log unclipped: here only kept finite.
     return max(p, TINY)
 
 
@@ -47,7 +47,8 @@ def _sign(x):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped as nnfs (variants nnfs, keras)."""
+    """L = -mean(log p[y]): sparse or one-hot labels, p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    # (Keras on probabilities also divides p by its row sum first; this class does not.)
 
     from_logits = False
 

@@ -71,7 +71,8 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variants nnfs, keras)."""
+    """L = -mean(log p[y]): class indices (n,), p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    # (Keras on probabilities also divides p by its row sum first; this class does not.)
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, self.variant), y_true)))
@@ -92,13 +93,14 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
         self.from_logits = variant != "nnfs"
 
     def forward(self, logits, y_true):
-        if self.variant != "nnfs":
-            return _softmax_crossentropy_from_logits(logits, y_true)
-        return super().forward(activations.softmax(logits), y_true)
+        """L from softmax(z), clipped (nnfs), or from the logits z (``from_logits``: torch, Keras)."""
+        if not self.from_logits:
+            return super().forward(activations.softmax(logits), y_true)
+        return _softmax_crossentropy_from_logits(logits, y_true)
 
     def backward(self, logits, y_true):
-        # the softmax again: in a tf.function's graph TF computes the same ops on the same
-        # input once (its common-subexpression elimination), and the bits are the same anyway
+        # the softmax again, the same bits: TF computes it twice (its arithmetic optimizer,
+        # which would merge the two, is off in impl_tf: model.keep_float_order)
         samples, _ = _rows_and_columns(logits)
         one_hot = tf.one_hot(y_true, tf.shape(logits)[1], dtype=logits.dtype)
         return (activations.softmax(logits) - one_hot) / samples

@@ -208,6 +208,8 @@ class Model(TrainingMixin):
         self.regularizers = [regularizer for layer in self.network.stack
                              if isinstance(layer, layers.Dense)
                              for regularizer in (layer.kernel_regularizer, layer.bias_regularizer)]
+        # (Keras 3 builds every penalty again each time network.losses is read)
+        self.regularized = any(regularizer is not None for regularizer in self.regularizers)
         self.set_parameters(params)
         self.loss_function = make_loss(spec, mode, dtype)
         self.takes_logits = spec.loss == "categorical_crossentropy" or (
@@ -265,7 +267,7 @@ class Model(TrainingMixin):
 
     def _total_loss(self, X, y, masks):
         loss = self._data_loss(X, y, masks)
-        return loss + self.regularization_loss() if self.network.losses else loss
+        return loss + self.regularization_loss() if self.regularized else loss
 
     def _tensor(self, array):
         return tf.convert_to_tensor(np.asarray(array, dtype=self.np_dtype))
@@ -300,7 +302,7 @@ class Model(TrainingMixin):
         with tf.GradientTape() as tape:
             loss = self._data_loss(X, y, masks)
         grads = tape.gradient(loss, variables)
-        if self.network.losses:  # added to the data gradients as impl_numpy adds them
+        if self.regularized:  # added to the data gradients as impl_numpy adds them
             loss = loss + self.regularization_loss()
             grads = [g if r is None else r.add_penalty_gradients(g, v)
                      for g, v, r in zip(grads, variables, self.regularizers)]

@@ -102,7 +102,8 @@ class Loss(nn.Module):
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped as nnfs (variants nnfs, keras)."""
+    """L = -mean(log p[y]): class indices (n,), p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    # (Keras on probabilities also divides p by its row sum first; this class does not.)
 
     def value(self, y_pred, y_true):
         return F.nll_loss(torch.log(_clip(y_pred, self.variant)), y_true)  # -mean(x[i, y_i])
@@ -135,8 +136,8 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
                 self._gradient(probabilities, logits, y_true))
 
     def _value(self, probabilities, logits, y_true):
-        """L from softmax(z), clipped (torch, Keras: from the logits)."""
-        if self.variant == "nnfs":
+        """L from softmax(z), clipped (nnfs), or from the logits z (``from_logits``: torch, Keras)."""
+        if not self.from_logits:
             return super().value(probabilities, y_true)
         return _softmax_crossentropy_from_logits(logits, y_true)
 

@@ -2,9 +2,10 @@
 
 Each class computes impl_numpy's formula for its ``variant`` ("nnfs", "torch" or "keras"),
 operation for operation in the same order and in place, so that equal gradients give
-bit-equal updates. torch's built-ins compute the same formulas (for the nnfs variant of
-Adagrad, RMSprop and Adam) in another order: Adam's m by lerp, sqrt(v)/sqrt(1 - b2^t)
-instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_ and addcmul_.
+bit-equal updates. torch's built-ins compute the torch variant (for Adagrad, RMSprop and Adam
+the nnfs formulas, but for Adagrad's decay by division) in another order: Adam's m by lerp,
+sqrt(v)/sqrt(1 - b2^t) instead of sqrt(v/(1 - b2^t)), and fused multiply-adds in addcdiv_
+and addcmul_.
 
 The learning rate decays as impl_numpy's, lr_t = lr * (1 / (1 + decay * t)) with t
 counting updates from 0 (variant keras, and torch's Adagrad: lr / (1 + decay * t)).

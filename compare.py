@@ -44,7 +44,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from shared import checks, comparison, datasets, implementations, networks, report  # noqa: E402
 from shared import sweep, weights  # noqa: E402
-from shared.spec import INITIALIZERS, MAX_EPOCHS, OPTIMIZERS, SpecError  # noqa: E402
+from shared.spec import INITIALIZERS, MAX_EPOCHS, OPTIMIZERS, SpecError, Training  # noqa: E402
 
 REFERENCE = implementations.REFERENCE
 # Epochs compare.py trains by default: enough to see the curves, small enough that every
@@ -281,8 +281,10 @@ def configure(args, console) -> comparison.Run:
 
     try:
         checks.check_settings(spec, args.dtype)
-    except SpecError as error:
-        raise UsageError(f"--dtype {args.dtype}: {error}") from None
+    except SpecError as error:  # a value beyond float32's range: the flag that gave it, if one did
+        flag = flag_of(error, args)
+        given = f"{flag} with " if flag.startswith("--") else ""
+        raise UsageError(f"{given}--dtype {args.dtype}: {error}") from None
 
     if args.data_dir is not None and spec.dataset.name != "mnist":
         raise UsageError(f"--data-dir: only the mnist dataset is read from files; network "
@@ -291,7 +293,8 @@ def configure(args, console) -> comparison.Run:
         overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
         data = datasets.for_spec(spec, **overrides)
     except (datasets.DataError, OSError, ValueError) as error:
-        raise UsageError(f"data for network {spec.name!r}: {error}") from None
+        raise UsageError(f"the dataset of network {spec.name!r} ({spec.dataset.name!r}, from the "
+                         f"spec's dataset table or --data-dir): {error}") from None
     try:  # a spec that does not fit its data fails here, not in the middle of the run
         for X, y in ((data.X_train, data.y_train), (data.X_val, data.y_val)):
             if X is not None:
@@ -321,9 +324,9 @@ def configure(args, console) -> comparison.Run:
              f"at most {CUSTOM_EPOCHS} for a network of your own")
     count = f"training {epochs} epoch{'s' * (epochs != 1)}"
     note = ("" if args.epochs else
-            f"{count}, {whose} (the spec says {spec.training.epochs}; pass --epochs "
+            f"{count}, {whose} (the spec's training.epochs is {spec.training.epochs}; pass --epochs "
             f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs else
-            f"{count}, as the spec says")
+            f"{count}, the spec's training.epochs (default {Training.epochs})")
     requested_steps = args.parity_steps or PARITY_STEPS
     steps = requested_steps
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
@@ -374,7 +377,8 @@ def configure(args, console) -> comparison.Run:
         raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out: the output directory {out} is not writable")
-    foreign = foreign_files(out, report.ALWAYS_WRITTEN, earlier_files(out))
+    foreign = foreign_files(out, report.report_files(bool(args.sweep), spec.inputs),
+                            earlier_files(out))
     if foreign:
         raise UsageError(refuse_foreign(out, foreign))
     return run

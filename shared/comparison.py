@@ -302,7 +302,9 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
     """Fit each implementation from the same weights, data order and masks."""
     d = run.data
     validation = (d.X_val, d.y_val) if d.X_val is not None else None
-    eval_every = max(1, run.epochs // 25)
+    # About 25 points per curve; every epoch when the spec's patience stops training, which
+    # counts evaluations: fit's default of one per epoch, so that it means epochs here too.
+    eval_every = 1 if run.spec.training.patience else max(1, run.epochs // 25)
     results, models, diverged = {}, {}, {}
     for impl in list(run.impls):
         task = progress.add_task(impl, total=run.epochs) if progress else None

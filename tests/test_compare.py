@@ -54,6 +54,9 @@ def assert_complete_report(results, out, expected_plots):
     assert "src=\"http" not in page and "<script" not in page  # self-contained
     for name in results["files"]:
         assert (out / name).is_file()
+    # the names configure() checks for someone's files before the run
+    assert set(results["files"]) <= report.report_files(results["settings"]["sweep"],
+                                                        results["spec"]["inputs"])
 
 
 # ----------------------------------------------------------------------------- agreeing runs
@@ -366,6 +369,7 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--sweep", "--sweep-regs", "l3"], "--sweep-regs: expected a subset of none,l2,dropout"),
     (["--sweep-lrs", "a,b"], "comma-separated list of float"),
     (["--out", "/dev/null/reports"], "--out: cannot create the output directory"),
+    (["--network", "/dev/null"], "or the path of a TOML file, and not a regular file"),
     (["--sweep", "--sweep-lrs", "inf"], "--sweep-lrs: expected finite numbers > 0, got inf"),
     (["--sweep", *QUICK, "--sweep-lrs", ""], "--sweep-lrs: expected at least one value"),
     (["--sweep", *QUICK, "--sweep-optimizers", ""],
@@ -387,8 +391,11 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
     (["--l2", "1e308"], "--l2: layers[0].weight_l2: expected a factor whose gradient term"),
     (["--seed", "99999999999999999999"], "--seed: training.seed: expected an integer < 2**63"),
     # beyond float32: a model would refuse it at build time (float64's range is the spec's)
-    (["--dtype", "float32", "--l2", "2e38"], "--dtype float32: layers[0].weight_l2: expected at "
-                                             "most 1.701e+38 for a float32 model, got 2e+38"),
+    (["--dtype", "float32", "--l2", "2e38"], "--l2 with --dtype float32: layers[0].weight_l2: "
+                                             "expected at most 1.701e+38 for a float32 model, "
+                                             "got 2e+38"),
+    (["--dtype", "float32", "--lr", "1e39"], "--lr with --dtype float32: "
+                                             "optimizer.learning_rate: expected at most 3.403e+38"),
     (["--sweep", *QUICK, "--dtype", "float32", "--sweep-lrs", "1e39"],
      "--sweep: configuration 'sgd lr=1e+39 full none': optimizer.learning_rate: expected at "
      "most 3.403e+38 for a float32 model"),
@@ -946,6 +953,22 @@ def test_a_report_file_compare_py_did_not_write_stops_the_run_and_is_kept(tmp_pa
     assert (out / "sweep.png").read_bytes() == b"the user's plot"
 
 
+def test_someones_plot_of_a_name_this_run_writes_stops_it_before_training(tmp_path, capsys):
+    """A divergence.png that no compare.py run wrote stops the run with a usage error before it
+    trains (it used to be found only when writing, after the whole run: exit 3), while the
+    user's sweep.png beside it, which a run without --sweep never writes, is no conflict."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "divergence.png").write_bytes(b"the user's plot")
+    code = compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)])
+    assert code == 2
+    assert "holds divergence.png, which no earlier" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["divergence.png"]
+    (out / "divergence.png").rename(out / "sweep.png")
+    assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
+    assert (out / "sweep.png").read_bytes() == b"the user's plot"
+
+
 def test_a_second_run_replaces_the_first_and_keeps_an_edited_report(tmp_path, capsys):
     """compare.py replaces its own earlier report files; one edited since is refused by name."""
     out = tmp_path / "out"
@@ -994,7 +1017,7 @@ def test_a_built_in_spec_given_by_its_path_gets_the_built_in_default_epochs(tmp_
     assert results["settings"]["epochs"] == compare.COMPARE_EPOCHS["xor"] < spec_epochs
     assert results["settings"]["epochs_note"] == (
         f"training {compare.COMPARE_EPOCHS['xor']} epochs, compare.py's default for 'xor' (the "
-        f"spec says {spec_epochs}; pass --epochs {spec_epochs} for the full run)")
+        f"spec's training.epochs is {spec_epochs}; pass --epochs {spec_epochs} for the full run)")
     custom = tmp_path / "xor_copy.toml"
     custom.write_text((ROOT / "shared/specs/xor.toml").read_text())
     code, results, _ = run(tmp_path, "--network", str(custom), "--impls", "numpy",
@@ -1002,9 +1025,10 @@ def test_a_built_in_spec_given_by_its_path_gets_the_built_in_default_epochs(tmp_
     assert results["settings"]["epochs"] == compare.CUSTOM_EPOCHS
     assert results["settings"]["epochs_note"].startswith(
         f"training {compare.CUSTOM_EPOCHS} epochs, at most {compare.CUSTOM_EPOCHS} for a "
-        f"network of your own (the spec says {spec_epochs};")
+        f"network of your own (the spec's training.epochs is {spec_epochs};")
     code, results, _ = run(tmp_path, "--network", "and", "--impls", "numpy", "--parity-steps", "2")
-    assert results["settings"]["epochs_note"] == "training 20 epochs, as the spec says"
+    assert results["settings"]["epochs_note"] == \
+        "training 20 epochs, the spec's training.epochs (default 100)"
 
 
 def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
@@ -1109,7 +1133,7 @@ def test_the_terminal_prints_each_note_once(tmp_path, capsys):
     out = tmp_path / "out"
     assert compare.main(["--network", "and", "--impls", "numpy", "--parity-steps", "2",
                          "--out", str(out)]) == 0
-    note = "training 20 epochs, as the spec says"
+    note = "training 20 epochs, the spec's training.epochs (default 100)"
     assert capsys.readouterr().out.count(note) == 1
     assert (out / "report.md").read_text().count(note) == 1
 
@@ -1117,8 +1141,8 @@ def test_the_terminal_prints_each_note_once(tmp_path, capsys):
 def test_a_run_stopped_by_patience_says_so_in_every_report(tmp_path):
     """fit's patience stopped every implementation early, and the report said "10 epochs" with
     the stopping epoch's metrics as the final ones. A learning rate of 1e-300 leaves the loss
-    exactly where it was, so with patience 1 (an evaluation after each of the 10 epochs: fewer
-    than 25) the first evaluation is the best and the second stops training: epoch 2."""
+    exactly where it was, so with patience 1 the first epoch's loss is the best and the second
+    stops training: epoch 2."""
     text = (ROOT / "shared" / "specs" / "xor.toml").read_text()
     text = text.replace("learning_rate = 2.0", "learning_rate = 1e-300")
     text = text.replace("print_every = 500", "print_every = 500\npatience = 1")
@@ -1131,10 +1155,33 @@ def test_a_run_stopped_by_patience_says_so_in_every_report(tmp_path):
     for impl in ("numpy", "pure"):
         trained = results["training"]["implementations"][impl]
         assert trained["stopped_epoch"] == 2 and trained["history"]["epoch"] == [1, 2]
-    note = ("Stopped early: numpy after epoch 2, pure after epoch 2 of 10, 1 evaluation(s) "
-            "without a lower training loss")
+    note = ("Stopped early: numpy after epoch 2, pure after epoch 2 of 10, 1 epoch without a "
+            "lower training loss")
     assert note in (out / "report.md").read_text()
     assert note in (out / "report.html").read_text()
+
+
+def test_the_specs_patience_counts_epochs_in_compare_py_as_in_fit(tmp_path):
+    """compare.py evaluates every epochs // 25 epochs, and fit's patience counts evaluations:
+    spiral at Adam lr 0.2 with patience 3 stopped after epoch 276 of 300 (3 x 12 epochs without
+    a new best) where fit with the spec's settings (and validation data) stops after 63."""
+    text = (ROOT / "shared" / "specs" / "spiral.toml").read_text()
+    assert "[training]" in text and "patience" not in text
+    path = tmp_path / "patient.toml"
+    text = text.replace("learning_rate = 0.05", "learning_rate = 0.2")
+    path.write_text(text.replace("[training]", "[training]\npatience = 3"))
+    spec = load(str(path))
+    assert spec.optimizer.learning_rate == 0.2 and spec.training.patience == 3
+    data = datasets.for_spec(spec)
+    assert data.X_val is not None  # compare.py monitors the validation loss
+    history = implementations.build("numpy", spec, weights.initial(spec)).fit(
+        data.X_train, data.y_train, epochs=300, validation_data=(data.X_val, data.y_val))
+    stopped = history["stopped_epoch"]
+    assert stopped is not None and stopped < 250
+    code, results, _ = run(tmp_path, "--network", str(path), "--impls", "numpy",
+                           "--epochs", "300", "--parity-steps", "2")
+    assert code == 0, results["verdict"]
+    assert results["training"]["implementations"]["numpy"]["stopped_epoch"] == stopped
 
 
 def test_gradient_differences_within_a_decade_under_a_far_atol_keep_matplotlib_labels():
@@ -1176,7 +1223,10 @@ def test_training_that_diverges_everywhere_says_so_in_the_verdict(tmp_path):
     assert results["verdict"]["summary"] == (
         "All pairs agree within the harness tolerances. Training diverged in every "
         "implementation alike (see Settings).")
-    assert "training diverged in every implementation" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "training diverged in every implementation" in text
+    # the table's rows point where the explanation is: Settings, not the Summary
+    assert "no result (see Settings)" in text and "no result (see Summary)" not in text
 
 
 def test_report_md_carries_no_html_from_a_spec_description(tmp_path):

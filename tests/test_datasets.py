@@ -301,6 +301,7 @@ def test_missing_data_dir_says_how_to_supply_one(tmp_path, monkeypatch, via_env)
     message = str(info.value)
     assert str(missing) in message and "does not exist" in message
     assert "--data-dir" in message and "ROSETTA_MNIST_DIR" in message
+    assert "dataset.data_dir" in message  # a spec can name the folder too
 
 
 def npz_arrays() -> dict[str, np.ndarray]:

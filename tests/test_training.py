@@ -526,3 +526,26 @@ def test_evaluate_and_predict_run_without_dropout():
     assert set(result) == {"loss", "accuracy"}
     assert result["loss"] == pytest.approx(-np.mean(np.log(model.predict(X)[np.arange(16), y])),
                                            rel=1e-12)
+
+
+def test_the_readme_contract_example_runs_as_written(tmp_path, monkeypatch):
+    """The README's harness-contract block, executed as a user would paste it (in an empty
+    folder: it writes w.safetensors), and its save/load round trip is bit-exact."""
+    import re
+    from pathlib import Path
+
+    from conftest import require
+    require("torch")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The harness contract"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "model.save(" in code and "model.load(" in code
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    model = namespace["model"]
+    assert type(model).__module__ == "impl_torch.model" and model.epochs_trained == 100
+    saved = model.parameters()
+    model.set_parameters(namespace["params"])
+    model.load("w.safetensors")
+    assert all(np.array_equal(model.parameters()[k], v) for k, v in saved.items())

@@ -392,7 +392,16 @@ def plot_decision_regions(grid_x, grid_y, regions: dict, X, y) -> bytes:
         ax.tick_params(labelsize=7)
     fig.suptitle("shaded: the class each implementation predicts (or its output); points: the "
                  "training data, in their label's colour", fontsize=8)
-    fig.tight_layout()
+    classes = np.unique(labels)
+    bottom = 0.0
+    if len(classes) <= 10 and np.all(classes == np.round(classes)):  # a key to the colours
+        cmap, span = plt.get_cmap(colors["cmap"]), colors["vmax"] - colors["vmin"]
+        keys = [plt.Line2D([], [], marker="o", linestyle="", markeredgecolor="k",
+                           markeredgewidth=.3, color=cmap((c - colors["vmin"]) / span),
+                           label=f"class {c:g}") for c in classes]
+        fig.legend(handles=keys, loc="lower center", ncol=len(keys), fontsize=7, frameon=False)
+        bottom = 0.08
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return _png(fig)
 
 
@@ -551,10 +560,13 @@ def describe_optimizer(spec) -> str:
     names = ("learning_rate", "decay", *OPTIMIZER_HYPERPARAMETERS[o.type], "clip_value",
              "clip_norm")
     values = [(name, getattr(o, name)) for name in names]
-    return "optimizer " + " ".join(
-        [o.type] + [f"{'lr' if name == 'learning_rate' else name} {setting(value)}"
-                    if not isinstance(value, bool) else name for name, value in values
-                    if value or name in ("learning_rate", "decay")])
+    parts = [f"{'lr' if name == 'learning_rate' else name} {setting(value)}"
+             if not isinstance(value, bool) else name for name, value in values
+             if value or name in ("learning_rate", "decay")]
+    if o.type == "adagrad" and spec.variant != "keras":  # read by Keras's formula alone
+        parts = [part + " (Keras's formula only: variant keras, tf native)"
+                 if part.startswith("initial_accumulator") else part for part in parts]
+    return "optimizer " + " ".join([o.type, *parts])
 
 
 def describe_regularization(spec) -> str:

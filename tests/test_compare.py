@@ -1244,3 +1244,34 @@ def test_report_md_carries_no_html_from_a_spec_description(tmp_path):
     md = (out / "report.md").read_text()
     assert "<img" not in md and "<script" not in md and "&lt;img src=x" in md
     assert "|diff| <= atol" in md
+
+
+def test_settings_mark_adagrads_accumulator_as_keras_only_outside_variant_keras():
+    """The spec's initial_accumulator moves only Keras's formula (tests/test_harness_trajectory:
+    variants nnfs and torch step identically with 0.1 and 0.3), so Settings say so there."""
+    spec = load("spiral").replace(optimizer={"type": "adagrad", "initial_accumulator": 5.0})
+    note = "initial_accumulator 5 (Keras's formula only: variant keras, tf native)"
+    assert note in report.describe_optimizer(spec)
+    assert report.describe_optimizer(spec.replace(variant="keras")).endswith(
+        "initial_accumulator 5")
+
+
+@pytest.mark.parametrize("labels, keyed", [(np.array([0, 1, 2, 1]), True),
+                                           (np.array([0.2, 0.5, 0.9, 0.1]), False)])
+def test_decision_regions_key_the_class_colours(monkeypatch, labels, keyed):
+    """A key of one entry per class under the panels; none for continuous outputs."""
+    import matplotlib.figure
+
+    legends = []
+    original = matplotlib.figure.Figure.legend
+    monkeypatch.setattr(matplotlib.figure.Figure, "legend",
+                        lambda self, *a, **k: legends.append(k) or original(self, *a, **k))
+    gx, gy = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 5))
+    X = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.2], [0.3, 0.8]])
+    png = report.plot_decision_regions(gx, gy, {"numpy": gx.round(), "torch": gy.round()},
+                                       X, labels)
+    assert png[:4] == b"\x89PNG"
+    if keyed:
+        assert [h.get_label() for h in legends[0]["handles"]] == ["class 0", "class 1", "class 2"]
+    else:
+        assert legends == []

@@ -380,6 +380,18 @@ def test_11_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     np.testing.assert_allclose(history["val_loss"], val_loss, rtol=1e-12, atol=0)
     assert history["val_accuracy"] == list(val_accuracy)
     assert model.evaluate(X, y)["loss"] == pytest.approx(loss, rel=1e-12)
+    # The last bits of the start: every parameter one ulp up, and the spikes of both runs
+    # (the largest training loss after epoch 1000).
+    moved = implementations.build("numpy", spec, {k: np.nextafter(v, np.inf)
+                                                  for k, v in params.items()})
+    moved_history = moved.fit(X, y, epochs=3000)
+    spikes = []
+    for h in (history, moved_history):
+        late = np.array(h["loss"][1000:])
+        spikes.append(f"{late.max():.3f} at epoch {h['epoch'][1000 + int(np.argmax(late))]}")
+    assert (f"one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends "
+            f"at {moved.evaluate(X, y)['loss']:.4f}") in doc
+    assert f"({spikes[0]} here, {spikes[1]} from the moved start)" in doc
     finals = []
     for name in ("torch", "tf"):
         other = implementations.build(name, spec, params)
@@ -454,3 +466,4 @@ def test_script_runs(script):
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip()
+    assert completed.stderr == ""  # no warning either

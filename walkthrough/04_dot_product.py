@@ -37,7 +37,7 @@ def run() -> dict:
     print("weights @ inputs + biases:       ", layer_matmul)
     differ = [f"{numpy_value!r} against {python_value!r}" for numpy_value, python_value
               in zip(layer_np_dot.tolist(), layer_python) if numpy_value != python_value]
-    print("(NumPy prints an array to 8 significant digits: 4.9399999999999995 shows as 4.94. "
+    print("(NumPy prints an array rounded to 8 decimals: 4.9399999999999995 shows as 4.94. "
           + (f"BLAS adds the products in its own way, so a value can differ in its last bit: "
              f"{'; '.join(differ)}.)" if differ else "The values are the loop's, bit for bit.)"))
     print(f"The tutorial printed {TUTORIAL['layer_np_dot']} for both; "

@@ -17,7 +17,7 @@ those three lines, and each is checked against central finite differences,
 project's model computes the very same bits.
 
 Then one step of each optimizer. Plain SGD moves every weight by -lr * gradient, and the
-loss falls. Adam's first step (bias-corrected m_hat = g and v_hat = g^2) is
+loss falls. Adam's first step (bias-corrected m_hat = g and v_hat = g^2) subtracts
 lr * g / (|g| + eps): about lr in every coordinate, whatever the gradient's size (a
 little less where |g| is small next to eps).
 """
@@ -108,7 +108,7 @@ def run() -> dict:
     g = grads["dense1.weight"]
     m_hat, v_hat = g, g * g  # after one step: m = (1 - b1) g, over (1 - b1^1), the same for v
     adam_step = LEARNING_RATE * m_hat / (np.sqrt(v_hat) + 1e-7)
-    print(f"Adam's first step on dense1.weight, lr * m_hat / (sqrt(v_hat) + eps), for "
+    print(f"Adam's first step on dense1.weight, w -= lr * m_hat / (sqrt(v_hat) + eps), for "
           f"gradients from {np.abs(g).min():.1e} to {np.abs(g).max():.1e} in size:")
     with np.printoptions(precision=6, suppress=True):
         print(adam_step)

@@ -21,12 +21,13 @@ accuracy 0.953) while the validation loss, lowest (0.591) at epoch 306, climbs
 back to 0.855 and the validation accuracy wanders between 0.68 and 0.83 after
 epoch 200: the network grows ever more confident on its 300 training points,
 mistakes on new points included. That is overfitting. Over thousands of epochs the
-implementations part in the third digit (on the CI machine torch ends at 0.1247,
-Keras at 0.1215): each adds in its own order, and differences in the last bit grow
-as training goes on. So do the last bits of the start: NumPy from weights one ulp
-above these ends at 0.1250, and both runs have loss spikes late in training (0.949
-at epoch 2287 here, 0.962 at epoch 1339 from the moved weights), where Adam at lr
-0.05 overshoots. Numbers after thousands of epochs describe this run, not the network.
+implementations part in the third or fourth digit (on the CI machine torch ends at
+0.1247, Keras at 0.1215): each adds in its own order, and differences in the last bit
+grow as training goes on. So do the last bits of the start: NumPy from every parameter
+one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends at
+0.1250, and both runs have loss spikes well into training (0.949 at epoch 2287 here,
+0.962 at epoch 1339 from the moved start), where Adam at lr 0.05 overshoots. Numbers
+after thousands of epochs describe this run, not the network.
 An implementation whose framework is not installed is skipped.
 """
 import argparse

@@ -536,6 +536,44 @@ def test_nnfs_book_figures_in_a_subprocess():
         assert np.max(np.abs(book)) > 1e-6
 
 
+AFTER_INIT_SCRIPT = r"""
+import hashlib, sys
+import numpy as np
+if sys.argv[1] == "patched":
+    import nnfs
+    nnfs.init()  # as a reader of the book starts a script
+from shared import implementations, networks, weights
+spec = networks.load("spiral")
+rng = np.random.default_rng(0)  # the same data in both processes (spiral_data draws with randn)
+X, y = rng.normal(size=(300, 2)), rng.integers(0, 3, 300)
+params = weights.initial(spec)
+print(*(value.dtype for value in params.values()))
+model = implementations.build("numpy", spec, params)
+out = [model.forward(X), np.float64(model.loss(X, y)), *model.gradients(X, y).values()]
+model.fit(X, y, epochs=5)
+for a in [*out, *model.parameters().values()]:
+    a = np.ascontiguousarray(a)
+    print(a.dtype, hashlib.sha256(a.tobytes()).hexdigest())
+"""
+
+
+def test_a_users_nnfs_init_leaves_the_float64_reference_bit_for_bit():
+    """nnfs.init() makes NumPy's zeros, eye and randn float32 and its dot float32, process-wide;
+    impl_numpy's float64 forward, loss, gradients and five epochs of fit are still the bits of
+    a clean process (weights.initial's zero biases were float32 under the patch)."""
+    digests = []
+    for mode in ("clean", "patched"):
+        run = subprocess.run([sys.executable, "-c", AFTER_INIT_SCRIPT, mode], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert run.returncode == 0, run.stderr
+        digests.append(run.stdout.splitlines())
+    assert len(digests[0]) == 1 + 2 + 4 + 4
+    assert all(line.startswith("float64") for line in digests[0])
+    assert digests[0][0] == " ".join(["float64"] * 4)  # weights.initial's arrays
+    assert digests[0] == digests[1]
+
+
 # --- training targets ---------------------------------------------------------------------------
 
 def train(name, **fit_options):

@@ -323,9 +323,10 @@ def configure(args, console) -> comparison.Run:
              if builtin in COMPARE_EPOCHS else
              f"at most {CUSTOM_EPOCHS} for a network of your own")
     count = f"training {epochs} epoch{'s' * (epochs != 1)}"
+    full = spec.training.epochs
     note = ("" if args.epochs else
-            f"{count}, {whose} (the spec's training.epochs is {spec.training.epochs}; pass --epochs "
-            f"{spec.training.epochs} for the full run)" if epochs < spec.training.epochs else
+            f"{count}, {whose} (the spec's training.epochs is {full}; pass --epochs {full} for "
+            f"the full run)" if epochs < full else
             f"{count}, the spec's training.epochs (default {Training.epochs})")
     requested_steps = args.parity_steps or PARITY_STEPS
     steps = requested_steps

@@ -123,6 +123,8 @@ BAD_Y = {
     "label out of range": (CLASSIFIER, np.array([0, 3, 1, -1]), ["y", "[0, 2]", "-1 to 3"]),
     "label one past the last class": (CLASSIFIER, np.array([0, 3, 1, 2]), ["y", "[0, 2]",
                                                                            "0 to 3"]),
+    # NumPy would index a -1 as the last class and train on it
+    "a negative label": (CLASSIFIER, np.array([0, -1, 1, 2]), ["y", "[0, 2]", "-1 to 2"]),
     "float labels": (CLASSIFIER, Y_CLASSES.astype(float), ["y", "integer class indices",
                                                          "float64"]),
     "labels of the wrong count": (CLASSIFIER, Y_CLASSES[:3], ["y", "expected 4 labels", "got 3"]),
@@ -130,6 +132,11 @@ BAD_Y = {
                                                                       "(4, 2)"]),
     "one-hot rows that are not one-hot": (CLASSIFIER, np.ones((4, 3), int), ["one-hot",
                                                                              "single 1"]),
+    # rows that sum to 1 without being one-hot
+    "soft label rows": (CLASSIFIER, np.array([[1, 0, 0], [.5, .5, 0], [0, 0, 1], [0, 1, 0]]),
+                        ["one-hot", "single 1"]),
+    "label rows of 2 and -1": (CLASSIFIER, np.array([[1, 0, 0], [2, -1, 0], [0, 0, 1],
+                                                     [0, 1, 0]]), ["one-hot", "single 1"]),
     # The torch trap: an (n,) target against an (n, 1) output broadcasts to (n, n) silently.
     "(n,) target for an (n, 1) output": (REGRESSION, Y_REGRESSION[:, 0],
                                          ["y", "(4, 1)", "got (4,)", "reshape", "(4, 4)"]),
@@ -138,6 +145,10 @@ BAD_Y = {
     "complex target": (REGRESSION, Y_REGRESSION + 1j, ["y", "real numeric", "complex128"]),
     "binary targets outside [0, 1]": (BINARY, np.array([[0, 1], [2, 0], [1, 1], [0, -1]]),
                                       ["y", "binary_crossentropy", "[0, 1]", "-1.0 to 2.0"]),
+    "binary targets below 0": (BINARY, np.array([[0, 1], [-0.5, 0], [1, 1], [0, 0]]),
+                               ["y", "[0, 1]", "-0.5 to 1.0"]),
+    "binary targets above 1": (BINARY, np.array([[0, 1], [1.5, 0], [1, 1], [0, 0]]),
+                               ["y", "[0, 1]", "0.0 to 1.5"]),
     "complex one-hot rows": (CLASSIFIER, np.eye(3)[Y_CLASSES] + 0j, ["y", "real numeric"]),
     "object one-hot rows": (CLASSIFIER, np.eye(3, dtype=int)[Y_CLASSES].astype(object),
                             ["y", "real numeric", "object"]),
@@ -169,15 +180,22 @@ def test_values_beyond_the_model_dtype_are_refused(name):
     params = weights.initial(spec, seed=3, scheme="glorot_uniform")
     model = implementations.build(name, spec, params, dtype)
     before = model.parameters()
-    X = X4.astype(np.longdouble)
-    X[0, 0] = huge
-    for call in (lambda: model.forward(X), lambda: model.step(X, Y_CLASSES),
-                 lambda: model.fit(X, Y_CLASSES, epochs=1)):
-        with pytest.raises(InputError, match=rf"X: holds values beyond the {dtype} range"):
-            call()
-    bad = {**params, "dense1.bias": np.array([huge, 0, 0, 0], dtype=np.longdouble)}
-    with pytest.raises(WeightsError, match=rf"dense1.bias holds values beyond the {dtype} range"):
-        model.set_parameters(bad)
+    for sign in (1, -1):  # -1e200 is -inf in float32 as well
+        X = X4.astype(np.longdouble)
+        X[0, 0] = sign * huge
+        for call in (lambda: model.forward(X), lambda: model.step(X, Y_CLASSES),
+                     lambda: model.fit(X, Y_CLASSES, epochs=1)):
+            with pytest.raises(InputError, match=rf"X: holds values beyond the {dtype} range"):
+                call()
+        bad = {**params, "dense1.bias": np.array([sign * huge, 0, 0, 0], dtype=np.longdouble)}
+        with pytest.raises(WeightsError,
+                           match=rf"dense1.bias holds values beyond the {dtype} range"):
+            model.set_parameters(bad)
+    regression = implementations.build(name, REGRESSION, weights.initial(REGRESSION), dtype)
+    y = Y_REGRESSION.astype(np.longdouble)
+    y[1, 0] = -huge  # the targets too
+    with pytest.raises(InputError, match=rf"y: holds values beyond the {dtype} range"):
+        regression.loss(X4, y)
     with pytest.raises(WeightsError, match="beyond the"):
         implementations.build(name, spec, bad, dtype)
     _assert_unchanged(model, before)

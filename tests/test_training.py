@@ -96,6 +96,18 @@ def test_epoch_masks_rates_shapes_and_determinism():
     assert epoch_masks(networks.load("spiral"), 0, 0, [3, 3]) == [{}, {}]
 
 
+def test_epoch_masks_are_the_documented_stream():
+    """The masks' stream, which every implementation receives: NumPy's Generator seeded by
+    (seed, epoch, 1), uniform draws per batch and per dropout layer in order, kept where
+    >= rate (the shuffle uses (seed, epoch): a stream of its own). Drawn here by hand."""
+    spec = networks.load("mnist")  # dropout1 after 256 units, dropout2 after 128, rate 0.2
+    rng = np.random.default_rng([3, 2, 1])
+    expected = [{"dropout1": rng.random((rows, 256)) >= 0.2,
+                 "dropout2": rng.random((rows, 128)) >= 0.2} for rows in (5, 4)]
+    masks = epoch_masks(spec, 3, 2, [5, 4])
+    assert all(np.array_equal(m[k], e[k]) for m, e in zip(masks, expected) for k in e)
+
+
 def test_accuracy_metrics():
     scores = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.3, 0.4, 0.3]])
     labels = np.array([1, 0, 0, 1])
@@ -289,6 +301,49 @@ def test_seconds_are_per_epoch_when_epochs_run_between_evaluations(monkeypatch):
                                     eval_every=3)
     assert history["epoch"] == [3, 6, 7]
     assert history["seconds"] == [2.0, 2.0, 2.0]
+
+
+def test_fit_seed_overrides_the_specs_for_the_order_and_the_masks():
+    """fit(seed=11) on a spec seeded 3: the rows and masks of seed 11, not 3."""
+    spec = networks.load("mnist").replace(training={"batch_size": 4, "seed": 3})
+    model = Recorder(spec)
+    X = np.zeros((10, 784))
+    X[:, 0] = np.arange(10)
+    model.fit(X, np.arange(10) % 10, epochs=1, seed=11)
+    batches, masks = batch_indices(10, 4, 11, 0), epoch_masks(spec, 11, 0, [4, 4, 2])
+    assert not np.array_equal(np.concatenate(batches), np.concatenate(batch_indices(10, 4, 3, 0)))
+    for (rows, given), batch, mask in zip(model.calls, batches, masks, strict=True):
+        assert np.array_equal(rows, batch)
+        assert np.array_equal(given["dropout1"], mask["dropout1"])
+
+
+def test_a_last_update_that_breaks_one_entry_is_a_divergence():
+    """One NaN among a parameter's entries after the last update, the rest finite."""
+    class Broken(Recorder):
+        def parameters(self):
+            return {"w": np.array([1.0, np.nan])}
+
+    with pytest.raises(TrainingDiverged, match="the last update made w non-finite"):
+        Broken(REGRESSION).fit(np.zeros((4, 1)), np.zeros((4, 1)), epochs=1, batch_size=0)
+
+
+def test_seconds_are_per_epoch_when_a_fusion_cap_splits_the_group(monkeypatch):
+    """Five epochs between evaluations, but at most 7 batches a call (3 an epoch): calls of
+    2, 2 and 1 epochs. On a fake clock of 1 s a step each epoch takes 3 s, whatever the split."""
+    import shared.training
+
+    clock = [0.0]
+    monkeypatch.setattr(shared.training.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(shared.training, "MAX_FUSED_BATCHES", 7)
+
+    class Timed(Recorder):
+        def step(self, X, y, dropout_masks=None):
+            clock[0] += 1.0
+            return super().step(X, y, dropout_masks)
+
+    history = Timed(REGRESSION).fit(np.zeros((10, 1)), np.zeros((10, 1)), epochs=5,
+                                    eval_every=5, batch_size=4)
+    assert history["epoch"] == [5] and history["seconds"] == [3.0]
 
 
 def test_fit_history_keys_and_validation():

@@ -354,6 +354,22 @@ def test_mnist_npz_with_object_array_is_refused(tmp_path):
     assert UNPICKLED == []
 
 
+def test_mnist_npz_with_a_negative_label_is_refused(tmp_path):
+    arrays = npz_arrays()
+    arrays["y_train"][3] = -1
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(DataError, match=r"labels must lie in 0\.\.9, got -1\.\."):
+        datasets.mnist(tmp_path)
+
+
+def test_data_refuses_validation_features_and_targets_of_the_wrong_shape():
+    X, y = np.zeros((4, 2)), np.zeros((4, 1))
+    with pytest.raises(DataError, match=r"X_val has shape \(4, 3\), expected \(n, 2\)"):
+        datasets.Data(X, y, np.zeros((4, 3)), y, name="xor", classes=None)
+    with pytest.raises(DataError, match=r"y must be int64 \(n,\) or float64 \(n, 1\)"):
+        datasets.Data(X, np.zeros((4, 2)), None, None, name="xor", classes=None)
+
+
 def test_mnist_npz_missing_key(tmp_path):
     arrays = npz_arrays()
     del arrays["x_test"]
@@ -430,6 +446,10 @@ def test_stratified_split_partitions_each_class():
         datasets.stratified_split(np.eye(3)[y], 0.3, seed=0)
     with pytest.raises(DataError, match="class 0 has 2 samples"):
         datasets.stratified_split(np.array([0, 0, 1, 1]), 0.1, seed=0)
+    # ... and none for training: round(0.75 * 2) = 2 of class 0's 2 would go to test
+    with pytest.raises(DataError, match="class 0 has 2 samples, which leaves 2 for test; "
+                                        "expected 1..1"):
+        datasets.stratified_split(np.array([0, 0, 1, 1, 1, 1]), 0.75, seed=0)
     # round(0.29 * 100) = 29 per class; the product is 28.999999999999996, which int() cuts to 28
     _, test = datasets.stratified_split(np.repeat([0, 1], 100), 0.29, seed=0)
     assert len(test) == 58
@@ -501,7 +521,9 @@ def test_download_good_hashes(served, tmp_path):
     base_url, www = served
     digests = publish(www)
     dest = tmp_path / "dest"
-    paths = datasets.download_mnist(dest, base_url, digests, timeout=5)
+    # digests as sha256sum prints them or in capitals: the same hashes
+    upper = {name: digest.upper() for name, digest in digests.items()}
+    paths = datasets.download_mnist(dest, base_url, upper, timeout=5)
     assert sorted(paths) == sorted(digests)
     for name, path in paths.items():
         assert path.read_bytes() == (www / "mnist" / name).read_bytes()

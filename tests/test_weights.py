@@ -74,6 +74,19 @@ def test_he_normal_std_sqrt_2_over_fan_in():
         assert abs(np.mean(np.abs(w) > 2 * std) - 0.0455) < 0.005
 
 
+def test_one_stream_runs_through_the_layers():
+    """initial(spec, seed) draws every layer's weights from one default_rng(seed) in layer order
+    (a stream restarted per layer would give correlated layers), drawn here by hand."""
+    spec = networks.load("spiral")
+    rng = np.random.default_rng(7)
+    expected = [0.01 * rng.standard_normal((2, 64)), 0.01 * rng.standard_normal((64, 3))]
+    params = weights.initial(spec, seed=7)
+    assert np.array_equal(params["dense1.weight"], expected[0])
+    assert np.array_equal(params["dense2.weight"], expected[1])
+    with pytest.raises(WeightsError, match="seed: expected an integer >= 0, got -1"):
+        weights.initial(spec, seed=-1)
+
+
 def test_seed_and_scheme_select_the_draw():
     spec = networks.load("spiral")
     a, b = weights.initial(spec, seed=5), weights.initial(spec, seed=5)

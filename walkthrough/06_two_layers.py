@@ -2,6 +2,10 @@
 
 First the tutorial's single sample ("2 Layers and Batch of Data Using NumPy"),
 then the batch of step 5 through the same two layers.
+
+With nothing between them the two layers are still one linear map:
+W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2). Depth buys nothing until an activation
+such as ReLU (step 7) bends the output of each layer.
 """
 import numpy as np
 

@@ -13,7 +13,10 @@ from the same initial weights, through the same API:
     model = impl.build(spec, params)
     model.fit(X, y, epochs=...); model.evaluate(X, y)
 
-Untrained, the loss is about ln 3 = 1.099 (step 9's argument with 3 classes).
+The initial weights are the book's scheme, 0.01 * a standard normal draw, but drawn from
+NumPy's default_rng(seed) in float64, not from np.random.randn after nnfs.init() (float32):
+the numbers below are this project's, not the book's. Untrained, the loss is about
+ln 3 = 1.099 (step 9's argument with 3 classes).
 After the default 200 epochs every implementation prints the same digits: loss
 0.4673, accuracy 0.840; validation loss 0.6322, accuracy 0.740. Run
 ``--epochs 3000`` to see the training loss fall much further (NumPy: 0.1240,

@@ -571,6 +571,25 @@ def test_the_progress_bar_stops_when_training_fails(monkeypatch):
     assert not refresher.is_alive()
 
 
+def test_the_progress_bar_counts_every_epoch_once(monkeypatch):
+    """7 epochs evaluated every 3: the bar ends at 7 of 7 (epochs between evaluations advance
+    it one by one, an evaluated one once more with the metrics)."""
+    import rich.progress
+
+    bars = []
+
+    class Recorded(rich.progress.Progress):
+        def start(self):
+            bars.append(self)
+            super().start()
+
+    monkeypatch.setattr(rich.progress, "Progress", Recorded)
+    Recorder(REGRESSION).fit(np.zeros((20, 1)), np.zeros((20, 1)), epochs=7, eval_every=3,
+                             progress=True)
+    (task,) = bars[0].tasks
+    assert (task.completed, task.total) == (7, 7)
+
+
 def test_evaluate_and_predict_run_without_dropout():
     spec = networks.load("mnist")
     model = impl_numpy.build(spec, weights.initial(spec))

@@ -327,7 +327,8 @@ def configure(args, console) -> comparison.Run:
     note = ("" if args.epochs else
             f"{count}, {whose} (the spec's training.epochs is {full}; pass --epochs {full} for "
             f"the full run)" if epochs < full else
-            f"{count}, the spec's training.epochs (default {Training.epochs})")
+            f"{count}, the spec's training.epochs"
+            + (" (the default)" if full == Training.epochs else ""))
     requested_steps = args.parity_steps or PARITY_STEPS
     steps = requested_steps
     if args.dtype == "float32" and steps > FLOAT32_STEPS and not args.sweep:
@@ -378,8 +379,8 @@ def configure(args, console) -> comparison.Run:
         raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out: the output directory {out} is not writable")
-    foreign = foreign_files(out, report.report_files(bool(args.sweep), spec.inputs),
-                            earlier_files(out))
+    names = report.report_files(bool(args.sweep), spec.inputs, compared=len(run.impls) > 1)
+    foreign = foreign_files(out, names, earlier_files(out))
     if foreign:
         raise UsageError(refuse_foreign(out, foreign))
     return run

@@ -55,6 +55,12 @@ class Run:
     def mode(self):
         return self.args.mode
 
+    @property
+    def eval_every(self) -> int:
+        """Epochs between fit's evaluations: about 25 points per curve, or every epoch where
+        the spec's patience stops training (it counts evaluations: epochs, as in fit)."""
+        return 1 if self.spec.training.patience else max(1, self.epochs // 25)
+
     def reference(self, impl: str):
         """(reference spec, label) that ``impl`` is judged against in this mode."""
         ref = implementations.reference_spec(self.spec, impl, self.mode)
@@ -302,9 +308,7 @@ def train_all(run: Run, progress) -> tuple[dict, dict]:
     """Fit each implementation from the same weights, data order and masks."""
     d = run.data
     validation = (d.X_val, d.y_val) if d.X_val is not None else None
-    # About 25 points per curve; every epoch when the spec's patience stops training, which
-    # counts evaluations: fit's default of one per epoch, so that it means epochs here too.
-    eval_every = 1 if run.spec.training.patience else max(1, run.epochs // 25)
+    eval_every = run.eval_every
     results, models, diverged = {}, {}, {}
     for impl in list(run.impls):
         task = progress.add_task(impl, total=run.epochs) if progress else None

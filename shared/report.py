@@ -554,7 +554,7 @@ def _mnist_predictions(d, models: dict) -> bytes:
 
 # ----------------------------------------------------------------------------- compare.py's report
 
-def describe_optimizer(spec) -> str:
+def describe_optimizer(spec, mode: str = "exact") -> str:
     """'optimizer adam lr 0.05 decay 5e-7 epsilon 1e-7 beta_1 0.9 beta_2 0.999': every setting it uses."""
     o = spec.optimizer
     names = ("learning_rate", "decay", *OPTIMIZER_HYPERPARAMETERS[o.type], "clip_value",
@@ -563,7 +563,8 @@ def describe_optimizer(spec) -> str:
     parts = [f"{'lr' if name == 'learning_rate' else name} {setting(value)}"
              if not isinstance(value, bool) else name for name, value in values
              if value or name in ("learning_rate", "decay")]
-    if o.type == "adagrad" and spec.variant != "keras":  # read by Keras's formula alone
+    # read by Keras's formula alone (torch.optim.Adagrad is not given it in native mode)
+    if o.type == "adagrad" and (spec.variant != "keras" or mode == "native"):
         parts = [part + " (Keras's formula only: variant keras, tf native)"
                  if part.startswith("initial_accumulator") else part for part in parts]
     return "optimizer " + " ".join([o.type, *parts])
@@ -658,7 +659,7 @@ def sections(run, results: dict) -> list[Section]:
     spec, out = run.spec, []
     training = ("optimizer, learning rate, batch size and regularization per configuration "
                 "(see Sweep)" if results["sweep"] else
-                f"{describe_optimizer(spec)}; {describe_regularization(spec)}; batch size "
+                f"{describe_optimizer(spec, run.mode)}; {describe_regularization(spec)}; batch size "
                 f"{run.batch_size or 'full'}")
     head = Section("Settings", [
         f"network {spec.name!r} ({spec.description.rstrip('.') or 'custom'}); "
@@ -700,7 +701,7 @@ def sections(run, results: dict) -> list[Section]:
             table = Table("Relative error of each implementation's gradients against "
                           "finite differences", ["implementation"] + names + ["max"])
             for impl, errors in fd["errors"].items():
-                worst = max(float(v) for v in errors.values())
+                worst = float(np.max([float(v) for v in errors.values()]))  # NaN wins
                 table.add(impl, *(f(errors[name]) for name in names), f(worst))
             s.tables.append(table)
         out.append(s)
@@ -716,7 +717,7 @@ def sections(run, results: dict) -> list[Section]:
             f"({ACCURACY[spec.metric]}) and the validation columns: after the last epoch, "
             f"dropout off; ms / epoch: the "
             f"median over the recorded epochs, training only; total s includes the evaluations. "
-            f"The history is recorded every {_epochs(max(1, train['epochs'] // 25))}."
+            f"The history is recorded every {_epochs(run.eval_every)}."
             + (" Every loss, validation loss included, adds the L1/L2 penalties to the data "
                "loss, as nnfs's printed loss does." if any(
                    layer.regularized for layer in spec.dense_layers) else "")
@@ -875,9 +876,11 @@ def describe_environment(env: dict) -> str:
 ALWAYS_WRITTEN = ("report.md", "report.html", "results.json")
 
 
-def report_files(sweep: bool | None = None, inputs: int | None = None) -> set[str]:
-    """The file names compare.py may write into --out: every one, or (given both) those of a
-    run with or without --sweep of a network with that many inputs (see _plot_jobs)."""
+def report_files(sweep: bool | None = None, inputs: int | None = None,
+                 compared: bool = True) -> set[str]:
+    """The file names compare.py may write into --out: every one, or (given sweep and inputs)
+    those of a run with or without --sweep of a network with that many inputs, comparing
+    implementations or running the reference alone (see _plot_jobs)."""
     plots = set(PLOT_TITLES)
     if sweep is not None:
         by_inputs = {2: "decision_regions", 1: "regression_fit", 784: "mnist_predictions"}
@@ -887,6 +890,8 @@ def report_files(sweep: bool | None = None, inputs: int | None = None) -> set[st
             plots -= {"sweep", *by_inputs.values()}
             if inputs in by_inputs:
                 plots.add(by_inputs[inputs])
+            if not compared:  # no pair: no parity differences, no divergence
+                plots -= {"gradient_differences", "divergence"}
     return {f"{name}.png" for name in plots} | set(ALWAYS_WRITTEN)
 
 

@@ -55,8 +55,9 @@ def assert_complete_report(results, out, expected_plots):
     for name in results["files"]:
         assert (out / name).is_file()
     # the names configure() checks for someone's files before the run
-    assert set(results["files"]) <= report.report_files(results["settings"]["sweep"],
-                                                        results["spec"]["inputs"])
+    assert set(results["files"]) <= report.report_files(
+        results["settings"]["sweep"], results["spec"]["inputs"],
+        compared=len(results["implementations"]) > 1)
 
 
 # ----------------------------------------------------------------------------- agreeing runs
@@ -954,18 +955,22 @@ def test_a_report_file_compare_py_did_not_write_stops_the_run_and_is_kept(tmp_pa
 
 
 def test_someones_plot_of_a_name_this_run_writes_stops_it_before_training(tmp_path, capsys):
-    """A divergence.png that no compare.py run wrote stops the run with a usage error before it
-    trains (it used to be found only when writing, after the whole run: exit 3), while the
-    user's sweep.png beside it, which a run without --sweep never writes, is no conflict."""
+    """A divergence.png that no compare.py run wrote stops a run comparing two implementations
+    with a usage error before it trains (it used to be found only when writing, after the whole
+    run: exit 3). The reference alone draws no divergence, and a run without --sweep no
+    sweep.png: with those, the user's file is no conflict and stays."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "divergence.png").write_bytes(b"the user's plot")
-    code = compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)])
-    assert code == 2
+    pair = ["--network", "xor", "--impls", "numpy,pure", "--epochs", "1", "--parity-steps", "2",
+            "--quiet", "--out", str(out)]
+    assert compare.main(pair) == 2
     assert "holds divergence.png, which no earlier" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["divergence.png"]
-    (out / "divergence.png").rename(out / "sweep.png")
     assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
+    assert (out / "divergence.png").read_bytes() == b"the user's plot"
+    (out / "divergence.png").rename(out / "sweep.png")
+    assert compare.main(pair) == 0
     assert (out / "sweep.png").read_bytes() == b"the user's plot"
 
 
@@ -1028,7 +1033,15 @@ def test_a_built_in_spec_given_by_its_path_gets_the_built_in_default_epochs(tmp_
         f"network of your own (the spec's training.epochs is {spec_epochs};")
     code, results, _ = run(tmp_path, "--network", "and", "--impls", "numpy", "--parity-steps", "2")
     assert results["settings"]["epochs_note"] == \
-        "training 20 epochs, the spec's training.epochs (default 100)"
+        "training 20 epochs, the spec's training.epochs"
+    # a spec of its own without [training]: the default 100, named as the default
+    text = (ROOT / "shared" / "specs" / "xor.toml").read_text()
+    untrained = tmp_path / "untimed.toml"
+    untrained.write_text(text[:text.index("[training]")])
+    code, results, _ = run(tmp_path, "--network", str(untrained), "--impls", "numpy",
+                           "--parity-steps", "2")
+    assert results["settings"]["epochs_note"] == \
+        "training 100 epochs, the spec's training.epochs (the default)"
 
 
 def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
@@ -1133,7 +1146,7 @@ def test_the_terminal_prints_each_note_once(tmp_path, capsys):
     out = tmp_path / "out"
     assert compare.main(["--network", "and", "--impls", "numpy", "--parity-steps", "2",
                          "--out", str(out)]) == 0
-    note = "training 20 epochs, the spec's training.epochs (default 100)"
+    note = "training 20 epochs, the spec's training.epochs"
     assert capsys.readouterr().out.count(note) == 1
     assert (out / "report.md").read_text().count(note) == 1
 
@@ -1178,10 +1191,13 @@ def test_the_specs_patience_counts_epochs_in_compare_py_as_in_fit(tmp_path):
         data.X_train, data.y_train, epochs=300, validation_data=(data.X_val, data.y_val))
     stopped = history["stopped_epoch"]
     assert stopped is not None and stopped < 250
-    code, results, _ = run(tmp_path, "--network", str(path), "--impls", "numpy",
-                           "--epochs", "300", "--parity-steps", "2")
+    code, results, out = run(tmp_path, "--network", str(path), "--impls", "numpy",
+                             "--epochs", "300", "--parity-steps", "2")
     assert code == 0, results["verdict"]
-    assert results["training"]["implementations"]["numpy"]["stopped_epoch"] == stopped
+    trained = results["training"]["implementations"]["numpy"]
+    assert trained["stopped_epoch"] == stopped
+    assert trained["history"]["epoch"] == list(range(1, stopped + 1))
+    assert "The history is recorded every epoch." in (out / "report.md").read_text()
 
 
 def test_gradient_differences_within_a_decade_under_a_far_atol_keep_matplotlib_labels():
@@ -1254,6 +1270,8 @@ def test_settings_mark_adagrads_accumulator_as_keras_only_outside_variant_keras(
     assert note in report.describe_optimizer(spec)
     assert report.describe_optimizer(spec.replace(variant="keras")).endswith(
         "initial_accumulator 5")
+    # native mode: torch.optim.Adagrad is not given it, whatever the variant
+    assert note in report.describe_optimizer(spec.replace(variant="keras"), "native")
 
 
 @pytest.mark.parametrize("labels, keyed", [(np.array([0, 1, 2, 1]), True),
@@ -1272,6 +1290,10 @@ def test_decision_regions_key_the_class_colours(monkeypatch, labels, keyed):
                                        X, labels)
     assert png[:4] == b"\x89PNG"
     if keyed:
-        assert [h.get_label() for h in legends[0]["handles"]] == ["class 0", "class 1", "class 2"]
+        handles = legends[0]["handles"]
+        assert [h.get_label() for h in handles] == ["class 0", "class 1", "class 2"]
+        # each key in its class's colour as the points draw it: brg over [0, 2]
+        cmap = matplotlib.colormaps["brg"]
+        assert [h.get_color() for h in handles] == [cmap(0.0), cmap(0.5), cmap(1.0)]
     else:
         assert legends == []

@@ -35,7 +35,7 @@ def initial(spec: Spec, seed: int = 0, scheme: str | None = None) -> dict[str, n
     params = {}
     for name, shape in spec.parameter_shapes().items():
         if name.endswith(".bias"):
-            params[name] = np.zeros(shape, dtype=np.float64)  # float32 after nnfs.init()
+            params[name] = np.zeros(shape, dtype=np.float64)  # (nnfs.init(): float32 zeros)
         elif scheme == "nnfs":
             params[name] = 0.01 * rng.standard_normal(shape)
         elif scheme == "glorot_uniform":

@@ -224,6 +224,8 @@ PLOT_TITLES = {
     "time_per_epoch": "Time per epoch per implementation",
     "sweep": "Sweep: final loss per configuration and implementation, and distance / bound",
 }
+# The plot of the trained networks over their data, by the network's input width.
+DATA_PLOTS = {2: "decision_regions", 1: "regression_fit", 784: "mnist_predictions"}
 COLORS = {"numpy": "#1f77b4", "pure": "#2ca02c", "torch": "#d62728", "tf": "#ff7f0e"}
 
 
@@ -517,13 +519,14 @@ def _plot_jobs(run, results: dict, models: dict):
         yield "divergence", lambda: plot_divergence(results["divergence"],
                                                     float32=run.dtype == "float32")
     d, spec = run.data, run.spec
-    if models and spec.inputs == 2:
-        yield "decision_regions", lambda: _decision_regions(d, spec, models)
-    if models and spec.inputs == 1:
-        yield "regression_fit", lambda: plot_regression_fit(
+    data_plot = DATA_PLOTS.get(spec.inputs) if models else None
+    if data_plot == "decision_regions":
+        yield data_plot, lambda: _decision_regions(d, spec, models)
+    if data_plot == "regression_fit":
+        yield data_plot, lambda: plot_regression_fit(
             d.X_train, d.y_train, {impl: m.predict(d.X_train) for impl, m in models.items()})
-    if models and spec.inputs == 784:
-        yield "mnist_predictions", lambda: _mnist_predictions(d, models)
+    if data_plot == "mnist_predictions":
+        yield data_plot, lambda: _mnist_predictions(d, models)
     if training:
         yield "time_per_epoch", lambda: plot_time_per_epoch(training)
 
@@ -883,13 +886,12 @@ def report_files(sweep: bool | None = None, inputs: int | None = None,
     implementations or running the reference alone (see _plot_jobs)."""
     plots = set(PLOT_TITLES)
     if sweep is not None:
-        by_inputs = {2: "decision_regions", 1: "regression_fit", 784: "mnist_predictions"}
         if sweep:
             plots = {"sweep"}
         else:
-            plots -= {"sweep", *by_inputs.values()}
-            if inputs in by_inputs:
-                plots.add(by_inputs[inputs])
+            plots -= {"sweep", *DATA_PLOTS.values()}
+            if inputs in DATA_PLOTS:
+                plots.add(DATA_PLOTS[inputs])
             if not compared:  # no pair: no parity differences, no divergence
                 plots -= {"gradient_differences", "divergence"}
     return {f"{name}.png" for name in plots} | set(ALWAYS_WRITTEN)

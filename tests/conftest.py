@@ -10,11 +10,39 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import platform
 
-import numpy  # noqa: F401 - loaded first, so that threadpoolctl finds its OpenBLAS
-import pytest
 
-from shared import implementations
+def _has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            return any(line.startswith("flags") and " avx2" in line and " fma" in line
+                       for line in cpuinfo)
+    except OSError:
+        return False
+
+
+# The bit-for-bit checks need the same code paths on every CI host. Where the CPU has AVX-512
+# (an Intel Xeon here; the AMD EPYC hosts take the AVX2 paths), NumPy computes float64 exp, log
+# and log1p with its own SIMD code, up to one ulp from the C library's (which impl_pure calls),
+# OpenBLAS picks its SkylakeX kernels and MKL (inside torch) an AVX-512 gemv that adds a bias
+# gradient's rows in another order. Unpinned there, 9 tests failed by an ulp or by a chaotic
+# trajectory's drift. The pins are set before NumPy and torch load, subprocesses inherit
+# them, and a variable already set wins (set them empty to run unpinned).
+PINNED_CODE_PATHS = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy: the AVX2 loops
+    "OPENBLAS_CORETYPE": "Haswell",  # the AVX2 kernels, which OpenBLAS runs on AMD Zen too
+    "MKL_CBWR": "AVX2",  # MKL's conditional numerical reproducibility: its AVX2 results
+}
+PINNED = platform.machine() in ("x86_64", "AMD64") and _has_avx2()
+if PINNED:
+    for _variable, _value in PINNED_CODE_PATHS.items():
+        os.environ.setdefault(_variable, _value)
+
+import numpy  # noqa: E402 - after the pins; loaded first, so that threadpoolctl finds its OpenBLAS
+import pytest  # noqa: E402
+
+from shared import implementations  # noqa: E402
 
 # NumPy's OpenBLAS spawns a thread per core; on the shared 2-core machine that made a
 # 64x784 @ 784x256 product 30x slower, and results depend on the thread count.

@@ -8,6 +8,7 @@ the saved float64 arrays must be identical to the last bit.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import conftest
 import mutants
 from conftest import require
 from shared import datasets, implementations, weights
@@ -112,3 +114,47 @@ def test_bitwise_across_processes(runs, name):
 def test_processes_match_in_process_numpy(runs):
     """The subprocess ran the same computation as this process: the reference agrees bitwise."""
     assert_bitwise(runs["numpy"][0], train("numpy")[0])
+
+
+# ------------------------------------------------------------------ pinned code paths (conftest)
+
+ULP_SCRIPT = """
+import json, math, sys
+import numpy as np
+rng = np.random.default_rng(0)
+x = np.concatenate([rng.uniform(-745.0, 709.0, 20000), rng.uniform(-5.0, 5.0, 20000)])
+worst = {}
+for name, values in (("exp", x), ("log", np.abs(x) + 1e-300), ("log1p", np.abs(x) / 100)):
+    got = getattr(np, name)(values)
+    libm = np.array([getattr(math, name)(v) for v in values])
+    ok = np.isfinite(libm) & (libm != 0)
+    worst[name] = float(np.max(np.abs(got[ok] - libm[ok]) / np.spacing(np.abs(libm[ok]))))
+print(json.dumps(worst))
+"""
+
+
+def _numpy_against_libm(env):
+    out = subprocess.run([sys.executable, "-c", ULP_SCRIPT], capture_output=True, text=True,
+                         env=env, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(not conftest.PINNED, reason="the pins are for x86-64 hosts with AVX2")
+def test_the_pinned_code_paths_are_in_effect():
+    """NumPy runs without its AVX-512 loops and OpenBLAS on its Haswell kernels (conftest)."""
+    from numpy._core._multiarray_umath import __cpu_features__
+    from threadpoolctl import threadpool_info
+
+    assert not any(__cpu_features__.get(f) for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR"))
+    blas = [lib for lib in threadpool_info() if lib["internal_api"] == "openblas"]
+    assert blas and all(lib["architecture"] == "Haswell" for lib in blas), blas
+    assert os.environ["MKL_CBWR"] == "AVX2"
+
+
+@pytest.mark.skipif(not conftest.PINNED, reason="the pins are for x86-64 hosts with AVX2")
+def test_pinned_numpy_computes_exp_and_log_as_the_c_library_and_unpinned_within_one_ulp():
+    """What the pins buy: impl_pure's math.exp, math.log and math.log1p give NumPy's bits
+    exactly; unpinned, NumPy's own AVX-512 code (where the CPU has it) stays within one ulp."""
+    assert _numpy_against_libm(os.environ.copy()) == {"exp": 0.0, "log": 0.0, "log1p": 0.0}
+    unpinned = {**os.environ, **{variable: "" for variable in conftest.PINNED_CODE_PATHS}}
+    assert all(ulps <= 1.0 for ulps in _numpy_against_libm(unpinned).values())

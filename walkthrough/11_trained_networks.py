@@ -29,8 +29,10 @@ implementations part in the third or fourth digit (on the CI machine torch ends 
 grow as training goes on. So do the last bits of the start: NumPy from every parameter
 one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends at
 0.1250, and both runs have loss spikes well into training (0.949 at epoch 2287 here,
-0.962 at epoch 1339 from the moved start), where Adam at lr 0.05 overshoots. Numbers
-after thousands of epochs describe this run, not the network.
+0.962 at epoch 1339 from the moved start), where Adam at lr 0.05 overshoots. On a CPU
+with AVX-512, NumPy and OpenBLAS take other code paths (see the README's "What the tests
+show"), and the 3000-epoch figures move in the third digit. Numbers after thousands of
+epochs describe this run, not the network.
 An implementation whose framework is not installed is skipped.
 """
 import argparse

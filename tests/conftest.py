@@ -13,31 +13,41 @@ import os
 import platform
 
 
-def _has_avx2() -> bool:
+def _cpu() -> tuple[str, set]:
+    """(vendor, flags) of the first CPU in /proc/cpuinfo; ("", set()) where there is none."""
+    vendor, flags = "", set()
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            return any(line.startswith("flags") and " avx2" in line and " fma" in line
-                       for line in cpuinfo)
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "vendor_id" and not vendor:
+                    vendor = value.strip()
+                elif key.strip() == "flags":
+                    return vendor, set(value.split())
     except OSError:
-        return False
+        pass
+    return vendor, flags
 
 
 # The bit-for-bit checks need the same code paths on every CI host. Where the CPU has AVX-512
-# (an Intel Xeon here; the AMD EPYC hosts take the AVX2 paths), NumPy computes float64 exp, log
-# and log1p with its own SIMD code, up to one ulp from the C library's (which impl_pure calls),
-# OpenBLAS picks its SkylakeX kernels and MKL (inside torch) an AVX-512 gemv that adds a bias
-# gradient's rows in another order. Unpinned there, 9 tests failed by an ulp or by a chaotic
-# trajectory's drift. The pins are set before NumPy and torch load, subprocesses inherit
-# them, and a variable already set wins (set them empty to run unpinned).
+# (an Intel Xeon here; the suite passed unpinned on the AMD EPYC hosts), NumPy computes float64
+# exp, log and log1p with its own SIMD code, up to one ulp from the C library's (which
+# impl_pure calls), OpenBLAS picks its SkylakeX kernels, and MKL (inside torch) an AVX-512
+# gemv that adds a bias gradient's rows in another order. Unpinned there, 9 tests failed by an
+# ulp or by a chaotic trajectory's drift. There the AVX2 paths are pinned, before NumPy and
+# torch load; subprocesses inherit them, and a variable already set wins (set them empty to
+# run unpinned). Hosts without AVX-512 are left as they are: the suite passed on them unpinned.
 PINNED_CODE_PATHS = {
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy: the AVX2 loops
-    "OPENBLAS_CORETYPE": "Haswell",  # the AVX2 kernels, which OpenBLAS runs on AMD Zen too
-    "MKL_CBWR": "AVX2",  # MKL's conditional numerical reproducibility: its AVX2 results
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy: its AVX2 loops
+    "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS: its AVX2 kernels
+    "MKL_CBWR": "AVX2",  # MKL's reproducible AVX2 results (Intel CPUs only: AUTO elsewhere)
 }
-PINNED = platform.machine() in ("x86_64", "AMD64") and _has_avx2()
+_VENDOR, _FLAGS = _cpu()
+PINNED = (platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma", "avx512f"} <= _FLAGS)
 if PINNED:
     for _variable, _value in PINNED_CODE_PATHS.items():
-        os.environ.setdefault(_variable, _value)
+        if _variable != "MKL_CBWR" or _VENDOR == "GenuineIntel":
+            os.environ.setdefault(_variable, _value)
 
 import numpy  # noqa: E402 - after the pins; loaded first, so that threadpoolctl finds its OpenBLAS
 import pytest  # noqa: E402

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,7 @@ def _numpy_against_libm(env):
     return json.loads(out.stdout)
 
 
-@pytest.mark.skipif(not conftest.PINNED, reason="the pins are for x86-64 hosts with AVX2")
+@pytest.mark.skipif(not conftest.PINNED, reason="pinned only on x86-64 hosts with AVX-512")
 def test_the_pinned_code_paths_are_in_effect():
     """NumPy runs without its AVX-512 loops and OpenBLAS on its Haswell kernels (conftest)."""
     from numpy._core._multiarray_umath import __cpu_features__
@@ -148,13 +149,13 @@ def test_the_pinned_code_paths_are_in_effect():
     assert not any(__cpu_features__.get(f) for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR"))
     blas = [lib for lib in threadpool_info() if lib["internal_api"] == "openblas"]
     assert blas and all(lib["architecture"] == "Haswell" for lib in blas), blas
-    assert os.environ["MKL_CBWR"] == "AVX2"
 
 
-@pytest.mark.skipif(not conftest.PINNED, reason="the pins are for x86-64 hosts with AVX2")
-def test_pinned_numpy_computes_exp_and_log_as_the_c_library_and_unpinned_within_one_ulp():
-    """What the pins buy: impl_pure's math.exp, math.log and math.log1p give NumPy's bits
-    exactly; unpinned, NumPy's own AVX-512 code (where the CPU has it) stays within one ulp."""
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 only")
+def test_numpy_computes_exp_and_log_as_the_c_library_and_unpinned_within_one_ulp():
+    """What the pins buy: in the suite's environment impl_pure's math.exp, math.log and
+    math.log1p give NumPy's bits exactly; with the pins emptied, NumPy's own AVX-512 code
+    (where the CPU has it) stays within one ulp."""
     assert _numpy_against_libm(os.environ.copy()) == {"exp": 0.0, "log": 0.0, "log1p": 0.0}
     unpinned = {**os.environ, **{variable: "" for variable in conftest.PINNED_CODE_PATHS}}
     assert all(ulps <= 1.0 for ulps in _numpy_against_libm(unpinned).values())

@@ -49,7 +49,8 @@ if PINNED:
         if _variable != "MKL_CBWR" or _VENDOR == "GenuineIntel":
             os.environ.setdefault(_variable, _value)
 
-import numpy  # noqa: E402 - after the pins; loaded first, so that threadpoolctl finds its OpenBLAS
+# after the pins; loaded first, so that threadpoolctl finds its OpenBLAS
+import numpy  # noqa: E402, F401
 import pytest  # noqa: E402
 
 from shared import implementations  # noqa: E402

@@ -24,8 +24,9 @@ accuracy 0.953) while the validation loss, lowest (0.591) at epoch 306, climbs
 back to 0.855 and the validation accuracy wanders between 0.68 and 0.83 after
 epoch 200: the network grows ever more confident on its 300 training points,
 mistakes on new points included. That is overfitting. Over thousands of epochs the
-implementations part in the third or fourth digit (on the CI machine torch ends at
-0.1247, Keras at 0.1215): each adds in its own order, and differences in the last bit
+implementations part in the third or fourth digit (Keras ends at 0.1215, torch at
+0.1247 on the AMD EPYC CI hosts and at 0.1270 on an Intel Xeon, whose MKL adds in yet
+another order): each adds in its own order, and differences in the last bit
 grow as training goes on. So do the last bits of the start: NumPy from every parameter
 one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends at
 0.1250, and both runs have loss spikes well into training (0.949 at epoch 2287 here,

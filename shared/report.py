@@ -36,7 +36,8 @@ from shared.implementations import REFERENCE
 from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
 
-SCHEMA_VERSION = 3  # 2: environment; the verdict's compared and summary; 3: file_digests
+SCHEMA_VERSION = 4  # 2: environment; the verdict's compared and summary; 3: file_digests;
+# 4: the environment's cpu, numpy_simd, blas_kernel and code_path_variables
 TINY = 1e-20  # exact zeros are drawn here on log axes
 HUGE = 1e100  # larger values are drawn here (matplotlib's log ticks overflow near 1e257)
 GRID = 70     # decision-region grid per axis
@@ -837,8 +838,54 @@ def environment() -> dict:
     return {"python": f"{platform.python_implementation()} {platform.python_version()}",
             "packages": {name: _version(dists) for name, dists in PACKAGES.items()},
             "blas": blas, "platform": platform.platform(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "commit": _commit(),
+            "cpus": os.cpu_count(), "cpu": _cpu_model(), "numpy_simd": _numpy_simd(),
+            "blas_kernel": _blas_kernel(),
+            "code_path_variables": {name: os.environ[name] for name in CODE_PATH_VARIABLES
+                                    if name in os.environ},
+            "commit": _commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+# Variables that choose the libraries' code paths, and so the last bits (tests/conftest.py
+# sets the first three on hosts with AVX-512, MKL_CBWR on Intel CPUs only; the README's "What
+# the tests show" says why).
+CODE_PATH_VARIABLES = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_CBWR",
+                       "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux's /proc/cpuinfo; elsewhere platform.processor())."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _numpy_simd() -> list[str] | None:
+    """The optional SIMD extensions NumPy dispatches to on this CPU (e.g. AVX512_ICL), which
+    decide the last bit of its float64 exp and log."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # pragma: no cover - another NumPy layout
+        return None
+    return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+
+
+def _blas_kernel() -> str | None:
+    """The kernel family NumPy's OpenBLAS runs (e.g. Haswell, SkylakeX), as threadpoolctl reads it."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is pinned in requirements.txt
+        return None
+    for library in threadpool_info():
+        if library.get("internal_api") == "openblas" and "numpy" in library.get("filepath", ""):
+            return library.get("architecture")
+    return None
 
 
 def _version(distributions) -> str | None:
@@ -871,8 +918,12 @@ def describe_environment(env: dict) -> str:
     """One line for the Settings section."""
     packages = ", ".join(f"{name} {version}" for name, version in env["packages"].items()
                          if version)
-    return (f"Environment: {env['python']}; {packages}; BLAS {env['blas'] or 'unknown'}; "
-            f"{env['platform']}, {env['cpus']} CPUs; commit {env['commit'] or 'unknown'}; "
+    simd = " ".join(env["numpy_simd"]) if env["numpy_simd"] is not None else "unknown"
+    pinned = "".join(f"; {name}={value!r}" for name, value in env["code_path_variables"].items())
+    return (f"Environment: {env['python']}; {packages}; BLAS {env['blas'] or 'unknown'} "
+            f"({env['blas_kernel'] or 'kernel unknown'} kernels); {env['platform']}, "
+            f"{env['cpus']} CPUs ({env['cpu'] or 'model unknown'}; NumPy SIMD: "
+            f"{simd or 'baseline only'}){pinned}; commit {env['commit'] or 'unknown'}; "
             f"{env['date']}")
 
 
@@ -980,13 +1031,18 @@ RESULTS_SCHEMA = {
         "command": {"type": "string"},
         "environment": {
             "type": "object",
-            "required": ["python", "packages", "blas", "platform", "machine", "cpus", "commit",
-                         "date"],
+            "required": ["python", "packages", "blas", "platform", "machine", "cpus", "cpu",
+                         "numpy_simd", "blas_kernel", "code_path_variables", "commit", "date"],
             "properties": {"python": {"type": "string"},
                            "packages": {"type": "object", "additionalProperties": {
                                "type": ["string", "null"]}},
                            "blas": {"type": ["string", "null"]}, "platform": {"type": "string"},
                            "machine": {"type": "string"}, "cpus": _INT_OR_NULL,
+                           "cpu": {"type": ["string", "null"]},
+                           "numpy_simd": {"type": ["array", "null"], "items": {"type": "string"}},
+                           "blas_kernel": {"type": ["string", "null"]},
+                           "code_path_variables": {"type": "object", "additionalProperties": {
+                               "type": "string"}},
                            "commit": {"type": ["string", "null"]}, "date": {"type": "string"}},
         },
         "network": {"type": "string"},

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import compare
+import conftest
 from conftest import require
 from shared import datasets, implementations, metrics, report, sweep, weights
 from shared.networks import load
@@ -1003,8 +1004,24 @@ def test_the_report_records_its_environment(tmp_path):
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
         assert env["commit"].removesuffix("-dirty") == head[:12]
+    # What decides the last bits, read here independently of shared.report: the CPU's model
+    # name, NumPy's CPU features, and the code-path variables the suite's conftest may pin.
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.partition(":")[2].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        assert env["cpu"] == (names[0] if names else platform.processor() or None)
+    from numpy._core._multiarray_umath import __cpu_features__
+    if platform.machine() == "x86_64":  # NumPy 2.4's dispatch targets there
+        assert env["numpy_simd"] == [name for name in ("X86_V3", "X86_V4", "AVX512_ICL",
+                                                       "AVX512_SPR") if __cpu_features__[name]]
+    pinned = {name: os.environ[name] for name in conftest.PINNED_CODE_PATHS if name in os.environ}
+    assert {k: env["code_path_variables"][k] for k in pinned} == pinned
+    if conftest.PINNED:
+        assert env["blas_kernel"] == "Haswell" and "AVX512_ICL" not in env["numpy_simd"]
     line = f"Environment: {env['python']}; numpy {np.__version__}"
-    assert line in (out / "report.md").read_text()
+    report_md = (out / "report.md").read_text()
+    assert line in report_md and f"({env['blas_kernel']} kernels)" in report_md
 
 
 def test_out_naming_a_file_is_a_usage_error_that_leaves_it_alone(tmp_path, capsys):

@@ -117,13 +117,21 @@ def _interpreter_note(rates: dict) -> str:
             f"the spiral net.")
 
 
+def _code_paths(machine: dict) -> str:
+    """NumPy's SIMD extensions and OpenBLAS's kernels (recorded since 2026-12-02)."""
+    if "blas_kernel" not in machine:
+        return ""
+    simd = " ".join(machine["numpy_simd"] or []) or "baseline only"
+    return f" (SIMD {simd}), OpenBLAS {machine['blas_kernel'] or 'unknown'} kernels"
+
+
 def _notes(results: dict) -> list[str]:
     meta = results["meta"]
     gemm = ", ".join(f"{key}: {value:.1f}" for key, value in results["gemm_gflops"].items())
     notes = [
         f"{meta['date']}, {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
-        f"Python {meta['machine']['python']}, NumPy {meta['machine']['numpy']}; "
-        f"threads {meta['threads']}.",
+        f"Python {meta['machine']['python']}, NumPy {meta['machine']['numpy']}"
+        f"{_code_paths(meta['machine'])}; threads {meta['threads']}.",
         f"NumPy GEMM rate (GFLOP/s, best of several): {gemm}.",
         _interpreter_note(results["interpreter"]),
         f"MNIST data: {meta['mnist_data']}. Each round times one chunk per implementation "

@@ -24,6 +24,7 @@ import numpy as np
 
 from bench import THREAD_VARIABLES, report
 from shared import datasets, implementations, networks, weights
+from shared import report as shared_report
 from shared.training import batch_indices, epoch_masks
 
 REFERENCE = "torch"
@@ -419,16 +420,10 @@ def _pypy_script_run(exe: str, script: list):
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "numpy": np.__version__}
+    return {"cpu": shared_report.cpu_model(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "numpy": np.__version__, "numpy_simd": shared_report.numpy_simd(),
+            "blas_kernel": shared_report.blas_kernel()}
 
 
 def main(args) -> int:

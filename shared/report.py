@@ -838,8 +838,8 @@ def environment() -> dict:
     return {"python": f"{platform.python_implementation()} {platform.python_version()}",
             "packages": {name: _version(dists) for name, dists in PACKAGES.items()},
             "blas": blas, "platform": platform.platform(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "cpu": _cpu_model(), "numpy_simd": _numpy_simd(),
-            "blas_kernel": _blas_kernel(),
+            "cpus": os.cpu_count(), "cpu": cpu_model(), "numpy_simd": numpy_simd(),
+            "blas_kernel": blas_kernel(),
             "code_path_variables": {name: os.environ[name] for name in CODE_PATH_VARIABLES
                                     if name in os.environ},
             "commit": _commit(),
@@ -853,7 +853,7 @@ CODE_PATH_VARIABLES = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_CBW
                        "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
     """The CPU's model name (Linux's /proc/cpuinfo; elsewhere platform.processor())."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
@@ -866,7 +866,7 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def _numpy_simd() -> list[str] | None:
+def numpy_simd() -> list[str] | None:
     """The optional SIMD extensions NumPy dispatches to on this CPU (e.g. AVX512_ICL), which
     decide the last bit of its float64 exp and log."""
     try:
@@ -876,7 +876,7 @@ def _numpy_simd() -> list[str] | None:
     return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
 
 
-def _blas_kernel() -> str | None:
+def blas_kernel() -> str | None:
     """The kernel family NumPy's OpenBLAS runs (e.g. Haswell, SkylakeX), as threadpoolctl reads it."""
     try:
         from threadpoolctl import threadpool_info

@@ -877,7 +877,7 @@ def numpy_simd() -> list[str] | None:
 
 
 def blas_kernel() -> str | None:
-    """The kernel family NumPy's OpenBLAS runs (e.g. Haswell, SkylakeX), as threadpoolctl reads it."""
+    """The kernel family NumPy's OpenBLAS runs (Haswell, SkylakeX, ...), read by threadpoolctl."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover - threadpoolctl is pinned in requirements.txt

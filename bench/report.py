@@ -121,8 +121,10 @@ def _code_paths(machine: dict) -> str:
     """NumPy's SIMD extensions and OpenBLAS's kernels (recorded since 2026-12-02)."""
     if "blas_kernel" not in machine:
         return ""
-    simd = " ".join(machine["numpy_simd"] or []) or "baseline only"
-    return f" (SIMD {simd}), OpenBLAS {machine['blas_kernel'] or 'unknown'} kernels"
+    simd = ("unknown" if machine["numpy_simd"] is None else
+            " ".join(machine["numpy_simd"]) or "baseline only")
+    kernels = f", OpenBLAS {machine['blas_kernel']} kernels" if machine["blas_kernel"] else ""
+    return f" (SIMD {simd}){kernels}"
 
 
 def _notes(results: dict) -> list[str]:

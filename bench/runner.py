@@ -420,7 +420,7 @@ def _pypy_script_run(exe: str, script: list):
 
 
 def machine() -> dict:
-    return {"cpu": shared_report.cpu_model(), "cores": os.cpu_count(),
+    return {"cpu": shared_report.cpu_model() or "unknown CPU", "cores": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform(),
             "numpy": np.__version__, "numpy_simd": shared_report.numpy_simd(),
             "blas_kernel": shared_report.blas_kernel()}

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared import metrics
+from shared import machine, metrics
 from shared.implementations import REFERENCE
 from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
@@ -846,24 +846,16 @@ def environment() -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-# Variables that choose the libraries' code paths, and so the last bits (tests/conftest.py
-# sets the first three on hosts with AVX-512, MKL_CBWR on Intel CPUs only; the README's "What
-# the tests show" says why).
+# Variables that choose the libraries' code paths, and so the last bits (on hosts with AVX-512
+# tests/conftest.py sets the first two, and MKL_CBWR on Intel CPUs; the README's "What the
+# tests show" says why).
 CODE_PATH_VARIABLES = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "MKL_CBWR",
                        "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
 
 
 def cpu_model() -> str | None:
     """The CPU's model name (Linux's /proc/cpuinfo; elsewhere platform.processor())."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or None
+    return machine.cpu().model or platform.processor() or None
 
 
 def numpy_simd() -> list[str] | None:
@@ -882,10 +874,9 @@ def blas_kernel() -> str | None:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover - threadpoolctl is pinned in requirements.txt
         return None
-    for library in threadpool_info():
-        if library.get("internal_api") == "openblas" and "numpy" in library.get("filepath", ""):
-            return library.get("architecture")
-    return None
+    kernels = [library.get("architecture") for library in threadpool_info()
+               if library.get("internal_api") == "openblas"]  # NumPy's: no framework uses one
+    return kernels[0] if kernels else None
 
 
 def _version(distributions) -> str | None:
@@ -918,12 +909,14 @@ def describe_environment(env: dict) -> str:
     """One line for the Settings section."""
     packages = ", ".join(f"{name} {version}" for name, version in env["packages"].items()
                          if version)
-    simd = " ".join(env["numpy_simd"]) if env["numpy_simd"] is not None else "unknown"
-    pinned = "".join(f"; {name}={value!r}" for name, value in env["code_path_variables"].items())
-    return (f"Environment: {env['python']}; {packages}; BLAS {env['blas'] or 'unknown'} "
-            f"({env['blas_kernel'] or 'kernel unknown'} kernels); {env['platform']}, "
-            f"{env['cpus']} CPUs ({env['cpu'] or 'model unknown'}; NumPy SIMD: "
-            f"{simd or 'baseline only'}){pinned}; commit {env['commit'] or 'unknown'}; "
+    simd = ("unknown" if env["numpy_simd"] is None else
+            " ".join(env["numpy_simd"]) or "baseline only")
+    kernels = f" ({env['blas_kernel']} kernels)" if env["blas_kernel"] else ""
+    variables = "".join(f"; {name}={value!r}"
+                        for name, value in env["code_path_variables"].items())
+    return (f"Environment: {env['python']}; {packages}; BLAS {env['blas'] or 'unknown'}"
+            f"{kernels}; {env['platform']}, {env['cpus']} CPUs ({env['cpu'] or 'model unknown'}"
+            f"; NumPy SIMD: {simd}){variables}; commit {env['commit'] or 'unknown'}; "
             f"{env['date']}")
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures of the test suite: which implementations run, cached datasets, one BLAS thread.
+"""Shared fixtures of the test suite: which implementations run, cached datasets, one BLAS thread,
+and, on CPUs with AVX-512, NumPy's, OpenBLAS's and MKL's AVX2 code paths (see PINNED_CODE_PATHS).
 
 Every implementation whose framework is installed joins the cross-implementation harness
 automatically (shared.implementations.available() and a successful import). One that is
@@ -10,24 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import platform
+import sys
 
-
-def _cpu() -> tuple[str, set]:
-    """(vendor, flags) of the first CPU in /proc/cpuinfo; ("", set()) where there is none."""
-    vendor, flags = "", set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "vendor_id" and not vendor:
-                    vendor = value.strip()
-                elif key.strip() == "flags":
-                    return vendor, set(value.split())
-    except OSError:
-        pass
-    return vendor, flags
-
+from shared import machine  # reads /proc/cpuinfo; imports no NumPy
 
 # The bit-for-bit checks need the same code paths on every CI host. Where the CPU has AVX-512
 # (an Intel Xeon here; the suite passed unpinned on the AMD EPYC hosts), NumPy computes float64
@@ -36,17 +22,21 @@ def _cpu() -> tuple[str, set]:
 # gemv that adds a bias gradient's rows in another order. Unpinned there, 9 tests failed by an
 # ulp or by a chaotic trajectory's drift. There the AVX2 paths are pinned, before NumPy and
 # torch load; subprocesses inherit them, and a variable already set wins (set them empty to
-# run unpinned). Hosts without AVX-512 are left as they are: the suite passed on them unpinned.
+# run unpinned: the tests of the pins then fail, as they should). Hosts without AVX-512 are
+# left as they are: the suite passed on them unpinned.
 PINNED_CODE_PATHS = {
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy: its AVX2 loops
+    "NPY_DISABLE_CPU_FEATURES": " ".join(machine.AVX512_NUMPY_FEATURES),  # its AVX2 loops
     "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS: its AVX2 kernels
     "MKL_CBWR": "AVX2",  # MKL's reproducible AVX2 results (Intel CPUs only: AUTO elsewhere)
 }
-_VENDOR, _FLAGS = _cpu()
-PINNED = (platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma", "avx512f"} <= _FLAGS)
+CPU = machine.cpu()
+PINNED = CPU.has_avx512  # this host gets the pins (unless a variable is already set)
 if PINNED:
+    if "numpy" in sys.modules:  # too late: NumPy and its OpenBLAS chose their code paths
+        raise RuntimeError("NumPy was imported before tests/conftest.py could pin its code "
+                           "paths (see PINNED_CODE_PATHS); run the suite with `make test`")
     for _variable, _value in PINNED_CODE_PATHS.items():
-        if _variable != "MKL_CBWR" or _VENDOR == "GenuineIntel":
+        if _variable != "MKL_CBWR" or CPU.vendor == "GenuineIntel":
             os.environ.setdefault(_variable, _value)
 
 # after the pins; loaded first, so that threadpoolctl finds its OpenBLAS

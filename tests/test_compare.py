@@ -119,6 +119,12 @@ def test_spiral_json_on_stdout_only(tmp_path):
     assert report.validate(results) == []
     assert results == json.loads((out / "results.json").read_text())
     assert results["network"] == "spiral" and results["settings"]["epochs"] == 5
+    # A file as schema 3 wrote it, with no code paths in its environment, is not schema 4.
+    older = json.loads(proc.stdout)
+    del older["environment"]["numpy_simd"]
+    assert report.validate(older) == ["$.environment: missing required key 'numpy_simd'"]
+    assert report.validate(dict(results, schema_version=3)) == [
+        "$.schema_version: expected one of [4], got 3"]
     assert "Parity at initialisation" in proc.stderr  # the human report went to stderr
     # Not a terminal: the tables are laid out 120 columns wide, not wrapped at rich's 80.
     assert max(map(len, proc.stderr.splitlines())) == compare.LOG_WIDTH
@@ -1008,9 +1014,7 @@ def test_the_report_records_its_environment(tmp_path):
     # name, NumPy's CPU features, and the code-path variables the suite's conftest may pin.
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.partition(":")[2].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        assert env["cpu"] == (names[0] if names else platform.processor() or None)
+        assert env["cpu"] and f"model name\t: {env['cpu']}\n" in cpuinfo.read_text()
     from numpy._core._multiarray_umath import __cpu_features__
     if platform.machine() == "x86_64":  # NumPy 2.4's dispatch targets there
         assert env["numpy_simd"] == [name for name in ("X86_V3", "X86_V4", "AVX512_ICL",

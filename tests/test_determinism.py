@@ -21,7 +21,7 @@ import pytest
 import conftest
 import mutants
 from conftest import require
-from shared import datasets, implementations, weights
+from shared import datasets, implementations, machine, weights
 from shared.spec import from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,8 @@ print(json.dumps(worst))
 
 def _numpy_against_libm(env):
     out = subprocess.run([sys.executable, "-c", ULP_SCRIPT], capture_output=True, text=True,
-                         env=env, timeout=120, check=True)
+                         env=env, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 
 
@@ -146,15 +147,15 @@ def test_the_suite_runs_numpy_and_openblas_without_avx512():
     from numpy._core._multiarray_umath import __cpu_features__
     from threadpoolctl import threadpool_info
 
-    assert not any(__cpu_features__.get(f) for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR"))
+    assert not any(__cpu_features__.get(f) for f in machine.AVX512_NUMPY_FEATURES)
     kernels = {lib["architecture"] for lib in threadpool_info()
                if lib["internal_api"] == "openblas"}
-    assert kernels and not kernels & {"SkylakeX", "Cooperlake", "SapphireRapids"}, kernels
+    assert kernels and not kernels & set(machine.AVX512_OPENBLAS_KERNELS), kernels
     if conftest.PINNED:
         assert kernels == {"Haswell"}
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 only")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 only")
 def test_numpy_computes_exp_and_log_as_the_c_library_and_unpinned_within_one_ulp():
     """What the pins buy: in the suite's environment impl_pure's math.exp, math.log and
     math.log1p give NumPy's bits exactly; with the pins emptied, NumPy's own AVX-512 code

@@ -21,6 +21,8 @@ import pytest
 from conftest import in_ci, require
 from nnfs.datasets import spiral_data
 
+from shared import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 WALKTHROUGH = ROOT / "walkthrough"
 SCRIPTS = sorted(WALKTHROUGH.glob("[0-9][0-9]_*.py"))
@@ -353,7 +355,7 @@ def test_11_trained_networks_overfit_at_3000_epochs(keep_global_rng):
     # The docstring's 3000-epoch story, from the book's loop written out above; impl_numpy's
     # fit history against it (the same operations in the same order: equal here to 1e-12 and
     # measured bit for bit). torch and Keras add in other orders and part in the third digit:
-    # to two digits everywhere, and on the CI machine class as the docstring states them.
+    # to two digits everywhere, and in CI as the docstring states them for its host class.
     from shared import implementations
 
     require("torch", "tf")
@@ -399,14 +401,17 @@ def test_11_trained_networks_overfit_at_3000_epochs(keep_global_rng):
         other.fit(X, y, epochs=3000, eval_every=3000)  # tf: one graph for the 3000 epochs
         finals.append(other.evaluate(X, y)["loss"])
         assert abs(finals[-1] - loss) < 0.01  # the same training, to two digits
-    # torch's figures as measured on each CI host class (its MKL adds in other orders on other
-    # CPUs; no MKL setting on the Intel Xeon gave the AMD hosts' 0.1247): each stated figure is
-    # the same training to two digits. Keras's figure is the same on both (in the suite's
-    # environment, see conftest), and checked in CI.
+    # torch's figures as measured on each CI host class, in the suite's environment (its MKL
+    # adds in other orders on other CPUs; no MKL setting on the Intel Xeon gave the AMD hosts'
+    # 0.1247): each is the same training to two digits, and CI's host must be one of them.
+    # Keras's figure is the same on both.
     stated_torch = re.search(r"torch at (\d\.\d{4}) on the AMD EPYC CI hosts and at "
-                             r"(\d\.\d{4}) on an Intel Xeon", doc)
+                             r"(\d\.\d{4}) on an Intel Xeon with the test suite's pins", doc)
     assert stated_torch and all(abs(float(v) - loss) < 0.01 for v in stated_torch.groups())
     if in_ci():
+        assert f"{finals[0]:.4f}" in stated_torch.groups(), (
+            f"torch ends at {finals[0]:.4f} on this CI host ({machine.cpu().model}): "
+            "state it in the docstring")
         assert f"(Keras ends at {finals[1]:.4f}, torch at" in doc
     readme = (WALKTHROUGH / "README.md").read_text(encoding="utf-8")
     assert f"`--epochs 3000` reaches about {accuracy:.2f}" in readme

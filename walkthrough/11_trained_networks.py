@@ -25,15 +25,16 @@ back to 0.855 and the validation accuracy wanders between 0.68 and 0.83 after
 epoch 200: the network grows ever more confident on its 300 training points,
 mistakes on new points included. That is overfitting. Over thousands of epochs the
 implementations part in the third or fourth digit (Keras ends at 0.1215, torch at
-0.1247 on the AMD EPYC CI hosts and at 0.1270 on an Intel Xeon, whose MKL adds in yet
-another order): each adds in its own order, and differences in the last bit
-grow as training goes on. So do the last bits of the start: NumPy from every parameter
+0.1247 on the AMD EPYC CI hosts and at 0.1270 on an Intel Xeon with the test suite's
+pins, whose MKL adds in yet another order): each adds in its own order, and
+differences in the last bit grow as training goes on. So do the last bits of the start: NumPy from every parameter
 one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends at
 0.1250, and both runs have loss spikes well into training (0.949 at epoch 2287 here,
 0.962 at epoch 1339 from the moved start), where Adam at lr 0.05 overshoots. On a CPU
-with AVX-512, NumPy and OpenBLAS take other code paths (see the README's "What the tests
-show"), and the 3000-epoch figures move in the third digit. Numbers after thousands of
-epochs describe this run, not the network.
+with AVX-512, NumPy, OpenBLAS and MKL take other code paths unless pinned (see the README's
+"What the tests show"), and the 3000-epoch figures move in the second or third digit (on
+that Intel Xeon: NumPy 0.1229, torch 0.1187). Numbers after thousands of epochs
+describe this run, not the network.
 An implementation whose framework is not installed is skipped.
 """
 import argparse

@@ -163,3 +163,17 @@ def test_numpy_computes_exp_and_log_as_the_c_library_and_unpinned_within_one_ulp
     assert _numpy_against_libm(os.environ.copy()) == {"exp": 0.0, "log": 0.0, "log1p": 0.0}
     unpinned = {**os.environ, **{variable: "" for variable in conftest.PINNED_CODE_PATHS}}
     assert all(ulps <= 1.0 for ulps in _numpy_against_libm(unpinned).values())
+
+
+def test_the_suite_refuses_a_numpy_loaded_before_the_pins():
+    """Where conftest pins (hosts with AVX-512), a NumPy imported before it has already chosen
+    its code paths, so the suite stops with the reason; elsewhere it runs."""
+    run = subprocess.run(
+        [sys.executable, "-c", "import numpy, sys, pytest; sys.exit(pytest.main(['-q', '-p', "
+         "'no:cacheprovider', 'tests/test_spec.py::test_base_is_valid']))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    if conftest.PINNED:
+        assert run.returncode != 0
+        assert "NumPy was imported before tests/conftest.py could pin" in run.stdout + run.stderr
+    else:
+        assert run.returncode == 0, run.stdout[-2000:]

@@ -1,6 +1,8 @@
 """The benchmark's targets and its tables: plain text for the terminal, markdown for the README."""
 from __future__ import annotations
 
+from shared import report as shared_report
+
 DEFAULT_ROUNDS = 9
 # (label, workload, implementation, metric, comparison, bound); ratios are time / torch's time.
 TARGETS = (
@@ -121,10 +123,8 @@ def _code_paths(machine: dict) -> str:
     """NumPy's SIMD extensions and OpenBLAS's kernels (recorded since 2026-12-02)."""
     if "blas_kernel" not in machine:
         return ""
-    simd = ("unknown" if machine["numpy_simd"] is None else
-            " ".join(machine["numpy_simd"]) or "baseline only")
     kernels = f", OpenBLAS {machine['blas_kernel']} kernels" if machine["blas_kernel"] else ""
-    return f" (SIMD {simd}){kernels}"
+    return f" (SIMD {shared_report.describe_simd(machine['numpy_simd'])}){kernels}"
 
 
 def _notes(results: dict) -> list[str]:

@@ -868,6 +868,11 @@ def numpy_simd() -> list[str] | None:
     return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
 
 
+def describe_simd(features: list[str] | None) -> str:
+    """numpy_simd() in words: the extensions, "baseline only", or "unknown"."""
+    return "unknown" if features is None else " ".join(features) or "baseline only"
+
+
 def blas_kernel() -> str | None:
     """The kernel family NumPy's OpenBLAS runs (Haswell, SkylakeX, ...), read by threadpoolctl."""
     try:
@@ -909,8 +914,7 @@ def describe_environment(env: dict) -> str:
     """One line for the Settings section."""
     packages = ", ".join(f"{name} {version}" for name, version in env["packages"].items()
                          if version)
-    simd = ("unknown" if env["numpy_simd"] is None else
-            " ".join(env["numpy_simd"]) or "baseline only")
+    simd = describe_simd(env["numpy_simd"])
     kernels = f" ({env['blas_kernel']} kernels)" if env["blas_kernel"] else ""
     variables = "".join(f"; {name}={value!r}"
                         for name, value in env["code_path_variables"].items())

@@ -60,10 +60,10 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert "not judged (--quick)" in markdown and "MISSED" not in process.stdout
     # The code paths that set the machine's speed and bits: OpenBLAS's kernels, NumPy's SIMD
     # (the subprocess inherits the suite's pins, if any: see conftest).
-    from threadpoolctl import threadpool_info
-    kernel = [lib["architecture"] for lib in threadpool_info() if lib["internal_api"] == "openblas"]
-    assert results["meta"]["machine"]["blas_kernel"] == kernel[0]
-    assert f"OpenBLAS {kernel[0]} kernels; threads" in markdown
+    # This process's kernels (test_determinism checks them against the pins) are the child's.
+    from shared.report import blas_kernel
+    assert results["meta"]["machine"]["blas_kernel"] == blas_kernel()
+    assert f"OpenBLAS {blas_kernel()} kernels; threads" in markdown
 
 
 def test_bad_arguments_are_named():

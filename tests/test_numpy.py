@@ -443,6 +443,43 @@ def test_variants_differ_where_guide_says(case, a, b, differ):
         assert distance < 1e-13, f"{case}: {a} and {b} should agree, distance {distance:.1e}"
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("variant", ["nnfs", "keras"])
+def test_adam_in_blocks_gives_the_whole_buffer_formula_bits(variant, dtype):
+    # impl_numpy runs Adam block by block (optimizers.BLOCK_BYTES per array). The golden
+    # values are the book's whole-array expressions (nnfs Optimizer_Adam; Keras's form for
+    # "keras"), written out here, on a buffer of 2.5 blocks, over steps with a decayed rate.
+    from impl_numpy import optimizers
+    size = optimizers.BLOCK_BYTES // np.dtype(dtype).itemsize * 5 // 2
+    rng = np.random.default_rng(21)
+    w = rng.normal(size=size).astype(dtype)
+    params = w.copy()
+    adam = optimizers.Adam(0.01, decay=0.1, variant=variant, dtype=dtype)
+    assert len(list(optimizers.blocks(params))) == 3
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    b1, b2, eps, k = 0.9, 0.999, 1e-7, np.dtype(dtype).type
+    for t in range(1, 5):
+        g = rng.normal(size=size).astype(dtype)
+        adam.pre_update_params()
+        adam.update_params(params, g)
+        adam.post_update_params()
+        if variant == "keras":
+            lr = k(0.01) / (1 + k(0.1) * k(t - 1))
+            alpha = lr * np.sqrt(1 - k(b2) ** k(t)) / (1 - k(b1) ** k(t))
+            m = m + (g - m) * (1 - b1)
+            v = v + (g * g - v) * (1 - b2)
+            w = w - m * alpha / (np.sqrt(v) + eps)
+        else:
+            lr = 0.01 * (1.0 / (1.0 + 0.1 * (t - 1)))
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g ** 2
+            m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+            w += -lr * m_hat / (np.sqrt(v_hat) + eps)
+        assert params.dtype == w.dtype
+        assert np.array_equal(params, w), \
+            f"step {t}: {np.sum(params != w)} of {size} parameters differ from the formula's"
+
 # --- float32 ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["spiral", "mnist"])

@@ -132,8 +132,7 @@ class Adam(Optimizer):
         if self.momentums is None:
             self.momentums = np.zeros_like(params)
             self.cache = np.zeros_like(params)
-            size = min(len(params), BLOCK_BYTES // params.itemsize)
-            self.scratch = (np.empty(size, params.dtype), np.empty(size, params.dtype))
+            self.scratch = (np.empty_like(params), np.empty_like(params))
         b1, b2, t = self.beta_1, self.beta_2, self.iterations + 1
         lr, eps = self.current_learning_rate, self.epsilon
         if self.variant == "keras":  # alpha = lr*sqrt(1 - b2^t)/(1 - b1^t), in the dtype as Keras
@@ -143,8 +142,8 @@ class Adam(Optimizer):
             m_correction, v_correction = 1 - b1 ** t, 1 - b2 ** t
         # In place, through two scratch buffers: the roundings of the formulas in the comments
         # below, block by block, so that the 14 passes over a block run in cache.
-        for w, g, m, v in blocks(params, grads, self.momentums, self.cache):
-            step, denominator = (scratch[:len(w)] for scratch in self.scratch)
+        for w, g, m, v, step, denominator in blocks(params, grads, self.momentums, self.cache,
+                                                    *self.scratch):
             if self.variant == "keras":
                 # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps)
                 np.subtract(g, m, out=step)

@@ -1,7 +1,8 @@
 """The NumPy reference model: a spec's layers in order, its loss and its optimizer (nnfs Model).
 
 Every parameter is a view into one flat buffer, and every gradient a view into another,
-so the optimizer runs its formula once over the whole network, in place.
+so the optimizer runs its formula over the whole network in one call, in place (Adam in
+cache-sized blocks).
 
 Mirrors: impl_pure/model.py, impl_torch/model.py, impl_tf/model.py.
 """

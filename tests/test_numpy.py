@@ -19,7 +19,7 @@ import pytest
 
 import impl_numpy
 from conftest import require
-from impl_numpy import activations, losses
+from impl_numpy import activations, losses, optimizers
 from numpy_oracles import (ScalarOptimizer, numeric_gradients, numeric_input_gradient,
                            relative_error)
 from shared import datasets, networks, weights
@@ -443,14 +443,12 @@ def test_variants_differ_where_guide_says(case, a, b, differ):
         assert distance < 1e-13, f"{case}: {a} and {b} should agree, distance {distance:.1e}"
 
 
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("variant", ["nnfs", "keras"])
 def test_adam_in_blocks_gives_the_whole_buffer_formula_bits(variant, dtype):
     # impl_numpy runs Adam block by block (optimizers.BLOCK_BYTES per array). The golden
     # values are the book's whole-array expressions (nnfs Optimizer_Adam; Keras's form for
     # "keras"), written out here, on a buffer of 2.5 blocks, over steps with a decayed rate.
-    from impl_numpy import optimizers
     size = optimizers.BLOCK_BYTES // np.dtype(dtype).itemsize * 5 // 2
     rng = np.random.default_rng(21)
     w = rng.normal(size=size).astype(dtype)

@@ -2,7 +2,7 @@
 
 Every parameter is a view into one flat buffer, and every gradient a view into another,
 so the optimizer runs its formula over the whole network in one call, in place (Adam in
-cache-sized blocks).
+cache-sized blocks where that is faster).
 
 Mirrors: impl_pure/model.py, impl_torch/model.py, impl_tf/model.py.
 """

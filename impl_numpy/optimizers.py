@@ -2,17 +2,21 @@
 
 Each optimizer updates one flat parameter array in place from the flat gradient array
 (the model keeps every parameter as a view into one buffer); Adam goes through them in
-cache-sized blocks. ``variant`` picks the formula: "nnfs" (the book), "torch" or "keras"
-(what those frameworks compute natively).
+cache-sized blocks where that is faster. ``variant`` picks the formula: "nnfs" (the book),
+"torch" or "keras" (what those frameworks compute natively).
 
 Mirrors: impl_pure/optimizers.py, impl_torch/optimizers.py, impl_tf/optimizers.py.
 """
 import numpy as np
 
+from shared import machine
+
 # Adam's 14 passes over MNIST's 235,146 parameters (0.9 MB in float32, times the 6 arrays they
-# read and write) run in blocks of this many bytes per array, which stay in a core's L2 cache:
-# 4-13% off a batch against passes over the whole buffers (bench A/B, Intel Xeon, 2026-12-02).
-BLOCK_BYTES = 128 * 1024
+# read and write) run in blocks of this many bytes per array where that pays: on the Intel
+# Xeon hosts the blocks stay in a core's L2 cache and took 4-13% off a batch; on the AMD EPYC
+# hosts, whose L3 streams the whole buffers fast enough, the 8x more ufunc calls cost 2-10%
+# (bench A/B, 2026-12-02 and 12-03). 0: the whole buffers at once.
+BLOCK_BYTES = 128 * 1024 if machine.cpu().vendor == "GenuineIntel" else 0
 
 
 class Optimizer:
@@ -175,6 +179,9 @@ class Adam(Optimizer):
 
 def blocks(*arrays):
     """The arrays' matching slices, BLOCK_BYTES of each at a time (for formulas taken element by element)."""
+    if not BLOCK_BYTES:
+        yield arrays
+        return
     size = max(1, BLOCK_BYTES // arrays[0].itemsize)
     for start in range(0, len(arrays[0]), size):
         yield tuple(array[start:start + size] for array in arrays)

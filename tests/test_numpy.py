@@ -443,18 +443,22 @@ def test_variants_differ_where_guide_says(case, a, b, differ):
         assert distance < 1e-13, f"{case}: {a} and {b} should agree, distance {distance:.1e}"
 
 
+@pytest.mark.parametrize("block_bytes, n_blocks", [(128 * 1024, 3), (0, 1)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("variant", ["nnfs", "keras"])
-def test_adam_in_blocks_gives_the_whole_buffer_formula_bits(variant, dtype):
-    # impl_numpy runs Adam block by block (optimizers.BLOCK_BYTES per array). The golden
-    # values are the book's whole-array expressions (nnfs Optimizer_Adam; Keras's form for
-    # "keras"), written out here, on a buffer of 2.5 blocks, over steps with a decayed rate.
-    size = optimizers.BLOCK_BYTES // np.dtype(dtype).itemsize * 5 // 2
+def test_adam_in_blocks_gives_the_whole_buffer_formula_bits(variant, dtype, block_bytes,
+                                                            n_blocks, monkeypatch):
+    # impl_numpy runs Adam block by block (optimizers.BLOCK_BYTES per array; 0, the whole
+    # buffer at once, on AMD), both set here whatever this host's default. The golden values
+    # are the book's whole-array expressions (nnfs Optimizer_Adam; Keras's form for "keras"),
+    # written out here, on a buffer of 2.5 blocks of 128 KB, over steps with a decayed rate.
+    monkeypatch.setattr(optimizers, "BLOCK_BYTES", block_bytes)
+    size = 128 * 1024 // np.dtype(dtype).itemsize * 5 // 2
     rng = np.random.default_rng(21)
     w = rng.normal(size=size).astype(dtype)
     params = w.copy()
     adam = optimizers.Adam(0.01, decay=0.1, variant=variant, dtype=dtype)
-    assert len(list(optimizers.blocks(params))) == 3
+    assert len(list(optimizers.blocks(params))) == n_blocks
     m, v = np.zeros_like(w), np.zeros_like(w)
     b1, b2, eps, k = 0.9, 0.999, 1e-7, np.dtype(dtype).type
     for t in range(1, 5):

@@ -127,13 +127,24 @@ def _code_paths(machine: dict) -> str:
     return f" (SIMD {shared_report.describe_simd(machine['numpy_simd'])}){kernels}"
 
 
+def _cache_and_blocks(machine: dict) -> tuple[str, str]:
+    """The L2 size and impl_numpy's Adam blocks, which set its speed (recorded since 2026-12-03)."""
+    l2 = f", L2 {machine['l2_cache']} per core" if machine.get("l2_cache") else ""
+    if "numpy_adam_block_bytes" not in machine:
+        return l2, ""
+    block = machine["numpy_adam_block_bytes"]
+    return l2, (f"; impl_numpy's Adam in blocks of {block // 1024} KB" if block else
+                "; impl_numpy's Adam over whole buffers")
+
+
 def _notes(results: dict) -> list[str]:
     meta = results["meta"]
     gemm = ", ".join(f"{key}: {value:.1f}" for key, value in results["gemm_gflops"].items())
+    l2, blocks = _cache_and_blocks(meta["machine"])
     notes = [
-        f"{meta['date']}, {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
+        f"{meta['date']}, {meta['machine']['cpu']}, {meta['machine']['cores']} cores{l2}, "
         f"Python {meta['machine']['python']}, NumPy {meta['machine']['numpy']}"
-        f"{_code_paths(meta['machine'])}; threads {meta['threads']}.",
+        f"{_code_paths(meta['machine'])}{blocks}; threads {meta['threads']}.",
         f"NumPy GEMM rate (GFLOP/s, best of several): {gemm}.",
         _interpreter_note(results["interpreter"]),
         f"MNIST data: {meta['mnist_data']}. Each round times one chunk per implementation "

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import THREAD_VARIABLES, report
+from impl_numpy import optimizers as numpy_optimizers
 from shared import datasets, implementations, networks, weights
+from shared import machine as shared_machine
 from shared import report as shared_report
 from shared.training import batch_indices, epoch_masks
 
@@ -421,9 +423,11 @@ def _pypy_script_run(exe: str, script: list):
 
 def machine() -> dict:
     return {"cpu": shared_report.cpu_model() or "unknown CPU", "cores": os.cpu_count(),
+            "l2_cache": shared_machine.l2_cache(),
             "python": platform.python_version(), "platform": platform.platform(),
             "numpy": np.__version__, "numpy_simd": shared_report.numpy_simd(),
-            "blas_kernel": shared_report.blas_kernel()}
+            "blas_kernel": shared_report.blas_kernel(),
+            "numpy_adam_block_bytes": numpy_optimizers.BLOCK_BYTES}
 
 
 def main(args) -> int:

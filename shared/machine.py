@@ -1,9 +1,10 @@
-"""The CPU this runs on, read from Linux's /proc/cpuinfo (no NumPy: tests/conftest.py reads it
+"""The CPU this runs on, read from Linux's /proc/cpuinfo and sysfs (no NumPy: tests/conftest.py reads it
 before NumPy loads, to choose the code paths NumPy and its BLAS take)."""
 from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
+from pathlib import Path
 
 AVX512_NUMPY_FEATURES = ("X86_V4", "AVX512_ICL", "AVX512_SPR")  # NumPy 2.4's x86 dispatch targets
 AVX512_OPENBLAS_KERNELS = ("SkylakeX", "Cooperlake", "SapphireRapids")
@@ -37,3 +38,14 @@ def cpu() -> Cpu:
         return Cpu()
     return Cpu(values.get("vendor_id", ""), values.get("model name", ""),
                frozenset(values.get("flags", "").split()))
+
+
+def l2_cache(cache=Path("/sys/devices/system/cpu/cpu0/cache")) -> str:
+    """The first CPU's L2 cache size as Linux's sysfs gives it (such as "1024K"); "" where unknown."""
+    for index in sorted(cache.glob("index*")):
+        try:
+            if (index / "level").read_text().strip() == "2":
+                return (index / "size").read_text().strip()
+        except OSError:
+            continue
+    return ""

@@ -63,7 +63,27 @@ def test_quick_benchmark_writes_results(tmp_path):
     # This process's kernels (test_determinism checks them against the pins) are the child's.
     from shared.report import blas_kernel
     assert results["meta"]["machine"]["blas_kernel"] == blas_kernel()
-    assert f"OpenBLAS {blas_kernel()} kernels; threads" in markdown
+    assert f"OpenBLAS {blas_kernel()} kernels" in markdown
+    # impl_numpy's Adam block size depends on the CPU (impl_numpy/optimizers.py): recorded.
+    from impl_numpy.optimizers import BLOCK_BYTES
+    assert results["meta"]["machine"]["numpy_adam_block_bytes"] == BLOCK_BYTES
+    blocks = f"in blocks of {BLOCK_BYTES // 1024} KB" if BLOCK_BYTES else "over whole buffers"
+    assert f"kernels; impl_numpy's Adam {blocks}; threads" in markdown
+
+
+def test_l2_cache_is_read_off_sysfs(tmp_path):
+    from shared.machine import l2_cache
+    for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
+                                                 ("2", "Unified", "2048K"),
+                                                 ("3", "Unified", "107520K")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(value + "\n")
+    assert l2_cache(tmp_path) == "2048K"
+    (tmp_path / "index2" / "level").write_text("3\n")
+    assert l2_cache(tmp_path) == ""  # no level-2 cache listed
+    assert l2_cache(tmp_path / "missing") == ""  # not Linux
 
 
 def test_bad_arguments_are_named():

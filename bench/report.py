@@ -214,7 +214,14 @@ def _target_rows(results: dict):
         status = ("n/a" if row["value"] is None else
                   f"not judged ({row['not_judged']})" if row.get("not_judged") else
                   "met" if row["met"] else "MISSED")
-        yield row["target"], row["bound"], _number(row["value"]), status
+        yield row["target"], row["bound"], _measured(row["value"], row["bound"]), status
+
+
+def _measured(value, bound: str) -> str:
+    """The value as the tables print numbers, with more digits where that would print the bound
+    itself (0.7505 against "<= 0.75" is not 0.75)."""
+    shown = _number(value)
+    return f"{value:,.6g}" if shown == bound.split()[-1] else shown
 
 
 TARGET_HEADER = ("target", "bound", "measured", "status")

@@ -299,6 +299,17 @@ def test_only_a_full_run_is_judged_against_the_targets():
         assert row["value"] == 9000.0 and row["met"] is met
 
 
+def test_a_value_just_past_its_bound_is_not_printed_as_the_bound():
+    from bench import report
+    rows = [{"target": "ratio", "bound": "<= 0.75", "value": value, "met": value <= 0.75,
+             "not_judged": None} for value in (0.75047, 0.75, 0.7491)]
+    rows.append({"target": "rate", "bound": ">= 8,000", "value": 7999.6, "met": False,
+                 "not_judged": None})
+    printed = [row[2:] for row in report._target_rows({"targets": rows})]
+    assert printed == [("0.75047", "MISSED"), ("0.75", "met"), ("0.749", "met"),
+                       ("7,999.6", "MISSED")]
+
+
 def test_timed_rounds_are_whole_cycles_of_the_rotation():
     from bench.runner import timed_rounds
     assert [timed_rounds(9, n) for n in (1, 2, 3, 4)] == [10, 12, 12, 16]

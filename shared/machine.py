@@ -1,5 +1,5 @@
-"""The CPU this runs on, read from Linux's /proc/cpuinfo and sysfs (no NumPy: tests/conftest.py reads it
-before NumPy loads, to choose the code paths NumPy and its BLAS take)."""
+"""The CPU this runs on, read from Linux's /proc/cpuinfo and sysfs (no NumPy: tests/conftest.py
+reads it before NumPy loads, to choose the code paths NumPy and its BLAS take)."""
 from __future__ import annotations
 
 import platform
@@ -41,7 +41,7 @@ def cpu() -> Cpu:
 
 
 def l2_cache(cache=Path("/sys/devices/system/cpu/cpu0/cache")) -> str:
-    """The first CPU's L2 cache size as Linux's sysfs gives it (such as "1024K"); "" where unknown."""
+    """The first CPU's L2 cache size as Linux's sysfs gives it ("1024K"); "" where unknown."""
     for index in sorted(cache.glob("index*")):
         try:
             if (index / "level").read_text().strip() == "2":

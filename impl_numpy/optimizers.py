@@ -12,10 +12,10 @@ import numpy as np
 from shared import machine
 
 # Adam's 14 passes over MNIST's 235,146 parameters (0.9 MB in float32, times the 6 arrays they
-# read and write) run in blocks of this many bytes per array where that pays: on the Intel
-# Xeon hosts the blocks stay in a core's L2 cache and took 4-13% off a batch; on the AMD EPYC
-# hosts, whose L3 streams the whole buffers fast enough, the extra ufunc calls cost 5-10%
-# (bench A/B, 2026-12-02 and 12-03). 0: the whole buffers at once.
+# read and write) run in blocks of this many bytes per array where that pays: on Intel Xeon
+# hosts the blocks stay in a core's L2 cache; on AMD EPYC hosts, whose L3 streams the whole
+# buffers fast enough, the extra ufunc calls cost more than that saves (README, Performance).
+# 0: the whole buffers at once.
 BLOCK_BYTES = 128 * 1024 if machine.cpu().vendor == "GenuineIntel" else 0
 
 

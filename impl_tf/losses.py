@@ -21,10 +21,10 @@ TORCH_BCE_EPSILON = float(np.float32(1e-12))  # torch's BCELoss backward: a floa
 
 
 def _clip(y_pred, variant):
+    # nnfs and Keras clip (Keras's epsilon is 1e-7 too); torch takes the log unclipped, here
+    # only kept finite (a CategoricalCrossentropy built by hand: models use the fused loss).
     if variant != "torch":
         return tf.clip_by_value(y_pred, CLIP, 1 - CLIP)
-    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
-    # the logits instead). torch takes the log unclipped: here only kept finite.
     return tf.maximum(y_pred, tf.constant(np.finfo(y_pred.dtype.as_numpy_dtype).tiny,
                                           y_pred.dtype))
 

@@ -1,5 +1,8 @@
 """Activations of the PyTorch implementation: torch's modules under the nnfs names; autograd does the backward.
 
+In exact mode sigmoid and tanh take impl_numpy's gradient formulas (autograd Functions), and
+the step's gradient is straight-through.
+
 Mirrors: impl_numpy/activations.py, impl_pure/activations.py, impl_tf/activations.py.
 """
 import torch

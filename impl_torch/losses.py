@@ -3,10 +3,11 @@
 Native mode uses torch's own losses instead (nn.CrossEntropyLoss on logits, nn.BCELoss,
 nn.MSELoss, nn.L1Loss; see model.NATIVE_LOSSES).
 
-Each loss computes its value and impl_numpy's gradient formula together
-(``value`` and ``backward``), and an autograd Function hands that gradient on: autograd's own
-would scale by (1/n) where nnfs divides by n (2 of 3 MSE gradients differed in the last
-bit), and would zero the gradient where nnfs clips p (nnfs's backward formulas are
+Each loss computes its value and impl_numpy's gradient formula together (``value`` and
+``backward``, both in ``value_and_gradient``); the model hands that gradient to autograd at
+the network's output (a loss called as a module hands it on through an autograd Function):
+autograd's own would scale by (1/n) where nnfs divides by n (2 of 3 MSE gradients differed in
+the last bit), and would zero the gradient where nnfs clips p (nnfs's backward formulas are
 derivatives of the unclipped loss evaluated at the clipped p).
 
 Mirrors: impl_numpy/losses.py, impl_pure/losses.py, impl_tf/losses.py.
@@ -25,10 +26,10 @@ TORCH_BCE_EPSILON = torch.tensor(1e-12, dtype=torch.float32).item()  # BCELoss b
 
 
 def _clip(y_pred, variant):
+    # nnfs and Keras clip (Keras's epsilon is 1e-7 too); torch takes the log unclipped, here
+    # only kept finite (a CategoricalCrossentropy built by hand: models use the fused loss).
     if variant != "torch":
         return torch.clamp(y_pred, CLIP, 1 - CLIP)
-    # nnfs, and Keras on probabilities (its epsilon is 1e-7 too; after a softmax it takes
-    # the logits instead). torch takes the log unclipped: here only kept finite.
     return torch.clamp(y_pred, min=torch.finfo(y_pred.dtype).tiny)
 
 

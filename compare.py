@@ -462,16 +462,22 @@ def console_for(args):
 
 def earlier_files(out: Path) -> set[str]:
     """The report files that an earlier compare.py run wrote into ``out`` and that nobody changed
-    since: those its results.json lists with their SHA-256, still matching (results.json itself
-    when it is such a record). Any other file there is someone's, and is never replaced."""
+    since: its results.json, where that file's own digest shows it unedited, and the files it
+    lists whose SHA-256 still matches. Any other file there is someone's, never replaced."""
     try:
-        earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        text = (out / "results.json").read_text(encoding="utf-8")
+        earlier = json.loads(text)
         digests = earlier["file_digests"]
-        names = set(digests) & report.report_files()
-    except (OSError, ValueError, KeyError, TypeError):
+        if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
+            return set()
+        # its text as compare.py writes it, and its own digest (schema 4 had none) still right
+        own = report.record_digest(earlier)
+        if text != report.json_text(earlier) + "\n" or digests.get("results.json", own) != own:
+            return set()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return set()
     unchanged = {"results.json"}
-    for name in names - unchanged:
+    for name in (set(digests) & report.report_files()) - unchanged:
         try:
             if report.digest((out / name).read_bytes()) == digests[name]:
                 unchanged.add(name)

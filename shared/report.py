@@ -36,8 +36,9 @@ from shared.implementations import REFERENCE
 from shared.spec import OPTIMIZER_HYPERPARAMETERS
 from shared.weights import atomic_write_bytes
 
-SCHEMA_VERSION = 4  # 2: environment; the verdict's compared and summary; 3: file_digests;
-# 4: the environment's cpu, numpy_simd, blas_kernel and code_path_variables
+SCHEMA_VERSION = 5  # 2: environment; the verdict's compared and summary; 3: file_digests;
+# 4: the environment's cpu, numpy_simd, blas_kernel and code_path_variables; 5: results.json's
+# own digest in file_digests
 TINY = 1e-20  # exact zeros are drawn here on log axes
 HUGE = 1e100  # larger values are drawn here (matplotlib's log ticks overflow near 1e257)
 GRID = 70     # decision-region grid per axis
@@ -950,6 +951,13 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def record_digest(results: dict) -> str:
+    """results.json's own entry in its file_digests: the SHA-256 of its text without that entry,
+    so that an edited results.json is told from the one compare.py wrote."""
+    digests = {k: v for k, v in results["file_digests"].items() if k != "results.json"}
+    return digest((json_text(dict(results, file_digests=digests)) + "\n").encode("utf-8"))
+
+
 def render_outputs(run, results: dict, images: dict, started: float):
     """(sections, files): the document, and the PNGs, report.md, report.html and results.json as
     {file name: bytes}; results gets its plots, files and seconds (since ``started``, a
@@ -967,6 +975,7 @@ def render_outputs(run, results: dict, images: dict, started: float):
     files["report.html"] = html_page(title, parts, plots, images).encode("utf-8")
     # what this run wrote, so that a later run replaces or removes only these, unchanged
     results["file_digests"] = {name: digest(data) for name, data in files.items()}
+    results["file_digests"]["results.json"] = record_digest(results)
     files["results.json"] = (json_text(results) + "\n").encode("utf-8")
     return parts, files
 

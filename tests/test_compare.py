@@ -119,12 +119,12 @@ def test_spiral_json_on_stdout_only(tmp_path):
     assert report.validate(results) == []
     assert results == json.loads((out / "results.json").read_text())
     assert results["network"] == "spiral" and results["settings"]["epochs"] == 5
-    # A file as schema 3 wrote it, with no code paths in its environment, is not schema 4.
+    # A file as schema 3 wrote it, with no code paths in its environment, is not valid now.
     older = json.loads(proc.stdout)
     del older["environment"]["numpy_simd"]
     assert report.validate(older) == ["$.environment: missing required key 'numpy_simd'"]
-    assert report.validate(dict(results, schema_version=3)) == [
-        "$.schema_version: expected one of [4], got 3"]
+    assert report.validate(dict(results, schema_version=4)) == [
+        "$.schema_version: expected one of [5], got 4"]
     assert "Parity at initialisation" in proc.stderr  # the human report went to stderr
     # Not a terminal: the tables are laid out 120 columns wide, not wrapped at rich's 80.
     assert max(map(len, proc.stderr.splitlines())) == compare.LOG_WIDTH
@@ -926,9 +926,9 @@ def test_plots_left_by_an_earlier_run_are_removed_and_other_files_kept(tmp_path,
     (tmp_path / "notes.txt").write_text("outside --out")
     digests = {"sweep.png": report.digest(b"an earlier sweep's plot"),
                "../notes.txt": report.digest(b"outside --out")}
-    (out / "results.json").write_text(json.dumps({"files": ["sweep.png", "results.json",
-                                                            "../notes.txt"],
-                                                  "file_digests": digests}))
+    record = {"files": ["sweep.png", "results.json", "../notes.txt"], "file_digests": digests}
+    digests["results.json"] = report.record_digest(record)  # as compare.py writes its record
+    (out / "results.json").write_text(report.json_text(record) + "\n")
     code = compare.main([*QUICK, "--parity-steps", "2", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -986,7 +986,7 @@ def test_a_second_run_replaces_the_first_and_keeps_an_edited_report(tmp_path, ca
     out = tmp_path / "out"
     assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
     first = json.loads((out / "results.json").read_text())
-    assert set(first["file_digests"]) == set(first["files"]) - {"results.json"}
+    assert set(first["file_digests"]) == set(first["files"])  # results.json's own digest too
     assert compare.main([*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]) == 0
     (out / "report.md").write_text("my notes on the run")
     capsys.readouterr()
@@ -994,6 +994,50 @@ def test_a_second_run_replaces_the_first_and_keeps_an_edited_report(tmp_path, ca
     assert code == 2  # a usage error
     assert "holds report.md, which no earlier" in capsys.readouterr().err
     assert (out / "report.md").read_text() == "my notes on the run"
+
+
+def test_an_edited_results_json_is_kept_and_stops_the_run(tmp_path, capsys):
+    """results.json is someone's once edited (its own digest no longer matches): the run stops
+    with a usage error and keeps it, edited in place or rewritten (json.dump, no indent); so
+    does a record whose file_digests is not a mapping (it raised TypeError: exit 3)."""
+    out = tmp_path / "out"
+    run = [*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]
+    assert compare.main(run) == 0
+    path = out / "results.json"
+    written = path.read_text()
+    edits = [written.replace('"epochs": ', '"epochs":  ', 1),  # an editor's: layout only
+             written.replace('"seed": ', '"seed": 7', 1),  # a value
+             json.dumps(dict(json.loads(written), my_notes="keep me"))]
+    for edited in edits + [json.dumps({"file_digests": ["report.md"]})]:
+        assert edited != written
+        path.write_text(edited)
+        capsys.readouterr()
+        assert compare.main(run) == 2
+        # every file there is someone's now: the record that listed them is no longer one
+        listed = capsys.readouterr().err.split("holds ")[1].split(", which no earlier")[0]
+        assert listed.split(", ") == sorted(p.name for p in out.iterdir())
+        assert path.read_text() == edited
+    path.write_text(written)  # restored: the run's own record again
+    assert compare.main(run) == 0
+
+
+def test_a_schema_4_record_as_compare_py_wrote_it_is_still_an_earlier_run(tmp_path, capsys):
+    """Schema 4 had no digest of results.json itself: such a record is an earlier run's where
+    its text is exactly as compare.py writes it, and someone's otherwise."""
+    out = tmp_path / "out"
+    run = [*QUICK, "--parity-steps", "2", "--quiet", "--out", str(out)]
+    assert compare.main(run) == 0
+    record = json.loads((out / "results.json").read_text())
+    del record["file_digests"]["results.json"]
+    record["schema_version"] = 4
+    (out / "results.json").write_text(report.json_text(record) + "\n")
+    assert compare.main(run) == 0  # replaced
+    assert json.loads((out / "results.json").read_text())["schema_version"] == 5
+    record["file_digests"].pop("results.json", None)
+    (out / "results.json").write_text(json.dumps(record))  # not as compare.py writes it
+    capsys.readouterr()
+    assert compare.main(run) == 2
+    assert "results.json" in capsys.readouterr().err.split(", which no earlier")[0]
 
 
 def test_the_report_records_its_environment(tmp_path):

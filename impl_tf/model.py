@@ -198,9 +198,9 @@ class Model(TrainingMixin):
         self.spec, self.mode = spec, mode
         self.dtype = tf.as_dtype(dtype)
         self.np_dtype = np.dtype(dtype)
+        check_settings(spec, self.np_dtype)
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
-        check_settings(spec, self.np_dtype)
         params = weights.check(spec, params, dtype=self.np_dtype)
         self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
                                dtype)

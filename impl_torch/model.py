@@ -132,9 +132,9 @@ class Model(TrainingMixin):
         self.spec, self.mode = spec, mode
         self.dtype = DTYPES[dtype]
         self.np_dtype = np.dtype(dtype)
+        check_settings(spec, self.np_dtype)
         # Native mode is torch's arithmetic, which impl_numpy implements as variant "torch".
         self.variant = spec.variant if mode == "exact" else "torch"
-        check_settings(spec, self.np_dtype)
         params = weights.check(spec, params, dtype=self.np_dtype)
         # torch layout: weight (n_neurons, n_inputs), the transpose of the canonical one.
         shapes = {name: shape[::-1] for name, shape in spec.parameter_shapes().items()}

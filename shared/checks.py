@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.spec import Spec, SpecError
+from shared.spec import Spec, SpecError, check_spec
 
 
 class InputError(ValueError):
@@ -32,7 +32,8 @@ def check_settings(spec: Spec, dtype) -> None:
     """Refuse a spec setting that the model's ``dtype`` cannot hold, or holds only as a subnormal
     (the spec checks float64's range): in float32 a clip_norm of 1e39 is inf and its scale
     inf/inf NaN; an epsilon of 1e-40 (1e-310 in float64) is subnormal, which TensorFlow takes
-    as 0, and a zero gradient then divides by it."""
+    as 0, and a zero gradient then divides by it. What is not a Spec is refused first."""
+    check_spec(spec)
     info, name = np.finfo(dtype), np.dtype(dtype).name
     largest = float(info.max)  # a Python float: against an np.float32, 1e39 would be cast first
     o = spec.optimizer
@@ -81,6 +82,9 @@ def _array(value, name: str) -> np.ndarray:
         return np.asarray(value)
     except ValueError as error:  # ragged nested lists
         raise InputError(f"{name}: expected a rectangular array ({error})") from None
+    except (TypeError, RuntimeError) as error:  # a tensor that requires grad, say
+        raise InputError(f"{name}: a {type(value).__name__} that does not convert to a NumPy "
+                         f"array ({error})") from None
 
 
 def check_inputs(spec: Spec, X, name: str = "X", dtype=np.float64) -> np.ndarray:

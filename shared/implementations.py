@@ -47,11 +47,9 @@ def build(name: str, spec, params, dtype: str = "float64", mode: str = "exact"):
     """A model of ``spec`` in implementation ``name`` that follows the harness contract."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    from shared.spec import Spec
+    from shared.spec import check_spec
 
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec: expected a shared.spec.Spec (shared.networks.load, or "
-                        f"shared.spec.from_dict for a dict), got {type(spec).__name__}")
+    check_spec(spec)
     impl = module(name)
     from shared.checks import check_dtype  # NumPy: imported here, once it is known to be installed
     return impl.build(spec, params, dtype=check_dtype(dtype), mode=mode)

@@ -307,6 +307,13 @@ def _check_layer_name(name, where: str) -> None:
            "a name of ASCII letters, digits and '_' that starts with a letter", name)
 
 
+def check_spec(spec) -> None:
+    """Refuse what is not a Spec (a dict, say), naming the ways to make one."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec: expected a shared.spec.Spec (shared.networks.load, or "
+                        f"shared.spec.from_dict for a dict), got {type(spec).__name__}")
+
+
 def from_dict(data: dict, *, name: str = "custom") -> Spec:
     """Build and validate a :class:`Spec` from TOML-shaped data."""
     _check(isinstance(data, dict), "spec", "a table", type(data).__name__)

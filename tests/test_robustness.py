@@ -1063,6 +1063,39 @@ def test_extremes_in_every_variant_and_mode(name, variant, mode, probe_name, str
     assert bad is None, mutants.metrics.describe(bad)
 
 
+@pytest.mark.parametrize("name", ["numpy", "torch", "tf"])
+def test_an_implementations_own_build_names_a_bad_spec_and_mode(name):
+    """impl_<name>.build directly, as the walkthrough calls impl_numpy's: a dict for a spec was
+    an AttributeError ('dict' object has no attribute 'optimizer'), and impl_numpy took any
+    mode (the frameworks refused it)."""
+    require(name)
+    import importlib
+
+    from shared import networks
+
+    build = importlib.import_module(f"impl_{name}").build
+    spec = networks.load("xor")
+    with pytest.raises(TypeError, match=r"spec: expected a shared.spec.Spec .*got dict"):
+        build({"inputs": 2}, weights.initial(spec))
+    with pytest.raises(ValueError, match=r"mode: expected one of \('exact', 'native'\), got 'fast'"):
+        build(spec, weights.initial(spec), mode="fast")
+
+
+def test_a_tensor_that_requires_grad_is_a_named_input_error():
+    """torch's RuntimeError ("Can't call numpy() on Tensor that requires grad") came through
+    from np.asarray; weight tensors got a named error already."""
+    require("torch")
+    import torch
+
+    from shared import networks
+
+    spec = networks.load("xor")
+    model = implementations.build("numpy", spec, weights.initial(spec))
+    with pytest.raises(InputError, match=r"X: a Tensor that does not convert to a NumPy array"):
+        model.forward(torch.ones(2, 2, requires_grad=True))
+    assert model.forward(torch.ones(2, 2)).shape == (2, 1)  # one that converts is fine
+
+
 def test_api_misuse_found_by_a_review_gets_named_errors():
     """Each of these was a bare error from deep inside NumPy or an AttributeError, or, for the
     masked array, silently computed with the masked entries' hidden values."""

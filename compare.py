@@ -23,6 +23,7 @@ import time
 _START = time.perf_counter()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -32,6 +33,7 @@ import re  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 # One BLAS thread (before NumPy loads; override from the environment): NumPy's results then
@@ -515,6 +517,16 @@ def remove_stale_plots(out: Path, earlier: set[str], files: dict) -> list[str]:
     return removed
 
 
+@contextlib.contextmanager
+def numeric_warnings(shown: bool):
+    """NumPy's overflow and invalid-value warnings (a diverging run's), hidden unless ``shown``:
+    under --quiet the verdict, and the report's Settings, say that training diverged."""
+    with warnings.catch_warnings():
+        if not shown:
+            warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def verdict(run) -> dict:
     """results.json's verdict: ok (the exit status is 0), whether any pair was compared, the exit
     status, the summary line and the failures.
@@ -591,17 +603,18 @@ def run_compare(argv=None) -> int:
     models = {}
     from rich.progress import Progress
 
-    if args.sweep:
-        with Progress(console=console, disable=not loud) as progress:
-            results["sweep"] = comparison.run_sweep(run, progress)
-    else:
-        results["parity"] = comparison.check_parity(run)
-        divergence, drift = comparison.check_divergence(run)
-        results["divergence"] = divergence
-        with Progress(console=console, disable=not loud) as progress:
-            results["training"], models = comparison.train_all(run, progress)
-        if args.mode == "native":
-            results["native"] = comparison.explain_native(run, drift)
+    with numeric_warnings(shown=loud):
+        if args.sweep:
+            with Progress(console=console, disable=not loud) as progress:
+                results["sweep"] = comparison.run_sweep(run, progress)
+        else:
+            results["parity"] = comparison.check_parity(run)
+            divergence, drift = comparison.check_divergence(run)
+            results["divergence"] = divergence
+            with Progress(console=console, disable=not loud) as progress:
+                results["training"], models = comparison.train_all(run, progress)
+            if args.mode == "native":
+                results["native"] = comparison.explain_native(run, drift)
     results["implementations"] = list(run.impls)
     results["verdict"] = verdict(run)
     images = report.make_plots(run, results, models)

@@ -1040,6 +1040,25 @@ def test_a_schema_4_record_as_compare_py_wrote_it_is_still_an_earlier_run(tmp_pa
     assert "results.json" in capsys.readouterr().err.split(", which no earlier")[0]
 
 
+def test_quiet_hides_numpys_warnings_of_a_diverging_run(tmp_path):
+    """--quiet prints the verdict only: NumPy's overflow warnings of a run that diverges (the
+    verdict says so) went to stderr with it. Without --quiet they stay."""
+    network = tmp_path / "diverges.toml"
+    network.write_text('inputs = 2\nloss = "categorical_crossentropy"\n'
+                       'dataset = { name = "spiral", samples = 20, classes = 2 }\n'
+                       '[[layers]]\ntype = "dense"\nunits = 4\n[[layers]]\ntype = "relu"\n'
+                       '[[layers]]\ntype = "dense"\nunits = 2\n[[layers]]\ntype = "softmax"\n'
+                       '[optimizer]\ntype = "sgd"\nlearning_rate = 1e300\n')
+    run = [sys.executable, "compare.py", "--network", str(network), "--impls", "numpy,pure",
+           "--epochs", "3", "--parity-steps", "2", "--out", str(tmp_path / "out")]
+    for flags, shown in ((["--quiet"], False), ([], True)):  # in a process: pytest takes them
+        proc = subprocess.run([*run, *flags], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert ("RuntimeWarning: overflow" in proc.stderr) is shown, proc.stderr[-1000:]
+        assert "diverged" in proc.stdout
+
+
 def test_the_report_records_its_environment(tmp_path):
     from importlib import metadata
 

@@ -29,6 +29,9 @@ def load(name_or_path: str | Path) -> Spec:
         path = SPEC_DIR / f"{text}.toml"
     else:
         path = Path(text)
+        if not text:  # Path("") is the current folder
+            raise SpecError(f"network: empty; expected a built-in name {BUILTINS} or the path "
+                            f"of a TOML file")
         if path.is_dir():
             raise SpecError(f"network {text!r}: a directory; expected a built-in name "
                             f"{BUILTINS} or the path of a TOML file")

@@ -126,6 +126,8 @@ def test_toml_errors_name_the_file(tmp_path):
         networks.load(bom)
     with pytest.raises(SpecError, match=r"a directory; expected a built-in name"):
         networks.load(tmp_path)
+    with pytest.raises(SpecError, match=r"network: empty; expected a built-in name"):
+        networks.load("")  # Path("") is the current folder: it said "a directory"
 
 
 def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):

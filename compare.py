@@ -467,17 +467,18 @@ def earlier_files(out: Path) -> set[str]:
     since: its results.json, where that file's own digest shows it unedited, and the files it
     lists whose SHA-256 still matches. Any other file there is someone's, never replaced."""
     try:
-        text = (out / "results.json").read_text(encoding="utf-8")
-        earlier = json.loads(text)
+        data = (out / "results.json").read_bytes()  # bytes: a text read would take CRLF as LF
+        earlier = json.loads(data)
         digests = earlier["file_digests"]
         if not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
             return set()
-        # its text as compare.py writes it, and its own digest (schema 4 had none) still right
+        # its bytes as compare.py writes them, and its own digest (schema 4 had none) still right
         own = report.record_digest(earlier)
-        if text != report.json_text(earlier) + "\n" or digests.get("results.json", own) != own:
+        written = (report.json_text(earlier) + "\n").encode("utf-8")
+        if data != written or digests.get("results.json", own) != own:
             return set()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return set()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return set()  # RecursionError: nested too deep for json or for report.clean
     unchanged = {"results.json"}
     for name in (set(digests) & report.report_files()) - unchanged:
         try:

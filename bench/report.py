@@ -214,14 +214,27 @@ def _target_rows(results: dict):
         status = ("n/a" if row["value"] is None else
                   f"not judged ({row['not_judged']})" if row.get("not_judged") else
                   "met" if row["met"] else "MISSED")
-        yield row["target"], row["bound"], _measured(row["value"], row["bound"]), status
+        yield row["target"], row["bound"], _measured(row), status
 
 
-def _measured(value, bound: str) -> str:
-    """The value as the tables print numbers, with more digits where that would print the bound
-    itself (0.7505 against "<= 0.75" is not 0.75)."""
-    shown = _number(value)
-    return f"{value:,.6g}" if shown == bound.split()[-1] else shown
+def _measured(row: dict) -> str:
+    """The value as the tables print numbers, with the digits it takes for the printed number to
+    meet the printed bound exactly when the value meets the target (0.7505 against "<= 0.75"
+    is not 0.75, nor 99.97 against ">= 100" 100.0)."""
+    value, shown = row["value"], _number(row["value"])
+    if value is None:
+        return shown
+    comparison, limit = row["bound"].split()
+    limit = float(limit.replace(",", ""))
+
+    def holds(x):
+        return x <= limit if comparison == "<=" else x >= limit
+
+    met = holds(value) if row["met"] is None else row["met"]  # the bound is printed rounded
+    digits = 4
+    while holds(float(shown.replace(",", ""))) != met and digits <= 17:  # 17 round-trip
+        shown, digits = f"{value:,.{digits}g}", digits + 1
+    return shown
 
 
 TARGET_HEADER = ("target", "bound", "measured", "status")

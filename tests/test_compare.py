@@ -1006,17 +1006,21 @@ def test_an_edited_results_json_is_kept_and_stops_the_run(tmp_path, capsys):
     path = out / "results.json"
     written = path.read_text()
     edits = [written.replace('"epochs": ', '"epochs":  ', 1),  # an editor's: layout only
+             written.replace("\n", "\r\n"),  # saved with Windows line ends (a text read: LF)
              written.replace('"seed": ', '"seed": 7', 1),  # a value
              json.dumps(dict(json.loads(written), my_notes="keep me"))]
-    for edited in edits + [json.dumps({"file_digests": ["report.md"]})]:
+    odd = [json.dumps({"file_digests": ["report.md"]}),  # not a mapping: it was exit 3
+           '{"file_digests": {}, "x": ' + "[" * 600 + "]" * 600 + "}",  # too deep for clean()
+           "[" * 100_000 + "]" * 100_000]  # too deep for json.loads
+    for edited in edits + odd:
         assert edited != written
-        path.write_text(edited)
+        path.write_bytes(edited.encode("utf-8"))
         capsys.readouterr()
         assert compare.main(run) == 2
         # every file there is someone's now: the record that listed them is no longer one
         listed = capsys.readouterr().err.split("holds ")[1].split(", which no earlier")[0]
         assert listed.split(", ") == sorted(p.name for p in out.iterdir())
-        assert path.read_text() == edited
+        assert path.read_bytes() == edited.encode("utf-8")
     path.write_text(written)  # restored: the run's own record again
     assert compare.main(run) == 0
 

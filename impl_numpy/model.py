@@ -17,7 +17,7 @@ from impl_numpy import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
                            check_targets)
-from shared.implementations import MODES
+from shared.implementations import check_mode
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -36,8 +36,7 @@ FUSED_LOSSES = (losses.SoftmaxCategoricalCrossentropy, losses.SigmoidBinaryCross
 
 def build(spec, params, dtype="float64", mode="exact"):
     """The harness entry point: a model of ``spec`` holding a copy of ``params`` (``mode`` is for the frameworks)."""
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    check_mode(mode)
     return Model(spec, params, dtype)
 
 

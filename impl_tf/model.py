@@ -30,7 +30,7 @@ from impl_tf import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
                            check_targets)
-from shared.implementations import MODES, THREADS_ENV, thread_count
+from shared.implementations import THREADS_ENV, check_mode, thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -191,8 +191,7 @@ class Model(TrainingMixin):
 
     def __init__(self, spec, params, dtype="float64", mode="exact"):
         dtype = check_dtype(dtype)
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        check_mode(mode)
         set_threads()
         keep_float_order()
         self.spec, self.mode = spec, mode

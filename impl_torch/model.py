@@ -20,7 +20,7 @@ from impl_torch import activations, layers, losses, optimizers
 from shared import weights
 from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
                            check_targets)
-from shared.implementations import MODES, thread_count
+from shared.implementations import check_mode, thread_count
 from shared.training import TrainingMixin
 
 ACTIVATIONS = {
@@ -126,8 +126,7 @@ class Model(TrainingMixin):
 
     def __init__(self, spec, params, dtype="float64", mode="exact"):
         dtype = check_dtype(dtype)
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        check_mode(mode)
         set_threads()
         self.spec, self.mode = spec, mode
         self.dtype = DTYPES[dtype]

@@ -43,10 +43,15 @@ def module(name: str):
     return importlib.import_module(f"impl_{name}")
 
 
-def build(name: str, spec, params, dtype: str = "float64", mode: str = "exact"):
-    """A model of ``spec`` in implementation ``name`` that follows the harness contract."""
+def check_mode(mode) -> None:
+    """Refuse a mode other than "exact" (impl_numpy's formulas) and "native" (the framework's own)."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+
+
+def build(name: str, spec, params, dtype: str = "float64", mode: str = "exact"):
+    """A model of ``spec`` in implementation ``name`` that follows the harness contract."""
+    check_mode(mode)
     from shared.spec import check_spec
 
     check_spec(spec)

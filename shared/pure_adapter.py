@@ -13,7 +13,7 @@ import impl_pure
 from shared import weights
 from shared.checks import (check_dtype, check_flag, check_inputs, check_masks, check_settings,
                            check_targets)
-from shared.implementations import MODES
+from shared.implementations import check_mode
 from shared.training import TrainingMixin
 
 
@@ -26,8 +26,7 @@ def build(spec, params, dtype="float64", mode="exact"):
     if check_dtype(dtype) != "float64":
         raise ValueError(f"dtype: impl_pure computes with Python floats, which are float64 only; "
                          f"got {dtype!r} (use dtype='float64')")
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    check_mode(mode)
     return PureModel(spec, params)
 
 

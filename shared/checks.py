@@ -32,7 +32,9 @@ def check_settings(spec: Spec, dtype) -> None:
     """Refuse a spec setting that the model's ``dtype`` cannot hold, or holds only as a subnormal
     (the spec checks float64's range): in float32 a clip_norm of 1e39 is inf and its scale
     inf/inf NaN; an epsilon of 1e-40 (1e-310 in float64) is subnormal, which TensorFlow takes
-    as 0, and a zero gradient then divides by it. What is not a Spec is refused first."""
+    as 0, and a zero gradient then divides by it; a beta_1, beta_2 or rho that rounds to 1
+    makes Keras's 1 - beta 0 (Adam's step inf, or no step at all). What is not a Spec is
+    refused first."""
     check_spec(spec)
     info, name = np.finfo(dtype), np.dtype(dtype).name
     largest = float(info.max)  # a Python float: against an np.float32, 1e39 would be cast first
@@ -48,6 +50,13 @@ def check_settings(spec: Spec, dtype) -> None:
         if value > limit:
             raise SpecError(f"{where}: expected at most {limit:.4g} for a {name} model, got "
                             f"{value!r} (use float64, or a smaller value)")
+    for key in ("beta_1", "beta_2", "rho"):  # each enters as 1 - beta, which Keras takes in the dtype
+        value = getattr(o, key)
+        if value > 0 and np.dtype(dtype).type(value) == 1:
+            below = float(np.nextafter(np.dtype(dtype).type(1), np.dtype(dtype).type(0)))
+            raise SpecError(f"optimizer.{key}: expected at most {below!r} for a {name} model "
+                            f"(the largest {name} below 1), got {value!r}, which is 1 there: "
+                            f"1 - {key} would be 0 (use float64, or a smaller value)")
     if o.epsilon < float(info.tiny):  # TensorFlow flushes subnormals to 0: g / (0 + 0) is NaN
         raise SpecError(f"optimizer.epsilon: expected at least {float(info.tiny):.4g}, the "
                         f"smallest normal {name} (TensorFlow takes smaller ones as 0), got "

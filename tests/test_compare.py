@@ -404,6 +404,9 @@ def test_float32_spiral_agrees_where_adam_amplifies_float32_rounding(tmp_path):
                                              "got 2e+38"),
     (["--dtype", "float32", "--lr", "1e39"], "--lr with --dtype float32: "
                                              "optimizer.learning_rate: expected at most 3.403e+38"),
+    (["--dtype", "float32", "--beta-2", "0.99999999"],
+     "--beta-2 with --dtype float32: optimizer.beta_2: expected at most 0.9999999403953552 for "
+     "a float32 model (the largest float32 below 1), got 0.99999999, which is 1 there"),
     (["--sweep", *QUICK, "--dtype", "float32", "--sweep-lrs", "1e39"],
      "--sweep: configuration 'sgd lr=1e+39 full none': optimizer.learning_rate: expected at "
      "most 3.403e+38 for a float32 model"),

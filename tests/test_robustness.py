@@ -456,12 +456,18 @@ def test_integer_settings_beyond_64_bits_train_everywhere(name, optimizer):
     ({}, {"type": "adam", "epsilon": 1e-50}, "optimizer.epsilon"),
     ({}, {"type": "rmsprop", "epsilon": 1e-40}, "optimizer.epsilon"),
     ({"weight_l2": 2e38}, {"type": "sgd"}, "layers[0].weight_l2"),
-], ids=["clip_norm", "clip_value", "epsilon", "subnormal_epsilon", "l2"])
+    ({}, {"type": "adam", "beta_1": 0.99999999}, "optimizer.beta_1"),
+    ({}, {"type": "adam", "beta_2": 0.99999999}, "optimizer.beta_2"),
+    ({}, {"type": "rmsprop", "rho": 0.99999999}, "optimizer.rho"),
+], ids=["clip_norm", "clip_value", "epsilon", "subnormal_epsilon", "l2", "beta_1", "beta_2",
+        "rho"])
 def test_settings_beyond_float32_are_refused_by_a_float32_model(name, layer, optimizer, field):
     """The spec checks float64's range. In float32, Keras's clip by norm 1e39 (inf) made every
     parameter NaN, torch raised 'value cannot be converted to type float without overflow' on a
     clip value of 1e39, and an epsilon of 1e-50 is 0, which a dead unit's zero gradient divides.
-    A subnormal epsilon (1e-40) TensorFlow flushes to 0: every impl_tf parameter became NaN."""
+    A subnormal epsilon (1e-40) TensorFlow flushes to 0: every impl_tf parameter became NaN.
+    A beta of 0.99999999 is 1.0 in float32, and Keras takes 1 - beta in the dtype: with beta_1
+    Adam's step was inf and the parameters NaN after one step, with beta_2 no parameter moved."""
     require(name)
     spec = spec_of(2, [{"type": "dense", "units": 3, **layer}, {"type": "softmax"}],
                    "categorical_crossentropy", optimizer)

@@ -50,7 +50,7 @@ def check_settings(spec: Spec, dtype) -> None:
         if value > limit:
             raise SpecError(f"{where}: expected at most {limit:.4g} for a {name} model, got "
                             f"{value!r} (use float64, or a smaller value)")
-    for key in ("beta_1", "beta_2", "rho"):  # each enters as 1 - beta, which Keras takes in the dtype
+    for key in ("beta_1", "beta_2", "rho"):  # 1 - beta, which Keras computes in the dtype
         value = getattr(o, key)
         if value > 0 and np.dtype(dtype).type(value) == 1:
             below = float(np.nextafter(np.dtype(dtype).type(1), np.dtype(dtype).type(0)))

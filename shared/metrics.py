@@ -81,11 +81,11 @@ def difference(quantity: str, name: str, a, b, *, pair=("a", "b"), dtype="float6
         return Difference(quantity, name, tuple(pair), 0.0, 0.0, atol, rtol, True)
     with np.errstate(invalid="ignore"):  # inf - inf
         gap = np.abs(a - b)
-    gap = np.where((a == b) | (np.isnan(a) & np.isnan(b)), 0.0, gap)  # equal infinities: 0
-    gap = np.where(np.isnan(gap), np.inf, gap)
+    gap = np.where(a == b, 0.0, gap)  # equal infinities: 0
+    gap = np.where(np.isnan(gap), np.inf, gap)  # a NaN on either side, never within: the worst
     worst = np.unravel_index(int(np.argmax(gap)), a.shape)
     max_abs = float(gap[worst])
-    scale = float(np.max(np.abs(a)))
+    scale = float(np.max(finite)) if finite.size else 0.0
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else math.inf)
     bound = atol + rtol * np.abs(a)
     # an infinite reference has an infinite bound: only the same infinity is within it

@@ -1157,6 +1157,11 @@ def test_each_parity_row_gives_its_worst_ratio_to_the_elementwise_bound():
         d = metrics.difference("gradient", "w", np.array(x), np.array(y))
         assert d.ok == np.allclose(y, x, rtol=rtol, atol=atol), (x, y, d)
         assert (d.worst_ratio <= 1) == d.ok, (x, y, d)
+    # a NaN pair is outside the bound, so the row points at it, not at an entry that agrees
+    # (a review saw "dense1.bias[0]: numpy 1.0 vs torch 1.0; max|diff| 0 (rel nan) OUTSIDE")
+    d = metrics.difference("gradient", "w", np.array([1.0, np.nan]), np.array([1.0, np.nan]))
+    assert not d.ok and d.index == (1,) and d.max_abs == d.max_rel == np.inf
+    assert "w[1]: a nan vs b nan; max|diff| inf (rel inf) OUTSIDE" in metrics.describe(d)
     # float32's atol scales with the largest finite |g|, not with an infinite one
     g = np.array([np.inf, 1.0, 0.5])
     d = metrics.difference("gradient", "w", g, g + [0.0, 0.0, 1.0], dtype="float32")

@@ -381,7 +381,8 @@ def configure(args, console) -> comparison.Run:
         raise UsageError(f"--out: cannot create the output directory {out}: {error}") from None
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out: the output directory {out} is not writable")
-    names = report.report_files(bool(args.sweep), spec.inputs, compared=len(run.impls) > 1)
+    compared = any(impl != REFERENCE for impl in run.impls)  # the reference runs beside them
+    names = report.report_files(bool(args.sweep), spec.inputs, compared=compared)
     foreign = foreign_files(out, names, earlier_files(out))
     if foreign:
         raise UsageError(refuse_foreign(out, foreign))

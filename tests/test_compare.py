@@ -964,15 +964,18 @@ def test_a_report_file_compare_py_did_not_write_stops_the_run_and_is_kept(tmp_pa
     assert (out / "sweep.png").read_bytes() == b"the user's plot"
 
 
-def test_someones_plot_of_a_name_this_run_writes_stops_it_before_training(tmp_path, capsys):
+@pytest.mark.parametrize("impls", ["numpy,pure", "pure"])
+def test_someones_plot_of_a_name_this_run_writes_stops_it_before_training(tmp_path, capsys,
+                                                                          impls):
     """A divergence.png that no compare.py run wrote stops a run comparing two implementations
     with a usage error before it trains (it used to be found only when writing, after the whole
-    run: exit 3). The reference alone draws no divergence, and a run without --sweep no
-    sweep.png: with those, the user's file is no conflict and stays."""
+    run: exit 3; and still so with ``--impls pure``, which the reference runs beside all the same).
+    The reference alone draws no divergence, and a run without --sweep no sweep.png: with
+    those, the user's file is no conflict and stays."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "divergence.png").write_bytes(b"the user's plot")
-    pair = ["--network", "xor", "--impls", "numpy,pure", "--epochs", "1", "--parity-steps", "2",
+    pair = ["--network", "xor", "--impls", impls, "--epochs", "1", "--parity-steps", "2",
             "--quiet", "--out", str(out)]
     assert compare.main(pair) == 2
     assert "holds divergence.png, which no earlier" in capsys.readouterr().err

@@ -671,7 +671,7 @@ def sections(run, results: dict) -> list[Section]:
         f"{results['settings']['dtype']}, "
         f"{run.mode} mode, init {spec.init}, seed {spec.training.seed}; {training}; "
         f"implementations {', '.join(run.impls) or 'none'}"
-        + (f"; skipped {', '.join(s['name'] for s in run.skipped)}" if run.skipped else ""),
+        + "".join(f"; skipped {s['name']}: {s['reason']}" for s in run.skipped),
         *_describe_data(results["settings"].get("data")),
         describe_environment(results["environment"])]
         + ([run.epochs_note] if run.epochs_note else []) + run.notes)

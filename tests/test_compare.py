@@ -158,6 +158,10 @@ def test_missing_framework_is_one_line_and_not_a_crash(tmp_path, monkeypatch, ca
     assert results["verdict"]["summary"] == ("Nothing compared: only the reference numpy ran "
                                              "(torch, tf skipped: see Settings).")
     assert captured.out.startswith("Nothing compared: only the reference numpy ran")  # --quiet
+    # the reasons in the report's Settings, where the summary points (they were on stderr only)
+    report_md = (out / "report.md").read_text(encoding="utf-8")
+    assert ("; skipped torch: its package 'torch' is not installed" in report_md
+            and "; skipped tf: ModuleNotFoundError: No module named 'impl_tf'" in report_md)
     text = (out / "report.md").read_text()
     assert "All pairs agree" not in text and "| quantity |" not in text  # no empty table
     assert text.count(report.NOTHING_COMPARED) == 2  # parity and divergence

@@ -367,7 +367,8 @@ def configure(args, console) -> comparison.Run:
                 run.skip(impl, f"pure Python would take about {seconds:.0f} s here (estimated "
                                f"from the network's size); name it in --impls to include it")
     if REFERENCE not in run.impls:
-        run.notes.append(f"{REFERENCE} is not in --impls but runs as the reference")
+        run.notes.append(f"{REFERENCE} is not in --impls but runs as the reference (for parity "
+                         f"and divergence; it does not train)")
     elif run.impls == [REFERENCE] and args.mode == "exact":
         run.notes.append(f"only the reference {REFERENCE} runs: there is no pair to compare")
 

@@ -728,7 +728,10 @@ def sections(run, results: dict) -> list[Section]:
                    layer.regularized for layer in spec.dense_layers) else "")
             + (" In native mode the distance column is '—' for the frameworks: only the nnfs "
                "reference trains, not the variants they are judged against."
-               if run.mode == "native" else "")],
+               if run.mode == "native" else "")
+            + (f" The distance column is '—': {REFERENCE} was not in --impls, so it ran as the "
+               f"reference for sections 1 and 3 but did not train here."
+               if REFERENCE not in run.impls else "")],
             plots=["loss_accuracy", "decision_regions", "regression_fit", "mnist_predictions",
                    "time_per_epoch"])
         table = Table("Final metrics", ["implementation", "untrained loss", "loss", "accuracy",

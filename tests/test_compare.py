@@ -991,6 +991,20 @@ def test_someones_plot_of_a_name_this_run_writes_stops_it_before_training(tmp_pa
     assert (out / "sweep.png").read_bytes() == b"the user's plot"
 
 
+def test_without_numpy_in_impls_the_training_table_says_why_it_has_no_distance(tmp_path):
+    """The reference runs for parity and divergence but does not train when --impls leaves it
+    out; the Training table's distance column was an unexplained '—' (a review)."""
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "pure", *FAST)
+    assert code == 0 and results["implementations"] == ["pure"]
+    assert results["training"]["implementations"]["pure"]["distance_from_reference"] is None
+    report_md = (out / "report.md").read_text(encoding="utf-8")
+    assert "runs as the reference (for parity and divergence; it does not train)" in report_md
+    assert "The distance column is '—': numpy was not in --impls" in report_md
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,pure", *FAST)
+    assert results["training"]["implementations"]["pure"]["distance_from_reference"] is not None
+    assert "The distance column is '—'" not in (out / "report.md").read_text(encoding="utf-8")
+
+
 def test_a_second_run_replaces_the_first_and_keeps_an_edited_report(tmp_path, capsys):
     """compare.py replaces its own earlier report files; one edited since is refused by name."""
     out = tmp_path / "out"

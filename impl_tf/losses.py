@@ -72,7 +72,8 @@ class Loss:
 
 class CategoricalCrossentropy(Loss):
     """L = -mean(log p[y]): class indices (n,), p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
-    # (Keras on probabilities also divides p by its row sum first; this class does not.)
+    # (Keras on probabilities also divides p by its row sum first, and its autograd gives 0
+    # where p is clipped; this class does neither.)
 
     def forward(self, y_pred, y_true):
         return tf.reduce_mean(-tf.math.log(_confidences(_clip(y_pred, self.variant), y_true)))
@@ -108,8 +109,9 @@ class SoftmaxCategoricalCrossentropy(CategoricalCrossentropy):
 
 class BinaryCrossentropy(Loss):
     """L = -mean(y log p + (1 - y) log(1 - p)), p clipped as nnfs (and Keras), dL/dp = -(y/p - (1 - y)/(1 - p)) / outputs / n; torch: p unclipped, log(1 - p) = log1p(-p), each log at least -100, dL/dp = (p - y) / max(p(1 - p), 1e-12) / (outputs * n)."""
-    # Variant keras is Keras's BCE on probabilities; a Keras model takes the sigmoid's logits
-    # instead (SigmoidBinaryCrossentropy, see model.make_loss).
+    # Variant keras is Keras's BCE value on probabilities (its gradient is this formula at the
+    # clipped p, where Keras's autograd through the clip gives 0); a Keras model takes the
+    # sigmoid's logits instead (SigmoidBinaryCrossentropy, see model.make_loss).
 
     def forward(self, y_pred, y_true):
         if self.variant == "torch":  # torch's BCELoss: log1p(-p), each log clamped at -100

@@ -5,7 +5,8 @@ that the harness's adapter imports), the wall clock when it is imported (the par
 start-up time from its own clock at the launch), peak memory after the import, then peak
 memory after a few MNIST-net training steps (spiral for impl_pure, whose MNIST step takes seconds).
 xor: the XOR network from import to trained model: build, then fit for spec.training.epochs
-with one evaluation at the end (fit(eval_every=epochs)).
+with one evaluation at the end (fit(eval_every=epochs)); the parent's wall clock runs from the
+launch to this process's exit.
 """
 import json
 import resource

@@ -185,7 +185,9 @@ def _notes(results: dict) -> list[str]:
                  "imported; import s: the import alone, timed inside it; both, and peak MiB "
                  "after import, for impl_pure are the package's own (no NumPy; the harness's "
                  "adapter adds NumPy's); XOR end to end: a fresh interpreter from its launch to "
-                 "the trained model, fit evaluating once at the end.")
+                 "its exit (interpreter shutdown included), having trained the model, fit "
+                 "evaluating once at the end. Each figure is a median; results.json holds "
+                 "every one's min and max, and the raw times.")
     pypy = results.get("pypy")
     if pypy and "skipped" in pypy:
         notes.append(f"impl_pure on PyPy: skipped ({pypy['skipped']}).")
@@ -193,7 +195,7 @@ def _notes(results: dict) -> list[str]:
         rates = pypy["epochs_per_second"]
         notes.append(
             f"impl_pure on {pypy['version']} (bench/pure_on_pypy.py, spiral, {pypy['epochs']} "
-            f"epochs, interleaved with CPython): {_range(rates['pypy'])} epochs/s against "
+            f"epochs, the first 50 a warm-up for PyPy's JIT, untimed; interleaved with CPython): {_range(rates['pypy'])} epochs/s against "
             f"{_range(rates['cpython'])} on CPython, {_range(pypy['speedup'])}x; final loss "
             f"{'bit-identical' if pypy['bit_identical'] else 'DIFFERENT'} "
             f"({pypy['final_loss']['pypy']}). The script steps impl_pure on its own lists "

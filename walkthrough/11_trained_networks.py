@@ -32,9 +32,16 @@ one ulp up (np.nextafter(w, inf), which turns the zero biases into 5e-324) ends 
 0.1250, and both runs have loss spikes well into training (0.949 at epoch 2287 here,
 0.962 at epoch 1339 from the moved start), where Adam at lr 0.05 overshoots. On a CPU
 with AVX-512, NumPy, OpenBLAS and MKL take other code paths unless pinned (see the README's
-"What the tests show"), and the 3000-epoch figures move in the second or third digit (on
-that Intel Xeon: NumPy 0.1229, torch 0.1187). Numbers after thousands of epochs
-describe this run, not the network.
+"What the tests show"), and the 3000-epoch figures move in the second or third digit:
+unpinned, NumPy prints 0.1229 (validation loss 0.836) on the AMD EPYC Zen 4 and Intel Xeon
+hosts, and torch 0.1187 on that Xeon. The figures above are the pinned ones, as the test
+suite sets them on such a CPU:
+
+    NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_CORETYPE=Haswell \
+        python walkthrough/11_trained_networks.py --epochs 3000
+
+(and MKL_CBWR=AVX2 on an Intel CPU). Numbers after thousands of epochs describe this run,
+not the network.
 An implementation whose framework is not installed is skipped.
 """
 import argparse

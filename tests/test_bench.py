@@ -94,7 +94,7 @@ def test_bad_arguments_are_named():
 
 
 def test_impl_pure_runs_unchanged_on_pypy():
-    # issue #7: impl_pure runs unchanged on PyPy. .ci/run installs Debian's pypy3; elsewhere
+    # issue #7: impl_pure runs unchanged on PyPy. make test installs Debian's pypy3; elsewhere
     # this is skipped (it is not a harness test). The final loss after 60 Adam steps must be
     # bit-identical under both interpreters (same IEEE arithmetic, same libm).
     import shutil
@@ -102,7 +102,7 @@ def test_impl_pure_runs_unchanged_on_pypy():
     pypy = shutil.which("pypy3")
     if pypy is None:
         if os.environ.get("CI"):
-            pytest.fail("CI installs pypy3 (.ci/run); it is missing")
+            pytest.fail("CI installs pypy3 (make test, as root); it is missing")
         pytest.skip("pypy3 is not installed")
     script = [str(ROOT / "bench" / "pure_on_pypy.py"), "60"]
     runs = [subprocess.run([exe, *script], capture_output=True, text=True, timeout=300)

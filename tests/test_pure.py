@@ -186,7 +186,7 @@ def test_every_python_found_gives_the_same_bits():
         if probe.returncode == 0:  # shared.spec runs on 3.9+ (PyPy 7.3 is 3.9)
             others.append(exe)
     if in_ci() and shutil.which("pypy3") not in others:
-        pytest.fail("CI installs pypy3 (.ci/run); it was not found")
+        pytest.fail("CI installs pypy3 (make test, as root); it was not found")
     if not others:
         pytest.skip("no other Python 3.9+ interpreter found")
     mine = subprocess.run([sys.executable, "-c", PURE_STEPS_SCRIPT], cwd=ROOT, capture_output=True,

@@ -46,13 +46,13 @@ sysdeps:
 	        "(and fail under CI=true)" >&2; \
 	fi
 
-# Re-installs only when requirements.txt changes, so both commands are idempotent. A .venv
-# whose interpreter no longer runs (its base Python removed) is made again.
-$(STAMP): requirements.txt $(BROKEN)
+# Re-installs only when requirements.txt or constraints.txt changes, so both commands are
+# idempotent. A .venv whose interpreter no longer runs (its base Python removed) is made again.
+$(STAMP): requirements.txt constraints.txt $(BROKEN)
 	@test -n "$(PYTHON)" || { echo "make: found no Python >= 3.11 that can make a venv;" \
 	    "pass one: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; exit 1; }
 	$(PY) -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip -c constraints.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 

@@ -300,23 +300,35 @@ def test_mnist_minibatch_steps_with_dropout_agree(impl):
 
 
 FIT_CASES = [(network, epochs, rows, impl)
-             for network, epochs, rows in [("spiral", 3, 300), ("mnist", 1, MNIST_ROWS)]
+             for network, epochs, rows in [("spiral", 3, 300), ("spiral+dropout", 2, 300),
+                                           ("mnist", 1, MNIST_ROWS)]
              for impl in OTHERS if not (impl == "pure" and network == "mnist")]
+
+
+def fit_spec(network):
+    """The network of a fit case: spiral at batch 32, with a dropout layer after its ReLU for
+    "spiral+dropout" (the one dropout case impl_pure's fit runs: its MNIST fit takes minutes)."""
+    if network == "mnist":
+        return networks.load(network)
+    spec = networks.load("spiral").replace(training={"batch_size": 32})
+    if network == "spiral":
+        return spec
+    config = spec.to_dict()
+    config["layers"].insert(2, {"type": "dropout", "name": "dropout1", "rate": 0.25})
+    return spec_module.from_dict(config)
 
 
 @pytest.mark.parametrize("network,epochs,rows,impl", FIT_CASES)
 def test_fit_uses_the_shared_permutation_and_masks(network, epochs, rows, impl):
     """fit() (which torch and tf fuse into one call per epoch) ends where impl_numpy's fit ends.
 
-    spiral runs with batch 32 (10 steps an epoch, no dropout); mnist one epoch of batch 64
-    with dropout. impl_pure is left out of the mnist fit (minutes in pure Python); the
-    mini-batch test above covers it.
+    spiral runs with batch 32 (10 steps an epoch), without dropout and with it; mnist one
+    epoch of batch 64 with dropout. impl_pure is left out of the mnist fit (minutes in pure
+    Python): spiral's dropout case covers its fit with masks.
     """
     require(impl)
-    spec = networks.load(network)
-    if network == "spiral":
-        spec = spec.replace(training={"batch_size": 32})
-    d = data(network)
+    spec = fit_spec(network)
+    d = data(network.split("+")[0])
     X, y = d.X_train[:rows], d.y_train[:rows]
     params = weights.initial(spec, seed=0)
 

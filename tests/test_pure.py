@@ -250,6 +250,20 @@ def test_builtin_losses_are_bit_identical(name):
         assert pure_model.loss(X, y) == numpy_model.loss(X, y), seed
 
 
+def test_mnist_loss_is_within_an_ulp_or_two_not_bit_identical():
+    """MNIST is the exception: BLAS sums its 784-input products in another order than
+    impl_pure's in-order sums, so the outputs differ in the last bits, and the loss (~2.3, an
+    ulp 4.4e-16) is 1 ulp off at some seeds (measured: seeds 0, 3 and 7 of 8 at 8 rows)."""
+    spec = networks.load("mnist")
+    X, y = data(spec, 8)
+    gaps = []
+    for seed in (0, 1, 3):
+        numpy_model, pure_model = pair(spec, seed)
+        a, b = numpy_model.loss(X, y), pure_model.loss(X, y)
+        gaps.append(abs(a - b) / np.spacing(a))
+    assert max(gaps) <= 2 and any(gaps), gaps  # within 2 ulps, and not always equal
+
+
 def test_penalties_and_clip_norm_are_bit_identical():
     """The L1/L2 penalty (np.sum over each array) and clip_norm's norm (np.sum over the flat
     gradient buffer) are summed as NumPy sums them: equal bits from equal arrays."""

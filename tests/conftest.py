@@ -31,6 +31,7 @@ PINNED_CODE_PATHS = {
 }
 CPU = machine.cpu()
 PINNED = CPU.has_avx512  # this host gets the pins (unless a variable is already set)
+PRESET = {name for name in PINNED_CODE_PATHS if name in os.environ}  # set before the suite
 if PINNED:
     if "numpy" in sys.modules:  # too late: NumPy and its OpenBLAS chose their code paths
         raise RuntimeError("NumPy was imported before tests/conftest.py could pin its code "

@@ -399,7 +399,8 @@ def explain_native(run: Run, drift: dict) -> dict:
 NO_FORMULA_DIFFERENCE = "the atlas lists no formula difference for this spec"
 # Beside its formulas, each framework's own order of operations moves native runs by rounding
 # (README: on spiral, 24x and 41x the noise floor of the reference variants after 100 Adam
-# steps, three to six orders of magnitude below a formula difference): the last explanation.
+# steps, three to nine orders of magnitude below the atlas's formula differences): the last
+# explanation.
 OPERATION_ORDER = {
     "torch": "and torch's own operation order: fused lerp, addcdiv and addcmul in its "
              "optimizers, a sqrt that is not correctly rounded, other summation orders",

@@ -613,11 +613,12 @@ def test_native_mode_reports_drift_and_explanations(tmp_path):
     assert results["divergence"]["implementations"]["torch"]["reference"] == "numpy[torch]"
     native = results["native"]
     assert set(native) == {"torch"}
-    # the atlas's formula difference for this spec (momentum: torch's buffer holds g, nnfs's
-    # velocity -lr*g), then the operation-order line
-    expected = [str(line) for line in atlas.explain("torch", load("xor"))]
-    assert expected and native["torch"]["explanations"] == expected + [
-        comparison.OPERATION_ORDER["torch"]]
+    # No formula difference for this spec: torch's momentum buffer holds g, nnfs's velocity
+    # -lr*g, which part only as the rate decays (xor has no decay; the report named the atlas
+    # row, 0.41, beside this run's drift of ~1e-13), then the operation-order line
+    assert atlas.explain("torch", load("xor")) == []
+    assert native["torch"]["explanations"] == [comparison.NO_FORMULA_DIFFERENCE,
+                                               comparison.OPERATION_ORDER["torch"]]
     # at xor's constant learning rate the two momentum formulas are equal but for rounding
     assert 0 < float(native["torch"]["final_distance"]) < 1e-12
 

@@ -300,10 +300,12 @@ ENTRIES = (
           "buf = mu*buf + g; w -= lr_t*buf (equal only while lr is constant)",
           _sgd_momentum_with_decay, _variant_drift("torch", SGD_SETTING, optimizer=SGD_DECAY)),
     Entry("torch", "Adagrad initial accumulator and epsilon",
-          "c0 = 0; w -= lr*g/(sqrt(c) + eps)", "the same formula (initial_accumulator_value 0)",
+          "c0 = 0; w -= lr*g/(sqrt(c) + eps)", "the same formula (initial_accumulator_value 0; "
+          "default eps 1e-10 and lr 0.01, where impl_torch passes the spec's)",
           _optimizer("adagrad"), _variant_drift("torch", "spiral Adagrad lr 1", optimizer=ADAGRAD)),
     Entry("torch", "RMSprop epsilon", "w -= lr*g/(sqrt(c) + eps)",
-          "the same formula (alpha = rho)", _optimizer("rmsprop"),
+          "the same formula (alpha = rho; defaults lr 0.01, alpha 0.99, eps 1e-8, where "
+          "impl_torch passes the spec's)", _optimizer("rmsprop"),
           _variant_drift("torch", "spiral RMSprop lr 0.02", optimizer=RMSPROP)),
     Entry("torch", "Adam default epsilon", "eps = 1e-7",
           "eps = 1e-8 by default (same formula otherwise; impl_torch's native mode passes the "

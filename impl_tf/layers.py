@@ -67,10 +67,11 @@ def l1_sign(param, variant):
 class Dropout(keras.layers.Layer):
     """Inverted dropout: y = x * (mask / (1 - rate)), with the given 0/1 mask or, in training mode, a drawn one."""
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate, seed_generator=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = rate
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # a keras.random.SeedGenerator, for masks drawn here when none is given
+        self.seed_generator = seed_generator or keras.random.SeedGenerator()
 
     def call(self, inputs, dropout_mask=None, training=False):
         # An injected mask applies in either mode (the harness's masks; at rate 0 it can only

@@ -201,6 +201,9 @@ class Model(TrainingMixin):
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
         params = weights.check(spec, params, dtype=self.np_dtype)
+        # one stream for every dropout layer's own masks (a generator each, seeded alike, drew
+        # the same numbers in every layer), as impl_numpy's rng and impl_torch's generator
+        self.seed_generator = keras.random.SeedGenerator(spec.training.seed)
         self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
                                dtype)
         self.variables = dict(self._named_variables())
@@ -230,8 +233,7 @@ class Model(TrainingMixin):
             n_inputs = self.spec.parameter_shapes()[f"{layer.name}.weight"][0]
             return layers.Dense(n_inputs, layer, self.variant, dtype)
         if layer.type == "dropout":
-            return layers.Dropout(layer.rate, self.spec.training.seed, dtype=dtype,
-                                  name=layer.name)
+            return layers.Dropout(layer.rate, self.seed_generator, dtype=dtype, name=layer.name)
         if layer.type == "leaky_relu":
             return activations.LeakyReLU(layer.alpha, dtype=dtype, name=layer.name)
         if layer.type == "sigmoid":

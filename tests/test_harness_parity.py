@@ -429,14 +429,39 @@ def test_a_dropout_layer_drawing_its_own_mask_drops_at_its_rate(impl):
         dropout = layers.Dropout(rate, torch.Generator().manual_seed(0)).train()
         out = dropout(torch.ones(shape, dtype=torch.float64)).numpy()
     else:
+        import keras
         import tensorflow as tf
 
         from impl_tf import layers
-        out = layers.Dropout(rate, seed=0, dtype="float64")(
+        out = layers.Dropout(rate, keras.random.SeedGenerator(0), dtype="float64")(
             tf.ones(shape, tf.float64), training=True).numpy()
     dropped = np.mean(out == 0)
     assert abs(dropped - rate) < 0.02, dropped
     assert np.allclose(out[out != 0], 1 / (1 - rate), rtol=1e-15)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_dropout_layers_drawing_their_own_masks_draw_them_independently(impl):
+    """Two dropout layers (rate 0.5) between identity Dense layers, training mode, no injected
+    masks: an output survives both where both masks keep it, a quarter of the outputs when
+    the masks are independent, half when they are the same (impl_tf seeded a generator per
+    layer alike, so every layer drew the same numbers). 800 outputs: 0.25 +- 0.08 is over
+    five standard errors (0.015), and far from 0.5."""
+    require(impl)
+    from shared import implementations
+    from shared.spec import from_dict
+
+    spec = from_dict({"name": "two_dropouts", "inputs": 8, "loss": "mse", "layers": [
+        {"type": "dense", "units": 8}, {"type": "dropout", "rate": 0.5},
+        {"type": "dense", "units": 8}, {"type": "dropout", "rate": 0.5},
+        {"type": "dense", "units": 8}, {"type": "linear"}],
+        "optimizer": {"type": "sgd", "learning_rate": 0.1}, "training": {"seed": 3}})
+    params = {name: np.eye(8) if name.endswith("weight") else np.zeros(8)
+              for name in spec.parameter_shapes()}
+    out = implementations.build(impl, spec, params).forward(np.ones((100, 8)), training=True)
+    kept = np.mean(out != 0)
+    assert abs(kept - 0.25) < 0.08, kept
+    assert np.allclose(out[out != 0], 4.0, rtol=1e-15)  # 1 / (1 - rate), twice
 
 
 @pytest.mark.parametrize("impl", IMPLS)

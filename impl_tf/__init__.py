@@ -8,8 +8,16 @@ and the Grappler passes that reorder float arithmetic off (model.keep_float_orde
 Mirrors: impl_numpy (the NumPy reference), impl_pure (loops), impl_torch (PyTorch).
 """
 import os
+import sys
+import warnings
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+elif os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":  # too late: TF read it at its import
+    warnings.warn("TF_ENABLE_ONEDNN_OPTS=0 not applied: TensorFlow was imported before impl_tf, "
+                  "with oneDNN's fused kernels on, which change float results (import impl_tf "
+                  "first, or set TF_ENABLE_ONEDNN_OPTS=0 before TensorFlow loads)",
+                  RuntimeWarning, stacklevel=2)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import importorskip, in_ci  # noqa: E402
 
-importorskip("tensorflow")
+importorskip("impl_tf")  # first: it sets TensorFlow's environment (oneDNN off) before TF loads
 
 import impl_numpy  # noqa: E402
 import impl_tf  # noqa: E402
@@ -56,6 +56,22 @@ def test_import_sets_environment_and_threads_without_torch():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["2", "2", "False", "0", "False"]
+
+
+def test_tensorflow_imported_first_leaves_onednn_on_and_says_so():
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS at its import: after it, impl_tf set the variable
+    to 0 all the same, so the environment (and compare.py's report of it) claimed oneDNN off
+    for a run that used it (a review: other float32 weights). Now it warns and sets nothing."""
+    code = ("import os, warnings, tensorflow, impl_tf; "
+            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "always"}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["None"]
+    assert "TF_ENABLE_ONEDNN_OPTS=0 not applied: TensorFlow was imported before impl_tf" in \
+        out.stderr
 
 
 def test_native_float64_adam_tracks_numpy_keras_variant(spiral):

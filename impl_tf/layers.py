@@ -71,7 +71,8 @@ class Dropout(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate = rate
         # a keras.random.SeedGenerator, for masks drawn here when none is given
-        self.seed_generator = seed_generator or keras.random.SeedGenerator()
+        self.seed_generator = (keras.random.SeedGenerator() if seed_generator is None
+                               else seed_generator)
 
     def call(self, inputs, dropout_mask=None, training=False):
         # An injected mask applies in either mode (the harness's masks; at rate 0 it can only

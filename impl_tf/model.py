@@ -201,8 +201,8 @@ class Model(TrainingMixin):
         # Native mode is Keras's arithmetic, which impl_numpy implements as variant "keras".
         self.variant = spec.variant if mode == "exact" else "keras"
         params = weights.check(spec, params, dtype=self.np_dtype)
-        # one stream for every dropout layer's own masks (a generator each, seeded alike, drew
-        # the same numbers in every layer), as impl_numpy's rng and impl_torch's generator
+        # one stream for every dropout layer's own masks, as impl_numpy's rng and impl_torch's
+        # generator (a generator per layer, seeded alike, would draw the same numbers in each)
         self.seed_generator = keras.random.SeedGenerator(spec.training.seed)
         self.network = Network([(layer.name, self._make_layer(layer)) for layer in spec.layers],
                                dtype)

@@ -20,27 +20,36 @@ TARGETS = (
 
 def unjudged_reason(meta: dict) -> str | None:
     """Why a run's figures are not judged against the targets, or None when they are: the
-    targets are for a full run, every thread count 1 and at least the default rounds."""
+    targets are for a full run with every thread count 1 (and each workload's at least
+    DEFAULT_ROUNDS timed rounds: see :func:`targets`)."""
     if meta["quick"]:
         return "--quick"
     if any(value not in (None, "1") for value in meta["threads"].values()):
         return "threads other than 1"
-    if meta["rounds"] < DEFAULT_ROUNDS:
-        return f"fewer than {DEFAULT_ROUNDS} rounds"
     return None
+
+
+def _too_few_rounds(workload: dict) -> str | None:
+    # the rounds timed, which --rounds N rounds up to whole cycles of the rotation
+    timed = workload.get("rounds")
+    return (f"{timed} timed rounds, fewer than {DEFAULT_ROUNDS}"
+            if timed is not None and timed < DEFAULT_ROUNDS else None)
 
 
 def targets(results: dict) -> list[dict]:
     """Each target with the measured median, and met True/False, or None where that
     implementation did not run or the run is not judged (see :func:`unjudged_reason`)."""
-    rows, not_judged = [], unjudged_reason(results["meta"])
+    rows, run_not_judged = [], unjudged_reason(results["meta"])
     for label, workload, impl, metric, comparison, bound in TARGETS:
+        not_judged = run_not_judged
         if metric == "wall":  # a whole compare.py run with no arguments, every implementation
             run = results.get("compare") or {}
             complete = run.get("args") == [] and "error" not in run and not run.get("skipped")
             value = run.get("wall_s") if complete else None
         else:
-            entry = results["workloads"].get(workload, {}).get("impls", {}).get(impl) or {}
+            measured = results["workloads"].get(workload, {})
+            not_judged = not_judged or _too_few_rounds(measured)
+            entry = measured.get("impls", {}).get(impl) or {}
             value = (entry.get("ratio_vs_torch", {}).get("median") if metric == "ratio"
                      else entry.get("epochs_per_second"))
         met = (None if value is None or not_judged else

@@ -288,7 +288,6 @@ def test_only_a_full_run_is_judged_against_the_targets():
     from bench import THREAD_VARIABLES, report
     assert report.unjudged_reason(FULL_RUN) is None
     assert report.unjudged_reason(dict(FULL_RUN, quick=True)) == "--quick"
-    assert report.unjudged_reason(dict(FULL_RUN, rounds=3)) == "fewer than 9 rounds"
     for variable in THREAD_VARIABLES:  # every one recorded counts (OMP_NUM_THREADS=4 did not)
         threads = dict(FULL_RUN["threads"], **{variable: "2"})
         assert report.unjudged_reason(dict(FULL_RUN, threads=threads)) == "threads other than 1"
@@ -297,6 +296,21 @@ def test_only_a_full_run_is_judged_against_the_targets():
         row = next(r for r in report.targets({"meta": meta, "workloads": spiral, "compare": None})
                    if r["target"] == "impl_numpy spiral f32 epochs/s")
         assert row["value"] == 9000.0 and row["met"] is met
+
+
+def test_a_workload_is_judged_on_the_rounds_it_timed():
+    """--rounds 7 times 12 rounds with three implementations (whole cycles of the rotation):
+    judged, as 12 >= 9; a workload timed in fewer than 9 rounds is not (it was judged on the
+    requested --rounds alone, which marked the 12-round run not judged)."""
+    from bench import report, runner
+    assert runner.timed_rounds(7, 3) == 12 and runner.timed_rounds(7, 2) == 8
+    for timed, met in ((12, True), (9, True), (8, None)):
+        spiral = {"spiral f32": {"rounds": timed, "impls": {"numpy": {"epochs_per_second": 9e3}}}}
+        results = {"meta": dict(FULL_RUN, rounds=7), "workloads": spiral, "compare": None}
+        row = next(r for r in report.targets(results)
+                   if r["target"] == "impl_numpy spiral f32 epochs/s")
+        assert row["met"] is met
+        assert row["not_judged"] == (None if met else "8 timed rounds, fewer than 9")
 
 
 def test_a_value_just_past_its_bound_is_not_printed_as_meeting_it():

@@ -6,7 +6,9 @@ tutorial's decimals; steps 7-9 use other formulas (no max shift, log-sum-exp); s
 checked against the book's training loop, written out here. The README's
 table and figures are checked against the same computations. Where a step says
 the tutorial printed something else, the test checks that the printed value is
-not even the correct value rounded to the digits the tutorial shows.
+not even the correct value rounded to the digits the tutorial shows. The lines a step
+prints with its results are checked against the same computations, not only what run()
+returns.
 """
 import importlib.util
 import math
@@ -75,7 +77,14 @@ def keep_global_rng():
     np.random.set_state(state)
 
 
-def test_01_single_neuron():
+def printed_lines(capsys, *lines):
+    """Each of ``lines`` is a line (or a run of lines) of what the step printed."""
+    out = capsys.readouterr().out
+    for line in lines:
+        assert f"\n{line}\n" in f"\n{out}", line
+
+
+def test_01_single_neuron(capsys):
     module = step(1)
     result = module.run()
     three = exact_layer([2.5, 1.8, 0.7], [[0.6, -0.4, 1.2]], [0.8])[0]
@@ -85,18 +94,22 @@ def test_01_single_neuron():
     assert_close(result["four_inputs"], four)
     assert_not_a_rounding(module.TUTORIAL["three_inputs"], three, 2)
     assert_not_a_rounding(module.TUTORIAL["four_inputs"], four, 2)
+    printed_lines(capsys, f"The tutorial printed 2.54; the correct result is {float(three):.2f}.",
+                  f"The tutorial printed 2.89; the correct result is {float(four):.2f}.")
 
 
 @pytest.mark.parametrize("number", [2, 3])
-def test_02_03_layer_by_hand_and_with_loops(number):
+def test_02_03_layer_by_hand_and_with_loops(number, capsys):
     module = step(number)
     result = module.run()
     expected = exact_layer(INPUTS, WEIGHTS, BIASES)
     assert_close(result["outputs"], expected)
     assert_not_a_rounding(module.TUTORIAL["outputs"], expected, 2)
+    printed_lines(capsys, f"The tutorial printed [4.67, 2.93, 1.19]; the correct result is "
+                          f"{listed(expected, 3)}.")
 
 
-def test_04_dot_product():
+def test_04_dot_product(capsys):
     module = step(4)
     result = module.run()
     expected = exact_layer(INPUTS, WEIGHTS, BIASES)
@@ -105,6 +118,15 @@ def test_04_dot_product():
         assert_close(result[key], expected)
     assert_not_a_rounding(module.TUTORIAL["layer_np_dot"], expected, 2)
     assert_not_a_rounding(module.TUTORIAL["layer_matmul"], expected, 2)
+    # The loop's first value, added in Python's order, and NumPy's 8-decimal display of it.
+    first = 0.0
+    for x, w in zip(INPUTS, WEIGHTS[0]):
+        first += x * w
+    first += BIASES[0]
+    out = capsys.readouterr().out
+    assert f"{first!r} shows as {np.format_float_positional(first, precision=8)}." in out
+    assert (f"The tutorial printed [4.67, 2.93, 1.19] for both; the correct result is "
+            f"{listed(expected, 3)}.\n") in out
 
 
 def test_05_batch():
@@ -114,7 +136,7 @@ def test_05_batch():
     assert_close(result["outputs"], expected)
 
 
-def test_06_two_layers():
+def test_06_two_layers(capsys):
     module = step(6)
     result = module.run()
     layer1 = exact_layer(INPUTS, WEIGHTS, BIASES)
@@ -130,9 +152,13 @@ def test_06_two_layers():
     # Nor does the printed layer 2 follow from the printed layer 1.
     assert_not_a_rounding(module.TUTORIAL["layer2"],
                           exact_layer(module.TUTORIAL["layer1"], WEIGHTS2, BIASES2), 3)
+    printed_lines(capsys, f"The tutorial printed [4.67, 2.93, 1.19] and [2.234, 3.185, 2.89]; "
+                          f"the correct results are {listed(layer1, 3)} and {listed(layer2, 4)}.",
+                  f"(Fed the tutorial's layer 1 numbers, layer 2 would give "
+                  f"{listed(exact_layer(module.TUTORIAL['layer1'], WEIGHTS2, BIASES2), 4)}.)")
 
 
-def test_07_relu_softmax():
+def test_07_relu_softmax(capsys):
     module = step(7)
     result = module.run()
     values = [0, 2, -1, 3.3, -2.7, 1.1, 2.2, -100]
@@ -155,9 +181,13 @@ def test_07_relu_softmax():
     # Row 1 scores 2 twice, so those two probabilities must be equal; the tutorial's are not.
     assert softmax[1][0] == pytest.approx(softmax[1][3], rel=1e-15)
     assert printed[1, 0] != printed[1, 3]
+    printed_lines(capsys, f"The tutorial printed {len(claimed)} of these 12 probabilities wrongly:",
+                  "\n".join(f"  row {i}, column {j}: the tutorial printed {printed[i, j]:.8f}; "
+                            f"the correct result is {softmax[i][j]:.8f}."
+                            for i, j in sorted(claimed)))
 
 
-def test_08_cross_entropy():
+def test_08_cross_entropy(capsys):
     module = step(8)
     result = module.run()
     correct_class = [0.7, 0.5, 0.98]  # the target column of each row
@@ -171,9 +201,17 @@ def test_08_cross_entropy():
     assert_close(result["clipped_loss"], 7 * math.log(10))  # -log(1e-7)
     assert_not_a_rounding(module.TUTORIAL["loss"], loss, 15)
     assert_not_a_rounding(module.TUTORIAL["loss"], book, 15)  # garbled digits, not the book's
+    out = capsys.readouterr().out
+    product = Fraction("0.7") * Fraction("0.5") * Fraction("0.98")
+    assert product == Fraction("0.7") ** 3 and math.isclose(loss, -math.log(0.7), rel_tol=1e-15)
+    assert f"0.7 x 0.5 x 0.98 = {float(product):.3f} = 0.7^3" in out
+    assert f"-log 0.7 = {-math.log(0.7):.8f}.)" in out
+    assert f"The tutorial printed 0.385068885216884; the correct result is {loss:.15f}.\n" in out
+    assert f"give {book:.15f}.)\n" in out
+    assert f"= -log(1e-7) = {7 * math.log(10):.4f}, not infinity." in out
 
 
-def test_09_spiral_forward(keep_global_rng):
+def test_09_spiral_forward(keep_global_rng, capsys):
     module = step(9)
     result = module.run()
 
@@ -200,6 +238,14 @@ def test_09_spiral_forward(keep_global_rng):
     assert abs(result["loss"] - math.log(5)) <= spread
     # The first point is the origin, so all its scores are 0 and softmax gives exactly 1/5.
     assert np.all(X[0] == 0) and np.all(result["softmax_first5"][0] == 0.2)
+    accuracy = np.mean(np.argmax(scores, axis=1) == y)
+    out = capsys.readouterr().out
+    assert (f"loss: {loss:.10f}   ln 5 = {math.log(5):.10f}   difference: "
+            f"{loss - math.log(5):.2e}\n") in out
+    assert f"accuracy: {accuracy}  (chance for 5 classes: 0.2)" in out
+    assert f"with this seed the results are {loss:.7f} and {accuracy}." in out
+    assert f"it has 5 (the first 5 rows are (5, 5), the whole layer ({len(X)}, 5))." in out
+    assert f"makes 320 points; it makes {320 * 5} (samples is per class)." in out
 
     readme = (WALKTHROUGH / "README.md").read_text(encoding="utf-8")
     assert f"step 9 gets {loss:.7f} and\naccuracy {result['accuracy']:.3f}" in readme
@@ -212,7 +258,7 @@ def test_09_spiral_forward(keep_global_rng):
     assert result["points_320"] == 320 * 5 != module.TUTORIAL["points_320"]
 
 
-def test_10_backward(keep_global_rng):
+def test_10_backward(keep_global_rng, capsys):
     # The step's hand-written gradients against impl_pure's backward (loops, its own code),
     # its finite differences against ours with another h, its SGD step against impl_pure's
     # model and its Adam step against impl_numpy's optimizer.
@@ -241,8 +287,10 @@ def test_10_backward(keep_global_rng):
         assert_close(r["grads"][name], ours[name], 1e-7)
     assert all(r["same_bits"].values())
     pure.set_parameters(r["params"])
-    assert pure.step(r["X"], r["y"]) == pytest.approx(r["loss_before"], rel=1e-14)
-    assert pure.evaluate(r["X"], r["y"])["loss"] == pytest.approx(r["loss_after"], rel=1e-14)
+    before = pure.step(r["X"], r["y"])
+    after = pure.evaluate(r["X"], r["y"])["loss"]
+    assert before == pytest.approx(r["loss_before"], rel=1e-14)
+    assert after == pytest.approx(r["loss_after"], rel=1e-14)
     assert r["loss_after"] < r["loss_before"]
     adam = implementations.build("numpy", module.SPEC.replace(
         optimizer={"type": "adam", "learning_rate": module.LEARNING_RATE}), r["params"])
@@ -250,6 +298,10 @@ def test_10_backward(keep_global_rng):
     moved = r["params"]["dense1.weight"] - adam.parameters()["dense1.weight"]
     assert_close(r["adam_step"], moved, 1e-14)
     assert np.all(np.abs(np.abs(moved) - module.LEARNING_RATE) < 1e-3 * module.LEARNING_RATE)
+    out = capsys.readouterr().out
+    assert out.startswith(f"loss {before:.6f} on {len(r['X'])} points;")
+    assert (f"One SGD step, w -= {module.LEARNING_RATE} * dL/dw: loss {before:.6f} -> "
+            f"{after:.6f}\n") in out
 
 
 def _book_training(X, y, params, epochs, lr=0.05, decay=5e-7, eps=1e-7, beta_1=0.9,
@@ -317,7 +369,7 @@ def _spiral_spec_and_params():
     return spec, weights.initial(spec, spec.training.seed)
 
 
-def test_11_trained_networks_at_200_epochs(keep_global_rng):
+def test_11_trained_networks_at_200_epochs(keep_global_rng, capsys):
     # The default run, every implementation, against the book's loop written out above: the
     # numbers the step's docstring states are the independent run's, rounded as printed.
     from shared import implementations
@@ -338,6 +390,9 @@ def test_11_trained_networks_at_200_epochs(keep_global_rng):
         assert_close([result["untrained_loss"], result["loss"], result["val_loss"]],
                      [untrained, loss, val_loss], tolerance[name])
         assert (result["accuracy"], result["val_accuracy"]) == (accuracy, val_accuracy), name
+    printed_lines(capsys, *(f"{name:>5}: loss {untrained:.4f} untrained -> {loss:.4f}, accuracy "
+                            f"{accuracy:.3f}; validation loss {val_loss:.4f}, accuracy "
+                            f"{val_accuracy:.3f}" for name in implementations.IMPLEMENTATIONS))
     # "About ln 3": 0.01 * randn weights give probabilities within 1e-3 of 1/3, so each
     # sample's loss is within -log(1 - 3e-3) < 3.01e-3 of ln 3.
     scores = np.maximum(0, X @ params["dense1.weight"]) @ params["dense2.weight"]

@@ -260,12 +260,13 @@ def test_09_spiral_forward(keep_global_rng, capsys):
 
 def test_10_backward(keep_global_rng, capsys):
     # The step's hand-written gradients against impl_pure's backward (loops, its own code),
-    # its finite differences against ours with another h, its SGD step against impl_pure's
-    # model and its Adam step against impl_numpy's optimizer.
+    # its finite differences and printed errors against ours with another h, its SGD step
+    # against impl_pure's model and its Adam step against impl_numpy's optimizer.
     from shared import implementations
 
     module = step(10)
     r = module.run()
+    out = capsys.readouterr().out
     pure = implementations.build("pure", module.SPEC, r["params"])
     for name, grad in pure.gradients(r["X"], r["y"]).items():
         assert_close(r["grads"][name], grad, 1e-14)
@@ -283,8 +284,14 @@ def test_10_backward(keep_global_rng, capsys):
             moved[name][index] -= 2e-5
             ours[name][index] = (above - loss_at(moved)) / 2e-5
     for name, error in r["errors"].items():
-        assert error < 1e-7, name
         assert_close(r["grads"][name], ours[name], 1e-7)
+        # The step's finite differences are finite differences: ours, to the error of either h.
+        assert_close(r["numeric"][name], ours[name], 1e-7)
+        # The printed relative error is the chain rule's against them: never 0 in floats.
+        numeric = r["numeric"][name]
+        assert error == np.max(np.abs(r["grads"][name] - numeric)) / np.max(np.abs(numeric))
+        assert 0 < error < 1e-7, name
+        assert f"  {name:14s} shape {str(numeric.shape):7} {error:.1e}\n" in out
     assert all(r["same_bits"].values())
     pure.set_parameters(r["params"])
     before = pure.step(r["X"], r["y"])
@@ -298,7 +305,6 @@ def test_10_backward(keep_global_rng, capsys):
     moved = r["params"]["dense1.weight"] - adam.parameters()["dense1.weight"]
     assert_close(r["adam_step"], moved, 1e-14)
     assert np.all(np.abs(np.abs(moved) - module.LEARNING_RATE) < 1e-3 * module.LEARNING_RATE)
-    out = capsys.readouterr().out
     assert out.startswith(f"loss {before:.6f} on {len(r['X'])} points;")
     assert (f"One SGD step, w -= {module.LEARNING_RATE} * dL/dw: loss {before:.6f} -> "
             f"{after:.6f}\n") in out

@@ -116,7 +116,7 @@ def run() -> dict:
           f"gradients from {np.abs(g).min():.1e} to {np.abs(g).max():.1e} in size:")
     with np.printoptions(precision=6, suppress=True):
         print(adam_step)
-    return {"X": X, "y": y, "params": params, "grads": grads, "errors": errors,
+    return {"X": X, "y": y, "params": params, "grads": grads, "numeric": numeric, "errors": errors,
             "same_bits": same_bits, "loss_before": before, "loss_after": after,
             "adam_step": adam_step}
 

@@ -37,7 +37,7 @@ def _class_indices(y_true):
 
 
 class CategoricalCrossentropy:
-    """L = -mean(log p[y]): sparse or one-hot labels, p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    """L = -mean(log p[y]), dL/dp = -one_hot(y) / p / n: sparse or one-hot labels, p clipped to [1e-7, 1 - 1e-7] in both (torch: unclipped)."""
     # (Keras on probabilities also divides p by its row sum first, and its autograd gives 0
     # where p is clipped; this class does neither.)
 

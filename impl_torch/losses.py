@@ -103,7 +103,7 @@ class Loss(nn.Module):
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -mean(log p[y]): class indices (n,), p clipped to [1e-7, 1 - 1e-7] (torch: unclipped)."""
+    """L = -mean(log p[y]), dL/dp = -one_hot(y) / p / n: class indices (n,), p clipped to [1e-7, 1 - 1e-7] in both (torch: unclipped)."""
     # (Keras on probabilities also divides p by its row sum first, and its autograd gives 0
     # where p is clipped; this class does neither.)
 

@@ -464,9 +464,15 @@ def run_sweep(run: Run, progress) -> dict:
                     if run.dtype == "float32" else metrics.TRAJECTORY_MINIMUM)
                 ok, bound, h = check.ok, check.bound[0], history
             if not ok:
-                run.failures.append(f"network {run.spec.name!r}, sweep {config.label}: {impl} "
-                                    f"ended {distance:.3g} from the reference after {run.epochs} "
-                                    f"epochs, outside the noise-floor bound {bound:.3g}")
+                label = (REFERENCE if ref_spec.variant == spec.variant
+                         else f"{REFERENCE}[{ref_spec.variant}]")
+                what = (f"{impl} diverged in training where the reference {label} did not"
+                        if final is None else
+                        f"the reference {label} diverged in training, {impl} did not"
+                        if ref_final is None else
+                        f"{impl} ended {distance:.3g} from the reference after {run.epochs} "
+                        f"epochs, outside the noise-floor bound {bound:.3g}")
+                run.failures.append(f"network {run.spec.name!r}, sweep {config.label}: {what}")
             results[impl] = {"loss": h["loss"][-1], "accuracy": h["accuracy"][-1],
                              "val_loss": h["val_loss"][-1] if h["val_loss"] else None,
                              "val_accuracy": h["val_accuracy"][-1] if h["val_accuracy"] else None,

@@ -516,11 +516,15 @@ def test_sweep_tiny_grid(tmp_path):
     assert_complete_report(results, out, ["sweep"])
 
 
-@pytest.mark.parametrize("diverging", ["pure", "numpy"])
+@pytest.mark.parametrize("diverging, failure", [
+    ("pure", "pure diverged in training where the reference numpy did not"),
+    ("numpy", "the reference numpy diverged in training, pure did not")])
 def test_a_sweep_run_that_diverges_on_one_side_only_is_a_failure(tmp_path, monkeypatch,
-                                                                  diverging):
+                                                                  diverging, failure):
     """An implementation (or the reference) whose training diverges where the other's does
-    not disagrees; a review's mutant (either side diverged: "ok") passed every test."""
+    not disagrees; a review's mutant (either side diverged: "ok") passed every test. The
+    failure says which side diverged (it read "pure ended nan from the reference ...,
+    outside the noise-floor bound nan" whichever it was)."""
     from shared import implementations, training
 
     real = implementations.build
@@ -539,6 +543,8 @@ def test_a_sweep_run_that_diverges_on_one_side_only_is_a_failure(tmp_path, monke
                            "--sweep-batch-sizes", "0", "--sweep-regs", "none")
     assert code == 1
     assert results["sweep"]["configs"][0]["results"]["pure"]["ok"] is False
+    assert results["verdict"]["failures"] == [
+        f"network 'xor', sweep sgd lr=0.5 full none: {failure}"]
 
 
 def test_sweep_leaves_dropout_out_for_a_network_without_hidden_layer(tmp_path):

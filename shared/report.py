@@ -776,7 +776,10 @@ def sections(run, results: dict) -> list[Section]:
             "implementation", "reference", "distance", "noise floor", "bound",
             "worst distance / bound", "at step", "verdict"])
         for impl, c in div["implementations"].items():
-            verdict = "within" if c["ok"] else f"left at step {c['first_bad_step']}"
+            # not ok within the bound: non-finite at another step than the reference (Summary)
+            verdict = ("within" if c["ok"] else f"left at step {c['first_bad_step']}"
+                       if c["first_bad_step"] is not None else
+                       f"non-finite at another step than {c['reference']} (see Summary)")
             if c["diverged_step"] is not None:
                 verdict += f"; diverged (non-finite parameters) at step {c['diverged_step']}"
             table.add(impl, c["reference"], f(c["distance"][-1]), f(c["noise_floor"][-1]),

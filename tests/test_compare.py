@@ -718,12 +718,17 @@ def test_a_reference_that_blows_up_does_not_pass_an_implementation_that_does_not
         return real(name, spec, params, dtype, mode)
 
     monkeypatch.setattr(implementations, "build", build)
-    code, results, _ = run(tmp_path, "--network", "sine", "--epochs", "1", "--optimizer", "sgd",
-                           "--lr", "1e10", "--parity-steps", "5", "--impls", "numpy,pure")
+    code, results, out = run(tmp_path, "--network", "sine", "--epochs", "1", "--optimizer",
+                             "sgd", "--lr", "1e10", "--parity-steps", "5", "--impls", "numpy,pure")
     check = results["divergence"]["implementations"]["pure"]
     assert code == 1 and not check["ok"]
     assert re.search(r"non-finite at step \d in numpy but at step None in pure",
                      check["message"]), check["message"]
+    # no step left the (inf) bound: the table's verdict read "left at step None"
+    assert check["first_bad_step"] is None
+    row = next(line for line in (out / "report.md").read_text().splitlines()
+               if line.startswith("| **pure** |"))
+    assert "left at step" not in row and "non-finite at another step than numpy" in row, row
 
 
 def test_a_failing_plot_is_reported_and_the_report_still_written(tmp_path, monkeypatch, capsys):

@@ -586,6 +586,7 @@ def describe_regularization(spec) -> str:
 
 
 NOTHING_COMPARED = "Nothing to compare: only the reference ran (see Settings)."
+NOTHING_COMPARED_FAILED = "Nothing to compare: only the reference ran (see Summary)."
 NO_ROWS = "No rows: the other implementations raised here (see Summary)."
 NATIVE_DISAGREEMENT = (
     "In native mode a divergence a few tens of times the noise floor is each framework's own "
@@ -602,11 +603,13 @@ ACCURACY = {  # shared.training.accuracy, per spec metric
 
 def _add_table(section: Section, table: Table, results: dict) -> None:
     """The table, or where it has no rows, why: nothing compared (which replaces the section's
-    explanation of a comparison), or the others raised."""
+    explanation of a comparison; the Summary says why where an implementation failed to build),
+    or the others raised."""
     if table.rows:
         section.tables.append(table)
     elif not results["verdict"]["compared"]:
-        section.paragraphs = [NOTHING_COMPARED]
+        section.paragraphs = [NOTHING_COMPARED_FAILED if results["verdict"]["failures"]
+                              else NOTHING_COMPARED]
     else:
         section.paragraphs.append(NO_ROWS)
 

@@ -204,11 +204,15 @@ def test_an_implementation_that_fails_to_build_is_a_failure_not_a_skip(tmp_path,
         raise ValueError("no model today")
 
     monkeypatch.setattr(impl_torch, "build", refuse)
-    code, results, _ = run(tmp_path, "--network", "xor", "--impls", "numpy,torch", *FAST)
+    code, results, out = run(tmp_path, "--network", "xor", "--impls", "numpy,torch", *FAST)
     assert code == 1
     assert results["skipped"] == []
     assert results["verdict"]["failures"][0] == (
         "network 'xor': torch failed to build: ValueError: no model today")
+    # sections 1 and 3 point to the Summary, which says why (the Settings do not name torch)
+    text = (out / "report.md").read_text()
+    assert text.count("Nothing to compare: only the reference ran (see Summary).") == 2, text
+    assert "(see Settings)" not in text
 
 
 # ----------------------------------------------------------------------------- disagreeing runs

@@ -806,7 +806,11 @@ def sections(run, results: dict) -> list[Section]:
         s = Section("Sweep", [
             f"Each configuration trained {_count(sw['epochs'], 'epoch')} in every implementation from the "
             f"same weights, data order and masks; final weights judged against the noise floor "
-            f"(the reference trained from one-ulp-perturbed weights). A configuration is what "
+            f"(the reference trained from one-ulp-perturbed weights"
+            + ("; in float32 from weights moved one float32 ulp and from inputs moved one down "
+               "and up, and at least its distance from the same run in float64"
+               if run.dtype == "float32" else "")
+            + f"). A configuration is what "
             f"its label says: the optimizer from its nnfs defaults with that learning rate, the "
             f"network's layers with only that regularization (none: no L1/L2, no dropout)."],
             plots=["sweep"])

@@ -185,19 +185,28 @@ def flatten(params: dict) -> np.ndarray:
     return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in params.values()])
 
 
-def perturb_one_ulp(params: dict) -> dict:
-    """Every nonzero parameter moved by one ulp (float64) towards +inf: the smallest possible change.
+def perturb_one_ulp(params: dict, dtype="float64") -> dict:
+    """Every nonzero parameter moved by one ulp of ``dtype`` towards +inf: the smallest possible change.
 
-    Exact zeros (the initial biases) stay: their ulp is a denormal 5e-324 that changes a
-    branch rather than the rounding. A zero bias puts a ReLU exactly on its kink for an
-    input of 0 (spiral's first point), and nudging it to 5e-324 turns that sample's
+    In float32 the move is one float32 ulp (a float64 ulp vanishes in the cast). Exact zeros
+    (the initial biases) stay: their ulp is a denormal (5e-324, 1e-45 in float32) that changes
+    a branch rather than the rounding. A zero bias puts a ReLU exactly on its kink for an
+    input of 0 (spiral's first point), and nudging it to a denormal turns that sample's
     gradient on, an O(1) difference in the first step, not a rounding difference.
     """
+    kind = np.dtype(dtype).type
     perturbed = {}
     for name, v in params.items():
-        v = np.asarray(v, dtype=np.float64)
-        perturbed[name] = np.where(v != 0, np.nextafter(v, np.inf), v)
+        v = np.asarray(v, dtype=kind)
+        perturbed[name] = np.where(v != 0, np.nextafter(v, kind(np.inf)), v)
     return perturbed
+
+
+def inputs_one_ulp(X, dtype="float64") -> list:
+    """X in ``dtype`` with every nonzero entry moved one ulp down, and up: two reruns' inputs."""
+    inputs = np.asarray(X, dtype=dtype)
+    return [np.where(inputs != 0, np.nextafter(inputs, inputs.dtype.type(direction)), inputs)
+            for direction in (-np.inf, np.inf)]
 
 
 def trajectory(model, X, y, steps: int, *, batches=None, masks=None) -> np.ndarray:
@@ -261,13 +270,13 @@ def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def noise_floor(build, params: dict, reference: np.ndarray, X, y, steps: int,
-                **schedule) -> np.ndarray:
+                dtype="float64", **schedule) -> np.ndarray:
     """Per-step distance of the reference from itself rerun from one-ulp-perturbed initial weights.
 
     ``build(params)`` returns a fresh reference model; ``reference`` is its trajectory from
-    ``params``. The distance at step 0 is the perturbation itself (one ulp).
+    ``params``. The distance at step 0 is the perturbation itself (one ulp of ``dtype``).
     """
-    perturbed = trajectory(build(perturb_one_ulp(params)), X, y, steps, **schedule)
+    perturbed = trajectory(build(perturb_one_ulp(params, dtype)), X, y, steps, **schedule)
     return distances(reference, perturbed)
 
 

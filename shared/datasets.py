@@ -287,7 +287,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             try:
                 arrays[key] = archive[key]
             except _MEMBER_ERRORS as exc:
-                if _declares_objects(functools.partial(archive.zip.open, f"{key}.npy")):
+                if _declares_objects(functools.partial(archive.zip.open, _member(archive, key))):
                     raise DataError(f"{path}: key {key!r} holds an object array, which would "
                                     f"need pickle; refused (save plain numeric arrays)") from exc
                 raise DataError(f"{path}: member {key} is truncated or corrupt ({exc})") from exc
@@ -298,15 +298,22 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _member(archive, key: str) -> str:
+    """The zip member that ``archive[key]`` reads: ``key`` itself if there is one, as np.load
+    looks first, else ``key.npy``."""
+    return key if key in archive.zip.namelist() else f"{key}.npy"
+
+
 def _check_declared_size(archive, key: str, path: Path) -> None:
     """Refuse a member whose header declares more data than the member holds, before np.load
     allocates it (a shape of 10**12 x 28 x 28 asked for 713 TiB)."""
-    header = _header(functools.partial(archive.zip.open, f"{key}.npy"))
+    member = _member(archive, key)
+    header = _header(functools.partial(archive.zip.open, member))
     if header is None or header[2].hasobject:
         return  # np.load names these
     shape, _, dtype = header
     declared = math.prod(shape) * dtype.itemsize
-    held = archive.zip.getinfo(f"{key}.npy").file_size
+    held = archive.zip.getinfo(member).file_size
     if declared > held:
         raise DataError(f"{path}: member {key} is truncated or corrupt: its header declares "
                         f"shape {shape} of {dtype} ({declared:,} bytes), and it holds {held:,}")

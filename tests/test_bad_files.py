@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import struct
 import zipfile
@@ -312,6 +313,30 @@ def test_npz_member_that_is_not_a_whole_array_is_not_blamed_on_pickle(tmp_path, 
     message = _load_npz(tmp_path, zip_of(members))
     assert "member x_train is truncated or corrupt" in message
     assert "pickle" not in message and "object array" not in message
+
+
+def npy_declaring(shape, descr="|u1", payload=bytes(100)):
+    """A .npy file whose header declares ``shape`` of ``descr``, followed by ``payload``."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False,
+                                                  "shape": shape})
+    return header.getvalue() + payload
+
+
+@pytest.mark.parametrize("x_train, expected", [
+    (npy_declaring((10**13, 28, 28)),
+     r"member x_train is truncated or corrupt: its header declares shape \(10000000000000, 28"),
+    (npy_bytes(np.array([1, None], dtype=object)),
+     r"key 'x_train' holds an object array, which would need pickle; refused"),
+], ids=["huge shape", "object array"])
+def test_npz_member_without_the_npy_suffix_is_checked_like_any_other(tmp_path, x_train, expected):
+    """np.load reads a member named "x_train" as the key x_train too; the size and object checks
+    looked at "x_train.npy" only, so a declared 7.8 PB ended in a MemoryError traceback and an
+    object array was called corrupt (found by a review)."""
+    members = {f"{key}.npy": npy_bytes(array) for key, array in npz_arrays().items()}
+    del members["x_train.npy"]
+    members["x_train"] = x_train
+    assert re.search(expected, _load_npz(tmp_path, zip_of(members)))
 
 
 @pytest.mark.parametrize("content", [

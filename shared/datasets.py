@@ -45,6 +45,7 @@ IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+MAX_IDX_DIMS = 64  # NumPy 2's most dimensions; an IDX header may declare up to 255
 
 
 class DataError(ValueError):
@@ -183,6 +184,9 @@ def read_idx(path: str | Path) -> np.ndarray:
                         f"{[f'{code:02x}' for code in IDX_DTYPES]} and NN >= 1 dimensions "
                         f"(labels 00000801, images 00000803)")
     dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
+    if ndim > MAX_IDX_DIMS:
+        raise DataError(f"{path}: the header declares {ndim} dimensions; expected at most "
+                        f"{MAX_IDX_DIMS}, the most a NumPy array has (MNIST's have 1 or 3)")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: header truncated: {len(raw)} bytes, expected {header} "

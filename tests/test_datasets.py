@@ -206,6 +206,20 @@ def test_read_idx_truncated_header_and_empty_file(tmp_path):
         datasets.read_idx(tmp_path / "empty")
 
 
+@pytest.mark.parametrize("ndim", [64, 65, 255])
+def test_read_idx_more_dimensions_than_numpy_has_are_named(tmp_path, ndim):
+    """The header's dimension count is a byte (up to 255); 65 of size 1 ended in NumPy's raw
+    "maximum supported dimension for an ndarray is currently 64" (found by a review)."""
+    path = tmp_path / "many"
+    path.write_bytes(bytes([0, 0, 0x08, ndim]) + b"\x00\x00\x00\x01" * ndim + b"\x07")
+    if ndim == 64:
+        assert datasets.read_idx(path).shape == (1,) * 64
+        return
+    with pytest.raises(DataError, match=rf"many: the header declares {ndim} dimensions; "
+                                        rf"expected at most 64"):
+        datasets.read_idx(path)
+
+
 def test_read_idx_corrupt_gzip(tmp_path):
     data = gzip.compress(bytes(100))
     (tmp_path / "bad.gz").write_bytes(data[:len(data) // 2])

@@ -260,8 +260,12 @@ def _replace(tmp: Path, path: Path) -> None:
 
 
 def _writable_path(path: str | Path) -> Path:
-    """``path`` with its folder created; an OSError that names ``path`` where it cannot be a file."""
+    """``path`` with its folder created; an OSError that names ``path`` where it cannot be a file.
+    A symbolic link gives its target, which is replaced as open() would write it (renaming onto
+    the link replaced the link itself and left the target as it was)."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "expected a file path, got a directory", str(path))
     for parent in reversed(path.parents):

@@ -162,6 +162,33 @@ def test_replaced_files_keep_their_mode(tmp_path, umask, monkeypatch, writer):
         assert _mode(path) == 0o604, (path, oct(_mode(path)))
 
 
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_symbolic_link_is_written_through_and_kept(tmp_path, monkeypatch, writer):
+    """As open() writes: the rename replaced the link itself with a new file, and left the
+    file it pointed to old (found by a review)."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "out").mkdir()
+    for name in MNIST_GZ:
+        (tmp_path / "store" / name).write_bytes(b"old")
+        (tmp_path / "out" / name).symlink_to(os.path.join("..", "store", name))
+    written = WRITERS[writer](tmp_path / "out", monkeypatch)
+    for path in written:
+        assert path.is_symlink(), path
+        assert (tmp_path / "store" / path.name).read_bytes() != b"old"
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == sorted(MNIST_GZ)
+
+
+def test_a_set_of_files_is_written_through_symbolic_links(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "a").write_bytes(b"old a")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a").symlink_to(tmp_path / "store" / "a")
+    weights.atomic_write_files(tmp_path / "out", {"a": b"new a", "b": b"new b"})
+    assert (tmp_path / "out" / "a").is_symlink()
+    assert (tmp_path / "store" / "a").read_bytes() == b"new a"
+    assert (tmp_path / "out" / "b").read_bytes() == b"new b"
+
+
 def test_a_weight_file_path_that_cannot_be_a_file_is_named(tmp_path):
     """save() to a folder named a temporary file ('.x.<hex>.tmp' -> 'x': Is a directory), and
     save() under a file said 'File exists'."""

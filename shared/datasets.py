@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import math
 import os
+import re
 import urllib.parse
 import urllib.request
 import zipfile
@@ -488,6 +489,11 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
     missing = [name for name in names if name not in sha256]
     if missing:
         raise DataError(f"sha256: missing digests for {missing}; expected one for each of {names}")
+    malformed = {name: sha256[name] for name in names if not isinstance(sha256[name], str)
+                 or re.fullmatch(r"[0-9a-fA-F]{64}", sha256[name]) is None}
+    if malformed:  # before any download: a digest that no file can match, or no digest at all
+        raise DataError(f"sha256: expected a SHA-256 digest (64 hex digits) for each file, got "
+                        f"{malformed}")
     dest = Path(dest_dir)
     try:
         dest.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import threading
 from pathlib import Path
 
@@ -573,6 +574,23 @@ def test_download_requires_every_digest_and_http(tmp_path):
         datasets.download_mnist(tmp_path, "http://127.0.0.1:9/", {})
     with pytest.raises(DataError, match="http"):
         datasets.download_mnist(tmp_path, "file:///etc", {})
+
+
+@pytest.mark.parametrize("digest", [None, 123, "zz", "a" * 63, "g" * 64],
+                         ids=["None", "int", "short", "63 digits", "not hex"])
+def test_download_refuses_a_malformed_digest_before_fetching(tmp_path, monkeypatch, digest):
+    """None or an int was a raw AttributeError ('lower'), a short digest a 'SHA-256 mismatch',
+    each after a whole file had been downloaded (found by a review)."""
+    fetched = []
+    monkeypatch.setattr(datasets.urllib.request, "urlopen",
+                        lambda url, timeout: fetched.append(url) or io.BytesIO(b"data"))
+    names = [stem + ".gz" for stem in datasets.MNIST_FILES.values()]
+    digests = {name: hashlib.sha256(b"data").hexdigest() for name in names}
+    digests[names[2]] = digest
+    with pytest.raises(DataError, match=rf"sha256: expected a SHA-256 digest \(64 hex digits\) "
+                                        rf"for each file, got \{{'{names[2]}': "):
+        datasets.download_mnist(tmp_path, "http://127.0.0.1:9/", digests)
+    assert fetched == [] and list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- load() by spec name

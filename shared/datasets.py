@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import re
@@ -466,7 +467,7 @@ def _fetch_verified(url: str, target: Path, digest: str, timeout: float) -> None
                 for chunk in iter(lambda: resp.read(1 << 20), b""):
                     sha.update(chunk)
                     out.write(chunk)
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # the latter: a broken HTTP reply
             raise DataError(f"{target.name}: download from {url} failed ({exc})") from exc
         if sha.hexdigest() != digest.lower():
             raise DataError(f"{target.name} from {url}: SHA-256 mismatch, "
@@ -479,7 +480,11 @@ def download_mnist(dest_dir: str | Path, base_url: str, sha256: dict[str, str], 
 
     ``sha256`` maps each file name (``train-images-idx3-ubyte.gz``, ...) to its hex digest.
     """
-    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+    try:
+        scheme = urllib.parse.urlsplit(base_url).scheme
+    except (ValueError, TypeError, AttributeError):  # "http://[::1", or not a string
+        scheme = None
+    if scheme not in ("http", "https"):
         raise DataError(f"base_url: expected an http(s) URL, got {base_url!r}")
     number = isinstance(timeout, (int, float, np.integer, np.floating)) and not isinstance(
         timeout, bool)

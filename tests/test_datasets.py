@@ -576,6 +576,51 @@ def test_download_requires_every_digest_and_http(tmp_path):
         datasets.download_mnist(tmp_path, "file:///etc", {})
 
 
+BROKEN_REPLIES = {
+    "bad status line": b"garbage\r\n\r\n",
+    "chunked body cut short": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+    "header line too long": b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("reply", BROKEN_REPLIES)
+def test_download_from_a_broken_http_server_is_named(tmp_path, reply):
+    """http.client's BadStatusLine, IncompleteRead and LineTooLong are no OSError: each was a
+    raw traceback (found by a review). The file already there stays as it was."""
+    class Broken(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.wfile.write(BROKEN_REPLIES[reply])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    names = [stem + ".gz" for stem in datasets.MNIST_FILES.values()]
+    (tmp_path / names[0]).write_bytes(b"kept")
+    try:
+        with pytest.raises(DataError, match=rf"{names[0]}: download from http://127\.0\.0\.1:"
+                                            rf"\d+/mnist/{names[0]} failed"):
+            datasets.download_mnist(tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+                                    f"/mnist", {name: "0" * 64 for name in names}, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert [p.name for p in tmp_path.iterdir()] == [names[0]]
+    assert (tmp_path / names[0]).read_bytes() == b"kept"
+
+
+def test_download_refuses_a_base_url_that_is_no_url(tmp_path):
+    """"http://[::1" made urlsplit raise a bare ValueError("Invalid IPv6 URL"), an int an
+    AttributeError."""
+    for base_url in ("http://[::1/mnist", 3):
+        with pytest.raises(DataError, match=r"base_url: expected an http\(s\) URL, got "):
+            datasets.download_mnist(tmp_path, base_url, {})
+
+
 @pytest.mark.parametrize("digest", [None, 123, "zz", "a" * 63, "g" * 64],
                          ids=["None", "int", "short", "63 digits", "not hex"])
 def test_download_refuses_a_malformed_digest_before_fetching(tmp_path, monkeypatch, digest):

@@ -336,6 +336,11 @@ def from_dict(data: dict, *, name: str = "custom") -> Spec:
     _known_keys(training, {f.name for f in dataclasses.fields(Training)}, "training")
     dataset = _table(data, "dataset", {"name": "spiral"})
     dataset_name = dataset.pop("name", "spiral")
+    misplaced = sorted(set(dataset) & SPEC_KEYS)  # no loader takes one: it would be lost here
+    if misplaced:  # TOML gives a key after a [dataset] header to that table
+        raise SpecError(f"dataset: {', '.join(map(repr, misplaced))} is a key of the spec, not "
+                        f"of the dataset: in TOML, put the spec's own keys before [dataset] (a "
+                        f"key after a table header belongs to that table)")
     _check(isinstance(dataset_name, str), "dataset.name", "a string", dataset_name)
     loss = data.get("loss")
     _check(isinstance(loss, str) and loss in LOSSES, "loss", f"one of {LOSSES}", loss)

@@ -188,6 +188,10 @@ def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
     (broken(layers__1={"type": "relu", "metric": "binary"}),
      r"layers\[1\]: 'metric' is a key of the spec, not of a layer: in TOML, put the spec's own "
      r"keys before the first \[\[layers\]\]"),
+    # and one after a [dataset] header in the dataset's options, which the spec did not read
+    (dict(base(), dataset={"name": "spiral", "samples": 50, "init": "he_normal"}),
+     r"dataset: 'init' is a key of the spec, not of the dataset: in TOML, put the spec's own "
+     r"keys before \[dataset\]"),
     (dict(base(), hidden=3), r"spec: expected only the keys"),
     (broken(optimizer__lr=0.1), r"optimizer: expected only the keys"),
     (broken(training__epoch=3), r"training: expected only the keys"),

@@ -52,6 +52,9 @@ def load(name_or_path: str | Path) -> Spec:
         data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise SpecError(f"{path}: arrays or inline tables nested too deeply to parse; a spec "
+                        f"nests them two levels at most") from None
     try:
         return from_dict(data, name=path.stem)
     except SpecError as error:

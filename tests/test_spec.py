@@ -130,6 +130,17 @@ def test_toml_errors_name_the_file(tmp_path):
         networks.load("")  # Path("") is the current folder: it said "a directory"
 
 
+@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000,
+                                    "{a = " * 100_000 + "1" + "}" * 100_000],
+                         ids=["arrays", "inline tables"])
+def test_toml_nested_too_deeply_is_named(tmp_path, nested):
+    """tomllib recurses per level: this was a raw RecursionError (found by a review)."""
+    deep = tmp_path / "deep.toml"
+    deep.write_text(f"inputs = {nested}\n")
+    with pytest.raises(SpecError, match=r"deep.toml: arrays or inline tables nested too deeply"):
+        networks.load(deep)
+
+
 def test_an_unreadable_toml_file_is_named(tmp_path, monkeypatch):
     """A file the user may not read was a PermissionError traceback (root reads anything, so the
     refusal is simulated)."""

@@ -235,6 +235,10 @@ def _staged(path: Path, suffix: str):
         previous_mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         previous_mode = None
+    if previous_mode is not None and not os.access(path, os.W_OK):  # renaming would replace it
+        raise PermissionError(errno.EACCES, "Permission denied: the file is read-only (open() "
+                              "would not write it either); make it writable to replace it",
+                              str(path))
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
     # Not mkstemp, which makes every file 0600: created like open() creates a file, 0666 less
     # the umask, applied by the kernel (reading the umask means setting it, racing other threads).

@@ -163,6 +163,38 @@ def test_replaced_files_keep_their_mode(tmp_path, umask, monkeypatch, writer):
 
 
 @pytest.mark.parametrize("writer", WRITERS)
+def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch, writer):
+    """open() refuses to write a file without write permission; the rename replaced it all the
+    same, so a weight file made read-only to keep it was overwritten (found by a review). Root
+    may write anything, so os.access is made to read the mode bits as for another user."""
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: real(path, mode) and (
+        not mode & os.W_OK or bool(os.stat(path).st_mode & stat.S_IWUSR)))
+    directory = tmp_path / "out"
+    directory.mkdir()
+    for name in MNIST_GZ:
+        (directory / name).write_bytes(b"old")
+        os.chmod(directory / name, 0o444)
+    with pytest.raises(PermissionError, match=rf"the file is read-only .*{TARGET}"):
+        WRITERS[writer](directory, monkeypatch)
+    assert sorted(p.name for p in directory.iterdir()) == sorted(MNIST_GZ)  # no temporary files
+    assert all((directory / name).read_bytes() == b"old" for name in MNIST_GZ)
+
+
+def test_a_read_only_file_stops_a_set_before_any_is_replaced(tmp_path, monkeypatch):
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: real(path, mode) and (
+        not mode & os.W_OK or bool(os.stat(path).st_mode & stat.S_IWUSR)))
+    for name in "ab":
+        (tmp_path / name).write_bytes(b"old")
+    os.chmod(tmp_path / "b", 0o444)
+    with pytest.raises(PermissionError, match=r"read-only"):
+        weights.atomic_write_files(tmp_path, {"a": b"new", "b": b"new"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert [(tmp_path / n).read_bytes() for n in "ab"] == [b"old", b"old"]
+
+
+@pytest.mark.parametrize("writer", WRITERS)
 def test_a_symbolic_link_is_written_through_and_kept(tmp_path, monkeypatch, writer):
     """As open() writes: the rename replaced the link itself with a new file, and left the
     file it pointed to old (found by a review)."""

@@ -391,6 +391,34 @@ def test_the_keras_variant_steps_as_keras_bit_for_bit(case, dtype):
         assert differ == 0, f"{case} {dtype}: {differ} of 3000 elements differ at step {step}"
 
 
+# The spec's hyperparameter -> the Keras constructor argument it stands for, per optimizer.
+KERAS_DEFAULTS = {
+    "sgd": {"momentum": "momentum", "nesterov": "nesterov"},
+    "adagrad": {"epsilon": "epsilon", "initial_accumulator": "initial_accumulator_value"},
+    "rmsprop": {"epsilon": "epsilon", "rho": "rho"},
+    "adam": {"epsilon": "epsilon", "beta_1": "beta_1", "beta_2": "beta_2"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KERAS_DEFAULTS))
+def test_a_spec_left_at_its_defaults_gets_kerass_own_defaults(kind):
+    """A spec that leaves a hyperparameter out runs, in variant "keras", what a Keras user who
+    leaves the argument out runs: the spec's defaults are the Keras constructors' (Adagrad's
+    initial accumulator 0.1 is Keras's alone; nnfs and torch start at 0). A review set the
+    spec's initial_accumulator default to 0.0 and test_spec, test_numpy, test_tf and
+    test_harness_trajectory passed: every one of their tests hands the spec's value to Keras
+    too. The oracle is Keras's own constructor defaults."""
+    import keras
+
+    spec = from_dict({"name": "defaults", "inputs": 1, "loss": "mse", "variant": "keras",
+                      "layers": [{"type": "dense", "units": 1}, {"type": "linear"}],
+                      "optimizer": {"type": kind}})
+    default = {"sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad,
+               "rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[kind]()
+    for ours, theirs in KERAS_DEFAULTS[kind].items():
+        assert getattr(spec.optimizer, ours) == getattr(default, theirs), (kind, ours)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflowing norm
 @pytest.mark.parametrize("grads", [[np.inf, 1.0], [1e300, 1e300], [0.0, 0.0], [3.0, 4.0]])
 def test_the_keras_variant_clips_a_non_finite_norm_to_nan_as_keras(grads):

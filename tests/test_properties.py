@@ -107,7 +107,8 @@ def _smooth_enough(spec, params, X, y, masks):
         elif layer.type in ("relu", "leaky_relu"):
             if np.min(np.abs(output)) < KINK:
                 return False
-            output = np.where(output > 0, output, 0.01 * output)
+            output = np.where(output > 0, output,
+                              (layer.alpha if layer.type == "leaky_relu" else 0.0) * output)
         elif layer.type == "dropout":
             output = output * masks[layer.name] / (1 - layer.rate) if masks else output
         elif layer.type in ("sigmoid", "tanh"):
@@ -115,6 +116,21 @@ def _smooth_enough(spec, params, X, y, masks):
     if spec.loss == "mae" and np.min(np.abs(output - y)) < KINK:
         return False
     return True
+
+
+def test_the_kink_filter_runs_the_networks_own_relu():
+    """_smooth_enough follows the network's forward to the MAE residual: a ReLU zeroes a
+    negative input (it leaked 0.01 x as a LeakyReLU does, so a sample whose residual is exactly
+    0, on |.|'s kink, passed as 0.01 away from it). By hand: relu(-1 * 1 + 0) = 0, then
+    1 * 0 + 0.5 = 0.5 = y; with the leak, 0.49."""
+    spec = from_dict({"inputs": 1, "loss": "mae", "layers": [
+        {"type": "dense", "units": 1}, {"type": "relu"}, {"type": "dense", "units": 1},
+        {"type": "linear"}]}, name="kink")
+    params = {"dense1.weight": np.array([[-1.0]]), "dense1.bias": np.array([0.0]),
+              "dense2.weight": np.array([[1.0]]), "dense2.bias": np.array([0.5])}
+    X = np.array([[1.0]])
+    assert not _smooth_enough(spec, params, X, np.array([[0.5]]), None)
+    assert _smooth_enough(spec, params, X, np.array([[0.6]]), None)  # 0.1 from the kink
 
 
 SEEN = {}  # test name -> (output, loss, depth, variant, with masks) of each example it ran

@@ -447,6 +447,13 @@ def run_sweep(run: Run, progress) -> dict:
                 if run.dtype == "float32":  # and its own rounding: the same run in float64
                     reruns.append(fit(REFERENCE, run.params, ref_spec, "float64")[0])
                 references[ref_spec.variant] = (fitted, reruns)
+                gone = sum(rerun is None for rerun in reruns)
+                if gone and fitted[0] is not None:
+                    run.notes.append(
+                        f"network {run.spec.name!r}, sweep {config.label}: {gone} of the "
+                        f"reference's {len(reruns)} noise-floor reruns diverged in training; "
+                        + ("the bound is the other reruns'" if gone < len(reruns) else
+                           "none finished, so the bound is infinite (any finite end passes)"))
             (ref_final, ref_history, ref_seconds), reruns = references[ref_spec.variant]
             try:
                 final, history, seconds = (fit(impl, run.params, spec) if impl != REFERENCE
@@ -462,8 +469,8 @@ def run_sweep(run: Run, progress) -> dict:
                 h = {"loss": [float("nan")], "accuracy": [float("nan")], "val_loss": [],
                      "val_accuracy": []}
             else:
-                floor = max(np.max(np.abs(ref_final - rerun)) if rerun is not None
-                            else np.inf for rerun in reruns)
+                floor = max((np.max(np.abs(ref_final - rerun)) for rerun in reruns
+                             if rerun is not None), default=np.inf)
                 distance = float(np.max(np.abs(final - ref_final)))
                 check = metrics.check_trajectory(
                     [distance], [floor], minimum=metrics.FLOAT32_TRAJECTORY_ATOL

@@ -575,6 +575,44 @@ def test_a_float32_sweep_has_a_noise_floor(tmp_path, monkeypatch, nudged, agrees
     assert torch["ok"] is agrees and code == (0 if agrees else 1), torch
 
 
+def test_a_sweep_rerun_that_diverges_is_left_out_of_the_noise_floor(tmp_path, monkeypatch):
+    """A noise-floor rerun of the reference that diverged made the floor infinite, so an
+    implementation ending anywhere passed: torch with a learning rate 0.1% off (outside the
+    floor in the test above) agreed once the weights-moved rerun was made to diverge. The floor
+    is now the finished reruns', and a note says one diverged."""
+    require("torch")
+    from shared import comparison, training
+    real_build, real_perturb = implementations.build, metrics.perturb_one_ulp
+    moved = []
+
+    def perturb(params, dtype):
+        moved.append(real_perturb(params, dtype))
+        return moved[-1]
+
+    def build(name, spec, params, dtype="float64", mode="exact"):
+        if name == "torch":
+            spec = spec.replace(optimizer={"learning_rate": spec.optimizer.learning_rate * 1.001})
+        model = real_build(name, spec, params, dtype, mode)
+        if any(params is p for p in moved):
+            def fit(*_, **__):
+                raise training.TrainingDiverged("training diverged: the loss became nan")
+            model.fit = fit
+        return model
+
+    monkeypatch.setattr(comparison.metrics, "perturb_one_ulp", perturb)
+    monkeypatch.setattr(implementations, "build", build)
+    code, results, out = run(tmp_path, "--sweep", "--dtype", "float32", "--impls",
+                             "numpy,torch", "--epochs", "20", "--sweep-optimizers", "adam",
+                             "--sweep-lrs", "0.1", "--sweep-batch-sizes", "0", "--sweep-regs",
+                             "none")
+    assert moved, "the sweep no longer moves the weights for its noise floor"
+    torch = results["sweep"]["configs"][0]["results"]["torch"]
+    assert torch["ok"] is False and code == 1 and np.isfinite(torch["bound"]), torch
+    assert ("network 'spiral', sweep adam lr=0.1 full none: 1 of the reference's 4 noise-floor "
+            "reruns diverged in training; the bound is the other reruns'"
+            in (out / "report.md").read_text())
+
+
 def test_sweep_leaves_dropout_out_for_a_network_without_hidden_layer(tmp_path):
     code, results, out = run(tmp_path, "--network", "and", "--impls", "numpy", "--sweep",
                              "--epochs", "1", "--sweep-optimizers", "sgd", "--sweep-lrs", "0.1",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 from collections.abc import Mapping
 import secrets
@@ -154,6 +155,9 @@ _OTHER_FORMATS = ((b"\x93NUMPY", "a NumPy .npy file"), (b"PK\x03\x04", "a zip ar
                   (b"\x80", "a pickle, which is never loaded"))
 
 
+HEADER_LIMIT = 100_000_000  # safetensors refuses a longer header
+
+
 def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray]:
     """Read a safetensors file and check every name and shape against ``spec``, and every value
     against the range of ``dtype``, the model's."""
@@ -165,12 +169,21 @@ def load(path: str | Path, spec: Spec, dtype=np.float64) -> dict[str, np.ndarray
     source = f"weight file {path}"
     if path.is_dir():
         raise WeightsError(f"{source}: a directory; expected a safetensors file")
+    if path.exists() and not path.is_file():  # a pipe would block, a device never end
+        raise WeightsError(f"{source}: not a regular file (a pipe or device?); expected a "
+                           f"safetensors file")
+    # the most the spec's tensors can take (8 bytes an element) and the format's largest header
+    limit = 8 + HEADER_LIMIT + 8 * sum(math.prod(s) for s in spec.parameter_shapes().values())
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
     except FileNotFoundError:
         raise WeightsError(f"{source}: no such file") from None
     except OSError as error:
         raise WeightsError(f"{source}: cannot read ({error.strerror or error})") from None
+    if len(data) > limit:  # refused before the rest is read
+        raise WeightsError(f"{source}: over {limit:,} bytes, more than the weights of network "
+                           f"{spec.name!r} take in any dtype; expected its safetensors file")
     try:
         views = deserialize(data)
     except (SafetensorError, ValueError) as error:

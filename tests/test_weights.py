@@ -283,3 +283,29 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
         weights.save(path, weights.initial(spec, seed=1))
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["w.safetensors"]  # the temporary file is removed
+
+
+def test_a_file_too_large_for_the_spec_or_not_regular_is_refused_unread(tmp_path, monkeypatch):
+    """load read a whole file before looking at it: a multi-gigabyte file given by mistake was
+    read into memory, and a named pipe blocked. The bound is the spec's tensors at 8 bytes an
+    element plus safetensors' largest header (100,000,000 bytes, its MAX_HEADER_SIZE)."""
+    spec = networks.load("xor")  # 2-4-1: 17 parameters, at most 8 + 1e8 + 136 bytes
+    monkeypatch.setattr(weights, "HEADER_LIMIT", 1000)  # so that the file can stay small
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(b"\0" * (8 + 1000 + 8 * 17 + 1))
+    reads = []
+    real_open = type(big).open
+    monkeypatch.setattr(type(big), "open",
+                        lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k))
+    with pytest.raises(WeightsError, match=r"big.safetensors: over 1,144 bytes, more than the "
+                                           r"weights of network 'xor' take in any dtype"):
+        weights.load(big, spec)
+    path = _saved(tmp_path, weights.initial(spec))
+    assert len(path.read_bytes()) <= 1144 and weights.load(path, spec)  # the bound admits it
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.safetensors"
+        os.mkfifo(fifo)
+        reads.clear()
+        with pytest.raises(WeightsError, match="pipe.safetensors: not a regular file"):
+            weights.load(fifo, spec)
+        assert reads == []  # refused before it was opened (opening it blocks)

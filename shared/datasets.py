@@ -48,6 +48,8 @@ IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 MAX_IDX_DIMS = 64  # NumPy 2's most dimensions; an IDX header may declare up to 255
+MAX_IDX_BYTES = 2**31  # 2.7 million 28x28 images; EMNIST's largest set is 547 MB
+IDX_CHUNK = 2**20  # bytes read at a time beyond what is kept
 
 
 class DataError(ValueError):
@@ -162,46 +164,68 @@ def sine(samples: int = 1000) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- IDX files
 
-def _read_bytes(path: Path) -> bytes:
+def _open_idx(path: Path):
+    """The file's byte stream, decompressed as it is read when it starts with gzip's magic."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        with open(path, "rb") as file:
+            gzipped = file.read(2) == GZIP_MAGIC
+        return gzip.open(path, "rb") if gzipped else open(path, "rb")
     except OSError as exc:
         raise DataError(f"{path}: cannot read IDX file ({exc.strerror or exc})") from exc
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
+
+
+def _read(stream, path: Path, size: int) -> bytes:
+    """Up to ``size`` bytes, fewer at the end of the stream."""
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt gzip stream ({exc})") from exc
+        return stream.read(size)
+    except (OSError, EOFError, zlib.error) as exc:  # only a gzip stream raises these here
+        kind = "corrupt gzip stream" if isinstance(stream, gzip.GzipFile) else "cannot read"
+        raise DataError(f"{path}: {kind} ({getattr(exc, 'strerror', None) or exc})") from exc
+
+
+def _read_data(stream, path: Path, expected: int) -> tuple[bytes, int]:
+    """(the data, if it is at most MAX_IDX_BYTES, and its length): a gzip bomb, or a header
+    that declares more than is there, is counted in chunks and never held whole."""
+    kept, length = [], 0
+    keep = expected if expected <= MAX_IDX_BYTES else -1
+    while chunk := _read(stream, path, IDX_CHUNK):
+        if length <= keep:
+            kept.append(chunk)
+        length += len(chunk)
+    return b"".join(kept), length
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Return the array stored in an IDX file (gzip or not), in native byte order."""
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_DTYPES or raw[3] == 0:
-        raise DataError(f"{path}: not an IDX file: magic number {raw[:4].hex() or 'missing'}, "
-                        f"expected 0000TTNN with a type code TT in "
-                        f"{[f'{code:02x}' for code in IDX_DTYPES]} and NN >= 1 dimensions "
-                        f"(labels 00000801, images 00000803)")
-    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
-    if ndim > MAX_IDX_DIMS:
-        raise DataError(f"{path}: the header declares {ndim} dimensions; expected at most "
-                        f"{MAX_IDX_DIMS}, the most a NumPy array has (MNIST's have 1 or 3)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: header truncated: {len(raw)} bytes, expected {header} "
-                        f"for {ndim} dimensions")
-    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = math.prod(dims) * dtype.itemsize  # Python ints: up to 2**32 per dimension
-    actual = len(raw) - header
+    with _open_idx(path) as stream:
+        magic = _read(stream, path, 4)
+        if (len(magic) < 4 or magic[:2] != b"\x00\x00" or magic[2] not in IDX_DTYPES
+                or magic[3] == 0):
+            raise DataError(f"{path}: not an IDX file: magic number "
+                            f"{magic.hex() or 'missing'}, expected 0000TTNN with a type code "
+                            f"TT in {[f'{code:02x}' for code in IDX_DTYPES]} and NN >= 1 "
+                            f"dimensions (labels 00000801, images 00000803)")
+        dtype, ndim = IDX_DTYPES[magic[2]], magic[3]
+        if ndim > MAX_IDX_DIMS:
+            raise DataError(f"{path}: the header declares {ndim} dimensions; expected at most "
+                            f"{MAX_IDX_DIMS}, the most a NumPy array has (MNIST's have 1 or 3)")
+        sizes = _read(stream, path, 4 * ndim)
+        if len(sizes) < 4 * ndim:
+            raise DataError(f"{path}: header truncated: {4 + len(sizes)} bytes, expected "
+                            f"{4 + 4 * ndim} for {ndim} dimensions")
+        dims = tuple(int(d) for d in np.frombuffer(sizes, ">u4"))
+        expected = math.prod(dims) * dtype.itemsize  # Python ints: up to 2**32 per dimension
+        raw, actual = _read_data(stream, path, expected)
     if actual != expected:
         kind = "truncated" if actual < expected else "oversize"
         raise DataError(f"{path}: {kind} data: expected {expected} bytes after the header for "
                         f"shape {dims} of {dtype.name}, got {actual}")
-    array = np.frombuffer(raw, dtype, offset=header).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))
+    if expected > MAX_IDX_BYTES:
+        raise DataError(f"{path}: {expected:,} bytes of data (shape {dims} of {dtype.name}); "
+                        f"expected at most {MAX_IDX_BYTES:,} (Fashion-MNIST's training images "
+                        f"are 47,040,000)")
+    return np.frombuffer(raw, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 # ---------------------------------------------------------------- MNIST

@@ -281,6 +281,38 @@ def test_a_failed_rename_in_a_set_leaves_no_temporary_files(tmp_path, monkeypatc
 
 # ---------------------------------------------------------------- IDX sizes
 
+def test_a_gzip_bomb_is_counted_not_held(tmp_path):
+    """gzip.decompress held the whole stream before the header was checked: 64 MiB of zeros
+    behind a header that declares one byte (65 KB compressed) took 64 MiB of memory. The data
+    is now read in 1 MiB chunks and only the declared size is kept."""
+    import tracemalloc
+    path = tmp_path / "bomb.idx.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 1)
+                                   + bytes(64 * 2**20)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=rf"bomb\.idx\.gz: oversize data: expected 1 bytes "
+                                            rf"after the header for shape \(1,\) of uint8, got "
+                                            rf"{64 * 2**20}"):
+            datasets.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak:,} bytes at the peak"
+
+
+def test_an_idx_file_larger_than_the_bound_is_named(tmp_path, monkeypatch):
+    """A header and data that agree but exceed MAX_IDX_BYTES (2 GiB) are refused by size."""
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 100)
+    path = tmp_path / "big.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2I", 10, 11) + bytes(110))
+    with pytest.raises(DataError, match=r"big\.idx: 110 bytes of data \(shape \(10, 11\) of "
+                                        r"uint8\); expected at most 100"):
+        datasets.read_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2I", 10, 10) + bytes(100))
+    assert datasets.read_idx(path).shape == (10, 10)  # the bound itself is admitted
+
+
 @pytest.mark.parametrize("dims, size", [
     ((2**22, 2**21, 2**21), 2**64),               # int64 wrapped this to 0
     ((2**32 - 1, 2**32 - 1), 2**64 - 2**33 + 1),  # and this to -8589934591

@@ -16,6 +16,8 @@ BROKEN := $(shell $(PY) -c '' >/dev/null 2>&1 || echo FORCE)
 # Debian packages some tests need: the full-size Fashion-MNIST (the IDX reader's real-data
 # test) and PyPy (impl_pure must run on it unchanged). `make test` installs the missing ones
 # where apt-get runs as root (as in CI); elsewhere their tests skip, and fail under CI=true.
+# `make bench` installs them too: its MNIST rows train on Fashion-MNIST and its PyPy row runs
+# impl_pure on PyPy (without them: random data, and the PyPy row skipped).
 SYSTEM_PACKAGES := dataset-fashion-mnist pypy3
 
 .PHONY: compare test bench atlas setup sysdeps clean FORCE
@@ -26,7 +28,7 @@ compare: $(STAMP)
 test: $(STAMP) sysdeps
 	$(PY) -m pytest $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(PY) -m bench $(ARGS)
 
 atlas: $(STAMP)
